@@ -1,0 +1,236 @@
+//! [`AuthConfig`]: every policy knob, and the two presets.
+//!
+//! [`AuthConfig::default()`] is the hardened preset (OWASP ASVS 5.0 V3/V6/V7, NIST SP
+//! 800-63B-4). [`AuthConfig::spec()`] reproduces the seed service's observable behaviour.
+//! Each field documents its value in both presets.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::password::PasswordPolicy;
+use crate::reset::ResetTokenSender;
+use crate::token::TokenFormat;
+
+/// Everything [`Auth`](crate::Auth) and its router can be told.
+///
+/// Start from a preset and change fields:
+///
+/// ```
+/// use std::time::Duration;
+/// let mut config = tower_auth::AuthConfig::default();
+/// config.bcrypt_cost = 11;
+/// config.session_idle_timeout = Duration::from_secs(15 * 60);
+/// ```
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct AuthConfig {
+    /// bcrypt cost for new hashes. Both presets: 12 (the seed's). Lower only in tests.
+    pub bcrypt_cost: u32,
+    /// Password hashes run at once on the blocking pool. Both presets: the number of cores.
+    pub hash_permits: usize,
+    /// Hash jobs allowed to wait for a permit; past this, login/register/reset answer 503
+    /// with `Retry-After`. Both presets: 512.
+    pub hash_queue: usize,
+    /// What a new password must satisfy. Spec: non-empty, at most 72 bytes, no NUL.
+    /// Hardened: also at least 15 characters and not on the common-password list.
+    pub password_policy: PasswordPolicy,
+    /// Session token shape. Spec: UUID v4 (the seed's). Hardened: 256 random bits, base64url.
+    pub session_token_format: TokenFormat,
+    /// The session cookie's name and attributes.
+    pub cookie: CookieConfig,
+    /// One session per user: a login ends the user's other sessions. Spec: true (the seed
+    /// keeps one `session_id` per user). Hardened: false (one session per device).
+    pub single_session: bool,
+    /// A login that presents a session cookie ends that session first (session fixation
+    /// defence, ASVS 7.2.4). Spec: false. Hardened: true. A new token is issued either way.
+    pub end_presented_session_on_login: bool,
+    /// A session unused this long is refused and removed. Spec: 7 days. Hardened: 30 min.
+    /// Use is recorded at most once a minute, so the timeout is precise to a minute.
+    pub session_idle_timeout: Duration,
+    /// A session older than this is refused and removed, used or not. Spec: 30 days.
+    /// Hardened: 12 h.
+    pub session_lifetime: Duration,
+    /// How long a reset token stays valid. Both presets: 1 h.
+    pub reset_token_ttl: Duration,
+    /// Where reset tokens go. Spec: [`ResetDelivery::InResponse`] (the seed's JSON body).
+    /// Hardened: [`ResetDelivery::Sender`] with a [`FileOutbox`](crate::reset::FileOutbox)
+    /// in the system temp directory; replace it with your mailer.
+    pub reset_delivery: ResetDelivery,
+    /// Most reset tokens sent per account per hour; further requests still answer 202 but
+    /// send nothing. Spec: no limit. Hardened: 3.
+    pub max_reset_requests_per_hour: Option<u32>,
+    /// A completed password reset ends every session of the user (ASVS 7.4.3). Spec: false
+    /// (the seed's clients log out with a session opened before the reset). Hardened: true.
+    pub end_sessions_on_password_reset: bool,
+    /// Failed logins per account within [`login_failure_window`](Self::login_failure_window)
+    /// before further attempts get 429. Both presets: 10.
+    pub max_login_failures: u32,
+    /// Failed logins per client IP within the window before 429. Both presets: 100.
+    pub max_login_failures_per_ip: u32,
+    /// The fixed window for both failure counters. Both presets: 15 min.
+    pub login_failure_window: Duration,
+    /// Take the client IP from the last `X-Forwarded-For` entry (set by your reverse proxy)
+    /// instead of the TCP peer. Both presets: false; turn on only behind a proxy that sets it.
+    pub trust_forwarded_for: bool,
+    /// Origins (`scheme://host[:port]`) allowed to send state-changing requests besides the
+    /// request's own host. Both presets: empty.
+    pub allowed_origins: Vec<String>,
+    /// How responses look on the wire. Spec: [`WireStyle::Werkzeug`]. Hardened:
+    /// [`WireStyle::Json`].
+    pub wire_style: WireStyle,
+    /// Where logout redirects to. Both presets: `/`.
+    pub logout_redirect: String,
+    /// Largest accepted form body, in bytes; larger ones get 413. Both presets: 16 KiB.
+    pub max_body_bytes: usize,
+}
+
+impl std::fmt::Debug for AuthConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthConfig")
+            .field("bcrypt_cost", &self.bcrypt_cost)
+            .field("hash_permits", &self.hash_permits)
+            .field("hash_queue", &self.hash_queue)
+            .field("password_policy", &self.password_policy)
+            .field("session_token_format", &self.session_token_format)
+            .field("cookie", &self.cookie)
+            .field("single_session", &self.single_session)
+            .field(
+                "end_presented_session_on_login",
+                &self.end_presented_session_on_login,
+            )
+            .field("session_idle_timeout", &self.session_idle_timeout)
+            .field("session_lifetime", &self.session_lifetime)
+            .field("reset_token_ttl", &self.reset_token_ttl)
+            .field("reset_delivery", &self.reset_delivery)
+            .field(
+                "max_reset_requests_per_hour",
+                &self.max_reset_requests_per_hour,
+            )
+            .field(
+                "end_sessions_on_password_reset",
+                &self.end_sessions_on_password_reset,
+            )
+            .field("max_login_failures", &self.max_login_failures)
+            .field("max_login_failures_per_ip", &self.max_login_failures_per_ip)
+            .field("login_failure_window", &self.login_failure_window)
+            .field("trust_forwarded_for", &self.trust_forwarded_for)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("wire_style", &self.wire_style)
+            .field("logout_redirect", &self.logout_redirect)
+            .field("max_body_bytes", &self.max_body_bytes)
+            .finish()
+    }
+}
+
+/// The session cookie.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CookieConfig {
+    /// Cookie name. Spec: `session_id`. Hardened: `__Host-session_id` (the browser then
+    /// insists on `Secure`, `Path=/` and no `Domain`).
+    pub name: String,
+    /// Cookie `Path`. Both presets: `/`, so every route of the host app sees the session.
+    pub path: String,
+    /// Send the `Secure` attribute (HTTPS only). Spec: false (the seed serves plain HTTP).
+    /// Hardened: true. Turning it off outside local development exposes sessions to anyone
+    /// on the network path.
+    pub secure: bool,
+}
+
+/// Where a reset token goes when a user asks for one.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum ResetDelivery {
+    /// In the `POST /reset_password` response body, as the seed does. Anyone who knows an
+    /// email can then reset its password: for the seed's contract and tests only.
+    InResponse,
+    /// To a [`ResetTokenSender`] (email, outbox); the response never contains the token.
+    Sender(Arc<dyn ResetTokenSender>),
+}
+
+impl std::fmt::Debug for ResetDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::InResponse => f.write_str("InResponse"),
+            Self::Sender(_) => f.write_str("Sender(..)"),
+        }
+    }
+}
+
+/// Response details that differ between the seed's Flask/Werkzeug server and a plain JSON API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WireStyle {
+    /// As the seed's server: Werkzeug's HTML pages for 401/403, upper-case reason phrases
+    /// (`401 UNAUTHORIZED`) and an absolute logout `Location` (`http://<host>/`).
+    Werkzeug,
+    /// JSON `{"message": ...}` bodies on every error, standard reason phrases, and the
+    /// logout `Location` exactly as configured.
+    Json,
+}
+
+impl Default for AuthConfig {
+    /// The hardened preset.
+    fn default() -> Self {
+        Self {
+            bcrypt_cost: 12,
+            hash_permits: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            hash_queue: 512,
+            password_policy: PasswordPolicy::hardened(),
+            session_token_format: TokenFormat::Random256,
+            cookie: CookieConfig {
+                name: "__Host-session_id".into(),
+                path: "/".into(),
+                secure: true,
+            },
+            single_session: false,
+            end_presented_session_on_login: true,
+            session_idle_timeout: Duration::from_secs(30 * 60),
+            session_lifetime: Duration::from_secs(12 * 3600),
+            reset_token_ttl: Duration::from_secs(3600),
+            reset_delivery: ResetDelivery::Sender(Arc::new(crate::reset::FileOutbox::new(
+                std::env::temp_dir().join("tower-auth-outbox"),
+            ))),
+            max_reset_requests_per_hour: Some(3),
+            end_sessions_on_password_reset: true,
+            max_login_failures: 10,
+            max_login_failures_per_ip: 100,
+            login_failure_window: Duration::from_secs(15 * 60),
+            trust_forwarded_for: false,
+            allowed_origins: Vec::new(),
+            wire_style: WireStyle::Json,
+            logout_redirect: "/".into(),
+            max_body_bytes: 16 * 1024,
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The hardened preset (same as `default()`).
+    pub fn hardened() -> Self {
+        Self::default()
+    }
+
+    /// The seed's observable behaviour: UUID session ids in a `session_id` cookie, one
+    /// session per user, reset tokens in the response, Werkzeug wire details.
+    pub fn spec() -> Self {
+        Self {
+            password_policy: PasswordPolicy::spec(),
+            session_token_format: TokenFormat::Uuid,
+            cookie: CookieConfig {
+                name: "session_id".into(),
+                path: "/".into(),
+                secure: false,
+            },
+            single_session: true,
+            end_presented_session_on_login: false,
+            session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
+            session_lifetime: Duration::from_secs(30 * 24 * 3600),
+            reset_delivery: ResetDelivery::InResponse,
+            max_reset_requests_per_hour: None,
+            end_sessions_on_password_reset: false,
+            wire_style: WireStyle::Werkzeug,
+            ..Self::default()
+        }
+    }
+}

@@ -1,0 +1,149 @@
+//! Where users, sessions and throttling counters live: the [`Store`] trait and its backends.
+//!
+//! [`Auth`](crate::Auth) is the only caller: handlers never talk to a store directly.
+//! Every backend passes the same [`conformance`] suite.
+
+use async_trait::async_trait;
+
+use crate::token::TokenHash;
+use crate::user::{Counter, NewUser, Session, User, UserId, UserLookup, UserUpdate};
+
+pub mod conformance;
+mod memory;
+#[cfg(feature = "postgres")]
+mod postgres;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod sql;
+#[cfg(feature = "sqlite")]
+mod sqlite;
+
+pub use memory::MemoryStore;
+#[cfg(feature = "postgres")]
+pub use postgres::{PgStore, PgStoreOptions};
+#[cfg(feature = "sqlite")]
+pub use sqlite::SqliteStore;
+
+/// What can go wrong in a store. Every backend maps its own errors into this.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// A unique constraint refused the write: an email already registered, or a token
+    /// that collides with an existing one.
+    #[error("a record with this key already exists")]
+    Duplicate,
+    /// The user (or row) the operation names does not exist.
+    #[error("no such record")]
+    NotFound,
+    /// The backend failed (connection, I/O, corrupt data). The source is for operators'
+    /// logs; it is never shown to HTTP clients.
+    #[error("store backend error: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl StoreError {
+    /// Wraps any backend error.
+    pub fn backend(err: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Backend(Box::new(err))
+    }
+}
+
+/// Persistence for accounts, sessions and throttling counters.
+///
+/// The typed counterpart of the seed's `DB` class (`add_user`, `find_user_by`,
+/// `update_user`), plus session and counter operations. Implementations must be safe to
+/// share between tasks and, for networked backends, between processes: uniqueness is
+/// enforced by the backend itself (a `UNIQUE` constraint), never by check-then-insert.
+///
+/// Times are milliseconds since the Unix epoch, supplied by the caller's clock.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Creates a user.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] when the email is already registered.
+    async fn add_user(&self, user: NewUser) -> Result<User, StoreError>;
+
+    /// Finds one user, or `None`.
+    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<User>, StoreError>;
+
+    /// Applies `update` to the user `id`.
+    ///
+    /// # Errors
+    /// [`StoreError::NotFound`] when there is no such user; [`StoreError::Duplicate`] when a
+    /// new reset token collides with another user's.
+    async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError>;
+
+    /// Atomically redeems a reset token: if a user holds `token` and it has not expired at
+    /// `now_ms`, sets their password hash to `hashed_password`, clears the token and returns
+    /// the user's id. Two concurrent calls with one token never both succeed.
+    async fn complete_password_reset(
+        &self,
+        token: &TokenHash,
+        now_ms: i64,
+        hashed_password: &str,
+    ) -> Result<Option<UserId>, StoreError>;
+
+    /// Stores a new session. With `replace_others`, the user's other sessions are removed
+    /// in the same transaction (one session per user).
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] on a token-hash collision (never overwrites);
+    /// [`StoreError::NotFound`] when the user does not exist.
+    async fn create_session(
+        &self,
+        session: Session,
+        replace_others: bool,
+    ) -> Result<(), StoreError>;
+
+    /// Finds a session and its user in one lookup, expired or not: the caller decides.
+    async fn find_session(&self, token: &TokenHash) -> Result<Option<(Session, User)>, StoreError>;
+
+    /// Records that the session was used at `now_ms`.
+    async fn touch_session(&self, token: &TokenHash, now_ms: i64) -> Result<(), StoreError>;
+
+    /// Deletes one session; true when it existed.
+    async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError>;
+
+    /// Deletes every session of a user; returns how many there were.
+    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError>;
+
+    /// Deletes sessions past their absolute expiry (`expires_at_ms <= now_ms`) or idle since
+    /// before `idle_cutoff_ms` (`last_seen_ms <= idle_cutoff_ms`); returns how many.
+    async fn delete_expired_sessions(
+        &self,
+        now_ms: i64,
+        idle_cutoff_ms: i64,
+    ) -> Result<u64, StoreError>;
+
+    /// Adds one event to the fixed-window counter `key` and returns it. A window that ended
+    /// at or before `now_ms` starts over at 1 and ends at `now_ms + window_ms`. Atomic, so
+    /// instances sharing a database share the count.
+    async fn increment_counter(
+        &self,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<Counter, StoreError>;
+
+    /// Reads a counter; `None` when absent or its window ended at or before `now_ms`.
+    async fn get_counter(&self, key: &str, now_ms: i64) -> Result<Option<Counter>, StoreError>;
+
+    /// Removes a counter.
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError>;
+}
+
+/// Maps a sqlx error to a [`StoreError`], recognizing unique violations as `Duplicate`.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn map_sqlx(err: sqlx::Error) -> StoreError {
+    match &err {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        _ => StoreError::backend(err),
+    }
+}
+
+/// Converts a stored count back to `u32`, treating impossible values as corrupt data.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+pub(crate) fn count_from_db(count: i64) -> Result<u32, StoreError> {
+    u32::try_from(count).map_err(|_| StoreError::Backend("counter out of range".into()))
+}

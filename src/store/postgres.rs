@@ -1,0 +1,113 @@
+//! The scale-out store: PostgreSQL through sqlx, for several app instances on one database.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use super::StoreError;
+use super::sql::{impl_sql_store, user_columns};
+
+/// Pool settings for [`PgStore::connect_with`].
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct PgStoreOptions {
+    /// Most connections the pool opens (default 10).
+    pub max_connections: u32,
+    /// Connections kept open while idle (default 1).
+    pub min_connections: u32,
+    /// How long a request waits for a free connection before failing (default 5 s).
+    pub acquire_timeout: Duration,
+    /// How long an idle connection is kept (default 10 min).
+    pub idle_timeout: Option<Duration>,
+}
+
+impl Default for PgStoreOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 10,
+            min_connections: 1,
+            acquire_timeout: Duration::from_secs(5),
+            idle_timeout: Some(Duration::from_secs(600)),
+        }
+    }
+}
+
+/// A [`Store`](crate::Store) on PostgreSQL (`postgres://user:pass@host/db`).
+///
+/// Connecting runs the embedded migrations (`migrations/postgres`). Every rule that must
+/// hold across instances (unique emails, single-use reset tokens, throttling counters) is
+/// enforced by the database in one statement or transaction.
+#[derive(Clone)]
+pub struct PgStore {
+    pool: PgPool,
+}
+
+impl std::fmt::Debug for PgStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PgStore").finish_non_exhaustive()
+    }
+}
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl PgStore {
+    /// Connects with default pool settings and brings the schema up to date.
+    ///
+    /// # Errors
+    /// A malformed URL, an unreachable server, or a failed migration.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, PgStoreOptions::default()).await
+    }
+
+    /// Connects with the given pool settings and brings the schema up to date.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_with(url: &str, options: PgStoreOptions) -> Result<Self, StoreError> {
+        let pool = Self::pool_for(url, &options).await?;
+        Self::from_pool(pool).await
+    }
+
+    /// Like [`connect`](Self::connect), but first drops every table this crate owns: all
+    /// users and sessions are lost.
+    ///
+    /// # Errors
+    /// As [`connect`](Self::connect).
+    pub async fn connect_fresh(url: &str) -> Result<Self, StoreError> {
+        let pool = Self::pool_for(url, &PgStoreOptions::default()).await?;
+        sqlx::query("DROP TABLE IF EXISTS sessions, counters, users, _sqlx_migrations")
+            .execute(&pool)
+            .await
+            .map_err(StoreError::backend)?;
+        Self::from_pool(pool).await
+    }
+
+    /// Wraps an existing pool, running migrations.
+    ///
+    /// # Errors
+    /// A failed migration.
+    pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        MIGRATOR.run(&pool).await.map_err(StoreError::backend)?;
+        Ok(Self { pool })
+    }
+
+    /// The underlying pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn pool_for(url: &str, options: &PgStoreOptions) -> Result<PgPool, StoreError> {
+        let connect = PgConnectOptions::from_str(url).map_err(StoreError::backend)?;
+        PgPoolOptions::new()
+            .max_connections(options.max_connections)
+            .min_connections(options.min_connections)
+            .acquire_timeout(options.acquire_timeout)
+            .idle_timeout(options.idle_timeout)
+            .connect_with(connect)
+            .await
+            .map_err(StoreError::backend)
+    }
+}
+
+impl_sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
