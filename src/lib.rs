@@ -6,8 +6,13 @@ mod auth;
 pub mod clock;
 mod common_passwords;
 mod config;
+mod error;
+mod extract;
+mod layer;
 pub mod password;
 pub mod reset;
+mod routes;
+mod slashes;
 pub mod store;
 mod token;
 mod user;
@@ -16,6 +21,9 @@ pub use auth::{
     Auth, AuthBuilder, AuthError, LoggedIn, LoginAttempt, ResetRequested, connect_store,
 };
 pub use config::{AuthConfig, CookieConfig, ResetDelivery, WireStyle};
+pub use extract::{AuthRejection, CurrentUser, MaybeUser};
+pub use layer::{AuthContext, AuthLayer, AuthService};
+pub use slashes::{MergeSlashes, MergeSlashesLayer};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{MemoryStore, Store, StoreError};

@@ -1,1 +1,1205 @@
-//! Conformance suite placeholder
+//! The conformance suite every [`Store`] backend must pass: one set of assertions, run
+//! unchanged against [`MemoryStore`](crate::MemoryStore), `SqliteStore`, `PgStore` and any
+//! store you write yourself.
+//!
+//! [`run`] exercises every method of the [`Store`] trait, including its concurrency
+//! guarantees (one winner among concurrent registrations of one email, one winner among
+//! concurrent redemptions of one reset token, no lost counter increments), and panics with
+//! a message naming the broken rule at the first violation. Call it from a test:
+//!
+//! ```
+//! # tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap().block_on(async {
+//! tower_auth::store::conformance::run(tower_auth::MemoryStore::new()).await;
+//! # });
+//! ```
+//!
+//! # Running against a database that holds other data
+//!
+//! The suite only talks to the store through the [`Store`] trait, so it is safe to point
+//! at a database that already has users and sessions:
+//!
+//! - every email, token and counter key it creates carries a random per-run suffix;
+//! - the sessions it creates live either in 1970 or in the 2090s of a fake clock, and the
+//!   only global operation, [`Store::delete_expired_sessions`], is called with 1970
+//!   timestamps, so it removes nothing a real deployment wrote;
+//! - it deletes the sessions and counters it created; the users stay (the trait has no way
+//!   to delete one), under emails ending in `@conformance.invalid`.
+//!
+//! Two runs of the suite must not overlap in time on one database: both would sweep the
+//! same 1970 sessions, and the counts [`Store::delete_expired_sessions`] returns would not
+//! match. Runs one after another on one database are fine.
+//!
+//! The suite spawns tasks with [`tokio::spawn`], so it must run inside a tokio runtime; use
+//! a multi-threaded one (`#[tokio::test(flavor = "multi_thread")]`) so the concurrency
+//! checks really race.
+
+use std::sync::Arc;
+
+use tokio::sync::Barrier;
+use tokio::task::JoinSet;
+
+use super::{Store, StoreError};
+use crate::token::TokenHash;
+use crate::user::{Counter, NewUser, ResetToken, Session, User, UserId, UserLookup, UserUpdate};
+
+/// How many tasks race to register one email.
+const REGISTRATION_RACERS: usize = 50;
+/// How many tasks race to redeem one reset token.
+const RESET_RACERS: usize = 10;
+/// How many tasks race to increment one counter.
+const COUNTER_RACERS: usize = 50;
+
+/// A fixed "now" (1970-01-12) for the expiry sweep: far before any real session, so the
+/// sweep never touches data a real deployment wrote.
+const SWEEP_NOW_MS: i64 = 1_000_000_000;
+/// The idle cutoff used with [`SWEEP_NOW_MS`].
+const SWEEP_IDLE_CUTOFF_MS: i64 = 900_000_000;
+/// A fake "now" (2096) for sessions that must survive any sweep the suite makes.
+const LIVE_MS: i64 = 4_000_000_000_000;
+/// One day in milliseconds.
+const DAY_MS: i64 = 86_400_000;
+/// An id no backend hands out in practice.
+const UNKNOWN_ID: UserId = UserId(i64::MAX);
+
+/// Runs the whole suite against `store`, panicking at the first violation of the
+/// [`Store`] contract.
+///
+/// The store is moved behind an `Arc` and shared with the spawned tasks of the
+/// concurrency checks; pass a clone if the test needs the store afterwards (every
+/// backend's clones share their data).
+///
+/// # Panics
+/// On any broken rule, with a message saying which; also when called outside a tokio
+/// runtime.
+pub async fn run<S: Store>(store: S) {
+    run_shared(Arc::new(store)).await;
+}
+
+/// Like [`run`], for a store already behind an `Arc<dyn Store>` (for example the one
+/// [`connect_store`](crate::connect_store) returns).
+///
+/// # Panics
+/// As [`run`].
+pub async fn run_shared(store: Arc<dyn Store>) {
+    let suite = Suite {
+        store,
+        run_id: uuid::Uuid::new_v4().simple().to_string(),
+    };
+    suite.users_get_distinct_ids_and_unique_emails().await;
+    suite.every_lookup_finds_and_misses().await;
+    suite.update_user_changes_only_what_it_names().await;
+    suite
+        .update_user_refuses_unknown_ids_and_shared_reset_tokens()
+        .await;
+    suite
+        .password_reset_redeems_once_and_only_before_expiry()
+        .await;
+    suite.sessions_round_trip().await;
+    suite.sessions_are_deleted_one_by_one_and_per_user().await;
+    suite.replace_others_ends_only_that_users_sessions().await;
+    suite
+        .session_creation_refuses_collisions_and_unknown_users()
+        .await;
+    suite.expired_sessions_are_swept_at_the_boundary().await;
+    suite.counters_count_in_fixed_windows().await;
+    suite
+        .concurrent_registrations_of_one_email_have_one_winner()
+        .await;
+    suite.concurrent_reset_redemptions_have_one_winner().await;
+    suite.concurrent_increments_are_not_lost().await;
+    suite.same_user_collision_is_not_an_overwrite().await;
+}
+
+/// One run of the suite: the store and the suffix that keeps this run's data apart.
+struct Suite {
+    store: Arc<dyn Store>,
+    run_id: String,
+}
+
+impl Suite {
+    /// An email unique to this run.
+    fn email(&self, label: &str) -> String {
+        format!("{label}-{}@conformance.invalid", self.run_id)
+    }
+
+    /// A counter key unique to this run.
+    fn key(&self, label: &str) -> String {
+        format!("conformance:{label}:{}", self.run_id)
+    }
+
+    /// A token hash never used before.
+    fn fresh_token(&self, label: &str) -> TokenHash {
+        TokenHash::of(&format!(
+            "conformance-{label}-{}-{}",
+            self.run_id,
+            uuid::Uuid::new_v4()
+        ))
+    }
+
+    /// Registers a user with a unique email and checks the returned record.
+    async fn new_user(&self, label: &str) -> User {
+        let email = self.email(label);
+        let hashed_password = format!("hash-of-{label}");
+        let user = self
+            .store
+            .add_user(NewUser {
+                email: email.clone(),
+                hashed_password: hashed_password.clone(),
+                created_at_ms: LIVE_MS,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("add_user({email}) failed: {e:?}"));
+        assert_eq!(
+            user.email, email,
+            "add_user must return the email it stored"
+        );
+        assert_eq!(
+            user.hashed_password, hashed_password,
+            "add_user must return the password hash it stored"
+        );
+        assert_eq!(user.reset_token, None, "a new user has no reset token");
+        assert_eq!(
+            user.created_at_ms, LIVE_MS,
+            "add_user must return the creation time it stored"
+        );
+        user
+    }
+
+    async fn find(&self, lookup: UserLookup<'_>) -> Option<User> {
+        self.store
+            .find_user_by(lookup)
+            .await
+            .unwrap_or_else(|e| panic!("find_user_by({lookup:?}) failed: {e:?}"))
+    }
+
+    async fn find_id(&self, id: UserId) -> User {
+        self.find(UserLookup::Id(id))
+            .await
+            .unwrap_or_else(|| panic!("user {id} must exist"))
+    }
+
+    async fn update(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError> {
+        self.store.update_user(id, update).await
+    }
+
+    async fn create_session(&self, session: Session, replace_others: bool) {
+        let user = session.user_id;
+        self.store
+            .create_session(session, replace_others)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("create_session for user {user} (replace_others={replace_others}): {e:?}")
+            });
+    }
+
+    async fn find_session(&self, token: &TokenHash) -> Option<(Session, User)> {
+        self.store
+            .find_session(token)
+            .await
+            .unwrap_or_else(|e| panic!("find_session failed: {e:?}"))
+    }
+
+    async fn session_exists(&self, token: &TokenHash) -> bool {
+        self.find_session(token).await.is_some()
+    }
+
+    async fn delete_session(&self, token: &TokenHash) -> bool {
+        self.store
+            .delete_session(token)
+            .await
+            .unwrap_or_else(|e| panic!("delete_session failed: {e:?}"))
+    }
+
+    async fn delete_user_sessions(&self, user: UserId) -> u64 {
+        self.store
+            .delete_user_sessions(user)
+            .await
+            .unwrap_or_else(|e| panic!("delete_user_sessions({user}) failed: {e:?}"))
+    }
+
+    async fn sweep(&self, now_ms: i64, idle_cutoff_ms: i64) -> u64 {
+        self.store
+            .delete_expired_sessions(now_ms, idle_cutoff_ms)
+            .await
+            .unwrap_or_else(|e| {
+                panic!("delete_expired_sessions({now_ms}, {idle_cutoff_ms}) failed: {e:?}")
+            })
+    }
+
+    async fn increment(&self, key: &str, now_ms: i64, window_ms: i64) -> Counter {
+        self.store
+            .increment_counter(key, now_ms, window_ms)
+            .await
+            .unwrap_or_else(|e| panic!("increment_counter({key}, {now_ms}) failed: {e:?}"))
+    }
+
+    async fn counter(&self, key: &str, now_ms: i64) -> Option<Counter> {
+        self.store
+            .get_counter(key, now_ms)
+            .await
+            .unwrap_or_else(|e| panic!("get_counter({key}, {now_ms}) failed: {e:?}"))
+    }
+
+    async fn reset_counter(&self, key: &str) {
+        self.store
+            .reset_counter(key)
+            .await
+            .unwrap_or_else(|e| panic!("reset_counter({key}) failed: {e:?}"));
+    }
+
+    async fn redeem(&self, token: &TokenHash, now_ms: i64, hash: &str) -> Option<UserId> {
+        self.store
+            .complete_password_reset(token, now_ms, hash)
+            .await
+            .unwrap_or_else(|e| panic!("complete_password_reset failed: {e:?}"))
+    }
+
+    // ----- users --------------------------------------------------------------------------
+
+    async fn users_get_distinct_ids_and_unique_emails(&self) {
+        let a = self.new_user("distinct-a").await;
+        let b = self.new_user("distinct-b").await;
+        assert_ne!(a.id, b.id, "two users must get two distinct ids");
+
+        let duplicate = self
+            .store
+            .add_user(NewUser {
+                email: a.email.clone(),
+                hashed_password: "another-hash".into(),
+                created_at_ms: LIVE_MS + 1,
+            })
+            .await;
+        assert!(
+            matches!(duplicate, Err(StoreError::Duplicate)),
+            "add_user with a registered email must fail with StoreError::Duplicate, got {duplicate:?}"
+        );
+        assert_eq!(
+            self.find_id(a.id).await,
+            a,
+            "a refused duplicate registration must leave the first account untouched"
+        );
+        assert_eq!(
+            self.find(UserLookup::Email(&a.email)).await.map(|u| u.id),
+            Some(a.id),
+            "after a refused duplicate, the email must still lead to the first account"
+        );
+    }
+
+    async fn every_lookup_finds_and_misses(&self) {
+        let user = self.new_user("lookup").await;
+        let token = ResetToken {
+            hash: self.fresh_token("lookup"),
+            expires_at_ms: LIVE_MS + DAY_MS,
+        };
+        self.update(user.id, UserUpdate::new().reset_token(Some(token.clone())))
+            .await
+            .expect("setting a reset token on an existing user");
+        let expected = User {
+            reset_token: Some(token.clone()),
+            ..user.clone()
+        };
+
+        assert_eq!(
+            self.find(UserLookup::Id(user.id)).await,
+            Some(expected.clone()),
+            "UserLookup::Id must find the user with every field as stored"
+        );
+        assert_eq!(
+            self.find(UserLookup::Email(&user.email)).await,
+            Some(expected.clone()),
+            "UserLookup::Email must find the user with every field as stored"
+        );
+        assert_eq!(
+            self.find(UserLookup::ResetToken(&token.hash)).await,
+            Some(expected),
+            "UserLookup::ResetToken must find the user holding the token"
+        );
+
+        assert_eq!(
+            self.find(UserLookup::Id(UNKNOWN_ID)).await,
+            None,
+            "UserLookup::Id of an unknown id must find nothing"
+        );
+        assert_eq!(
+            self.find(UserLookup::Email(&self.email("nobody"))).await,
+            None,
+            "UserLookup::Email of an unregistered email must find nothing"
+        );
+        assert_eq!(
+            self.find(UserLookup::ResetToken(&self.fresh_token("nobody")))
+                .await,
+            None,
+            "UserLookup::ResetToken of a token nobody holds must find nothing"
+        );
+
+        // An expired token is still found: expiry is the caller's decision.
+        let expired = ResetToken {
+            hash: self.fresh_token("lookup-expired"),
+            expires_at_ms: 1,
+        };
+        self.update(
+            user.id,
+            UserUpdate::new().reset_token(Some(expired.clone())),
+        )
+        .await
+        .expect("replacing a reset token");
+        assert_eq!(
+            self.find(UserLookup::ResetToken(&expired.hash))
+                .await
+                .map(|u| u.id),
+            Some(user.id),
+            "UserLookup::ResetToken must find an expired token too (the caller checks expiry)"
+        );
+        assert_eq!(
+            self.find(UserLookup::ResetToken(&token.hash)).await,
+            None,
+            "a replaced reset token must no longer be found"
+        );
+    }
+
+    async fn update_user_changes_only_what_it_names(&self) {
+        let user = self.new_user("update").await;
+        let other = self.new_user("update-bystander").await;
+
+        self.update(user.id, UserUpdate::new().hashed_password("new-hash"))
+            .await
+            .expect("updating the password hash of an existing user");
+        let after = self.find_id(user.id).await;
+        assert_eq!(
+            after.hashed_password, "new-hash",
+            "update_user must set the new password hash"
+        );
+        assert_eq!(
+            after,
+            User {
+                hashed_password: "new-hash".into(),
+                ..user.clone()
+            },
+            "a password update must change nothing else"
+        );
+
+        let token = ResetToken {
+            hash: self.fresh_token("update"),
+            expires_at_ms: LIVE_MS + DAY_MS,
+        };
+        self.update(user.id, UserUpdate::new().reset_token(Some(token.clone())))
+            .await
+            .expect("setting a reset token");
+        let after = self.find_id(user.id).await;
+        assert_eq!(
+            after.reset_token,
+            Some(token.clone()),
+            "update_user must store the reset token hash and expiry"
+        );
+        assert_eq!(
+            after.hashed_password, "new-hash",
+            "setting a reset token must not touch the password hash"
+        );
+
+        self.update(user.id, UserUpdate::new().hashed_password("newer-hash"))
+            .await
+            .expect("updating the password hash again");
+        assert_eq!(
+            self.find_id(user.id).await.reset_token,
+            Some(token.clone()),
+            "a password-only update must leave the reset token alone"
+        );
+
+        self.update(user.id, UserUpdate::new().reset_token(Some(token.clone())))
+            .await
+            .expect("re-setting the token a user already holds is not a collision");
+
+        self.update(user.id, UserUpdate::new())
+            .await
+            .expect("an empty update of an existing user succeeds");
+        let unchanged = self.find_id(user.id).await;
+        assert_eq!(
+            (unchanged.hashed_password.as_str(), unchanged.reset_token),
+            ("newer-hash", Some(token.clone())),
+            "an empty update must change nothing"
+        );
+
+        self.update(user.id, UserUpdate::new().reset_token(None))
+            .await
+            .expect("clearing a reset token");
+        let after = self.find_id(user.id).await;
+        assert_eq!(after.reset_token, None, "update_user must clear the token");
+        assert_eq!(
+            after.hashed_password, "newer-hash",
+            "clearing the token must not touch the password hash"
+        );
+        assert_eq!(
+            self.find(UserLookup::ResetToken(&token.hash)).await,
+            None,
+            "a cleared reset token must no longer be found"
+        );
+
+        assert_eq!(
+            self.find_id(other.id).await,
+            other,
+            "updates of one user must not touch another"
+        );
+    }
+
+    async fn update_user_refuses_unknown_ids_and_shared_reset_tokens(&self) {
+        for (what, update) in [
+            ("a password update", UserUpdate::new().hashed_password("x")),
+            (
+                "setting a reset token",
+                UserUpdate::new().reset_token(Some(ResetToken {
+                    hash: self.fresh_token("unknown-id"),
+                    expires_at_ms: LIVE_MS,
+                })),
+            ),
+            (
+                "clearing a reset token",
+                UserUpdate::new().reset_token(None),
+            ),
+            ("an empty update", UserUpdate::new()),
+        ] {
+            let result = self.update(UNKNOWN_ID, update).await;
+            assert!(
+                matches!(result, Err(StoreError::NotFound)),
+                "{what} of an unknown user id must fail with StoreError::NotFound, got {result:?}"
+            );
+        }
+
+        let holder = self.new_user("token-holder").await;
+        let taker = self.new_user("token-taker").await;
+        let token = ResetToken {
+            hash: self.fresh_token("shared"),
+            expires_at_ms: LIVE_MS + DAY_MS,
+        };
+        self.update(
+            holder.id,
+            UserUpdate::new().reset_token(Some(token.clone())),
+        )
+        .await
+        .expect("setting the holder's reset token");
+        let own = ResetToken {
+            hash: self.fresh_token("taker-own"),
+            expires_at_ms: LIVE_MS + DAY_MS,
+        };
+        self.update(taker.id, UserUpdate::new().reset_token(Some(own.clone())))
+            .await
+            .expect("setting the taker's own reset token");
+
+        let collision = self
+            .update(
+                taker.id,
+                UserUpdate::new()
+                    .hashed_password("taker-new-hash")
+                    .reset_token(Some(ResetToken {
+                        hash: token.hash,
+                        expires_at_ms: LIVE_MS + 2 * DAY_MS,
+                    })),
+            )
+            .await;
+        assert!(
+            matches!(collision, Err(StoreError::Duplicate)),
+            "a reset token hash another user holds must fail with StoreError::Duplicate, got {collision:?}"
+        );
+        assert_eq!(
+            self.find_id(holder.id).await.reset_token,
+            Some(token.clone()),
+            "a refused token collision must leave the holder's token untouched"
+        );
+        let taker_after = self.find_id(taker.id).await;
+        assert_eq!(
+            (
+                taker_after.hashed_password.as_str(),
+                taker_after.reset_token
+            ),
+            (taker.hashed_password.as_str(), Some(own)),
+            "a refused update must change nothing, not even its other fields"
+        );
+        assert_eq!(
+            self.find(UserLookup::ResetToken(&token.hash))
+                .await
+                .map(|u| u.id),
+            Some(holder.id),
+            "after a refused collision the token must still lead to its holder"
+        );
+    }
+
+    // ----- password reset -----------------------------------------------------------------
+
+    async fn password_reset_redeems_once_and_only_before_expiry(&self) {
+        let expires = LIVE_MS + DAY_MS;
+        let user = self.new_user("reset").await;
+        let bystander = self.new_user("reset-bystander").await;
+        let token = self.fresh_token("reset");
+        let bystander_token = ResetToken {
+            hash: self.fresh_token("reset-bystander"),
+            expires_at_ms: expires,
+        };
+        self.update(
+            user.id,
+            UserUpdate::new().reset_token(Some(ResetToken {
+                hash: token,
+                expires_at_ms: expires,
+            })),
+        )
+        .await
+        .expect("setting a reset token");
+        self.update(
+            bystander.id,
+            UserUpdate::new().reset_token(Some(bystander_token.clone())),
+        )
+        .await
+        .expect("setting the bystander's reset token");
+
+        assert_eq!(
+            self.redeem(&self.fresh_token("reset-unknown"), LIVE_MS, "h")
+                .await,
+            None,
+            "complete_password_reset with a token nobody holds must return None"
+        );
+
+        for now in [expires, expires + 1] {
+            assert_eq!(
+                self.redeem(&token, now, "too-late-hash").await,
+                None,
+                "a reset token must be refused at or after its expiry (expires_at_ms={expires}, now_ms={now})"
+            );
+            let after = self.find_id(user.id).await;
+            assert_eq!(
+                after.hashed_password, user.hashed_password,
+                "a refused (expired) redemption must not change the password"
+            );
+            assert_eq!(
+                after.reset_token.map(|r| r.hash),
+                Some(token),
+                "a refused (expired) redemption must not clear the token"
+            );
+        }
+
+        assert_eq!(
+            self.redeem(&token, expires - 1, "reset-hash").await,
+            Some(user.id),
+            "complete_password_reset with a valid token must return the holder's id"
+        );
+        let after = self.find_id(user.id).await;
+        assert_eq!(
+            after.hashed_password, "reset-hash",
+            "a redemption must set the new password hash"
+        );
+        assert_eq!(after.reset_token, None, "a redemption must clear the token");
+        assert_eq!(
+            self.find(UserLookup::ResetToken(&token)).await,
+            None,
+            "a redeemed token must no longer be found"
+        );
+
+        assert_eq!(
+            self.redeem(&token, expires - 1, "second-hash").await,
+            None,
+            "a reset token must be usable only once"
+        );
+        assert_eq!(
+            self.find_id(user.id).await.hashed_password,
+            "reset-hash",
+            "a second redemption must not change the password"
+        );
+
+        let bystander_after = self.find_id(bystander.id).await;
+        assert_eq!(
+            (bystander_after.hashed_password, bystander_after.reset_token),
+            (bystander.hashed_password, Some(bystander_token)),
+            "redeeming one user's token must not touch another user"
+        );
+    }
+
+    // ----- sessions -----------------------------------------------------------------------
+
+    fn live_session(&self, label: &str, user: UserId) -> Session {
+        Session {
+            token_hash: self.fresh_token(label),
+            user_id: user,
+            created_at_ms: LIVE_MS,
+            last_seen_ms: LIVE_MS + 1,
+            expires_at_ms: LIVE_MS + DAY_MS,
+        }
+    }
+
+    async fn sessions_round_trip(&self) {
+        let user = self.new_user("session").await;
+        let session = self.live_session("session", user.id);
+        self.create_session(session.clone(), false).await;
+
+        let (found, owner) = self
+            .find_session(&session.token_hash)
+            .await
+            .expect("find_session must find a session just created");
+        assert_eq!(
+            found, session,
+            "find_session must return every field as stored"
+        );
+        assert_eq!(
+            owner,
+            self.find_id(user.id).await,
+            "find_session must return the session's user with every field"
+        );
+        assert_eq!(
+            self.find_session(&self.fresh_token("session-unknown"))
+                .await,
+            None,
+            "find_session of an unknown token must find nothing"
+        );
+
+        self.store
+            .touch_session(&session.token_hash, LIVE_MS + 5_000)
+            .await
+            .expect("touch_session of an existing session");
+        let (touched, _) = self
+            .find_session(&session.token_hash)
+            .await
+            .expect("a touched session still exists");
+        assert_eq!(
+            touched,
+            Session {
+                last_seen_ms: LIVE_MS + 5_000,
+                ..session.clone()
+            },
+            "touch_session must set last_seen_ms and nothing else"
+        );
+
+        let missing = self.fresh_token("session-touch-unknown");
+        self.store
+            .touch_session(&missing, LIVE_MS)
+            .await
+            .expect("touch_session of an unknown token is not an error");
+        assert!(
+            !self.session_exists(&missing).await,
+            "touch_session must not create a session"
+        );
+
+        // Expired sessions are still returned: the caller decides what expiry means.
+        let expired = Session {
+            token_hash: self.fresh_token("session-expired"),
+            user_id: user.id,
+            created_at_ms: LIVE_MS - 2 * DAY_MS,
+            last_seen_ms: LIVE_MS - 2 * DAY_MS,
+            expires_at_ms: LIVE_MS - DAY_MS,
+        };
+        self.create_session(expired.clone(), false).await;
+        assert_eq!(
+            self.find_session(&expired.token_hash).await.map(|(s, _)| s),
+            Some(expired),
+            "find_session must return an expired session too"
+        );
+        assert!(
+            self.session_exists(&session.token_hash).await,
+            "create_session without replace_others must keep the user's other sessions"
+        );
+
+        assert_eq!(
+            self.delete_user_sessions(user.id).await,
+            2,
+            "cleaning up the round-trip sessions"
+        );
+    }
+
+    async fn sessions_are_deleted_one_by_one_and_per_user(&self) {
+        let user = self.new_user("delete").await;
+        let other = self.new_user("delete-other").await;
+        let one = self.live_session("delete-one", user.id);
+        self.create_session(one.clone(), false).await;
+
+        assert!(
+            self.delete_session(&one.token_hash).await,
+            "delete_session of an existing session must return true"
+        );
+        assert!(
+            !self.session_exists(&one.token_hash).await,
+            "a deleted session must no longer be found"
+        );
+        assert!(
+            !self.delete_session(&one.token_hash).await,
+            "delete_session of an already deleted session must return false"
+        );
+
+        let mine: Vec<Session> = (0..3)
+            .map(|i| self.live_session(&format!("delete-mine-{i}"), user.id))
+            .collect();
+        for session in &mine {
+            self.create_session(session.clone(), false).await;
+        }
+        let theirs = self.live_session("delete-theirs", other.id);
+        self.create_session(theirs.clone(), false).await;
+
+        assert_eq!(
+            self.delete_user_sessions(user.id).await,
+            3,
+            "delete_user_sessions must return how many sessions the user had"
+        );
+        for session in &mine {
+            assert!(
+                !self.session_exists(&session.token_hash).await,
+                "delete_user_sessions must delete every session of the user"
+            );
+        }
+        assert!(
+            self.session_exists(&theirs.token_hash).await,
+            "delete_user_sessions must not delete other users' sessions"
+        );
+        assert_eq!(
+            self.delete_user_sessions(user.id).await,
+            0,
+            "delete_user_sessions of a user without sessions must return 0"
+        );
+        assert_eq!(
+            self.delete_user_sessions(UNKNOWN_ID).await,
+            0,
+            "delete_user_sessions of an unknown user must return 0"
+        );
+        assert!(self.delete_session(&theirs.token_hash).await, "cleanup");
+    }
+
+    async fn replace_others_ends_only_that_users_sessions(&self) {
+        let user = self.new_user("replace").await;
+        let other = self.new_user("replace-other").await;
+        let old_a = self.live_session("replace-old-a", user.id);
+        let old_b = self.live_session("replace-old-b", user.id);
+        let theirs = self.live_session("replace-theirs", other.id);
+        for session in [&old_a, &old_b, &theirs] {
+            self.create_session(session.clone(), false).await;
+        }
+
+        let new = self.live_session("replace-new", user.id);
+        self.create_session(new.clone(), true).await;
+        assert!(
+            !self.session_exists(&old_a.token_hash).await
+                && !self.session_exists(&old_b.token_hash).await,
+            "create_session with replace_others must delete the user's other sessions"
+        );
+        assert_eq!(
+            self.find_session(&new.token_hash).await.map(|(s, _)| s),
+            Some(new.clone()),
+            "create_session with replace_others must store the new session"
+        );
+        assert!(
+            self.session_exists(&theirs.token_hash).await,
+            "create_session with replace_others must not delete other users' sessions"
+        );
+
+        assert_eq!(self.delete_user_sessions(user.id).await, 1, "cleanup");
+        assert_eq!(self.delete_user_sessions(other.id).await, 1, "cleanup");
+    }
+
+    async fn session_creation_refuses_collisions_and_unknown_users(&self) {
+        let user = self.new_user("collide").await;
+        let other = self.new_user("collide-other").await;
+        let original = self.live_session("collide", user.id);
+        self.create_session(original.clone(), false).await;
+        let own_other = self.live_session("collide-own", other.id);
+        self.create_session(own_other.clone(), false).await;
+
+        for replace_others in [false, true] {
+            let intruder = Session {
+                token_hash: original.token_hash,
+                user_id: other.id,
+                created_at_ms: LIVE_MS + 7,
+                last_seen_ms: LIVE_MS + 8,
+                expires_at_ms: LIVE_MS + 2 * DAY_MS,
+            };
+            let result = self.store.create_session(intruder, replace_others).await;
+            assert!(
+                matches!(result, Err(StoreError::Duplicate)),
+                "create_session with a token hash already in use (another user's, \
+                 replace_others={replace_others}) must fail with StoreError::Duplicate, \
+                 got {result:?}"
+            );
+            assert_eq!(
+                self.find_session(&original.token_hash)
+                    .await
+                    .map(|(s, u)| (s, u.id)),
+                Some((original.clone(), user.id)),
+                "a refused colliding session must leave the original untouched"
+            );
+            assert!(
+                self.session_exists(&own_other.token_hash).await,
+                "a refused create_session (replace_others={replace_others}) must not delete \
+                 the user's other sessions"
+            );
+        }
+
+        let orphan = self.live_session("orphan", UNKNOWN_ID);
+        let result = self.store.create_session(orphan.clone(), false).await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "create_session for an unknown user must fail with StoreError::NotFound, got {result:?}"
+        );
+        assert!(
+            !self.session_exists(&orphan.token_hash).await,
+            "a refused session for an unknown user must not be stored"
+        );
+
+        assert_eq!(self.delete_user_sessions(user.id).await, 1, "cleanup");
+        assert_eq!(self.delete_user_sessions(other.id).await, 1, "cleanup");
+    }
+
+    /// Kept apart (and run last) because it pins down a subtle rule: a collision with one of
+    /// the same user's sessions is still a collision. With `replace_others`, deleting the
+    /// user's sessions first and then inserting would silently swap the old session for the
+    /// new one under the same token hash.
+    async fn same_user_collision_is_not_an_overwrite(&self) {
+        let user = self.new_user("collide-same").await;
+        let original = self.live_session("collide-same", user.id);
+        self.create_session(original.clone(), false).await;
+        for replace_others in [false, true] {
+            let same_user = Session {
+                token_hash: original.token_hash,
+                user_id: user.id,
+                created_at_ms: LIVE_MS + 9,
+                last_seen_ms: LIVE_MS + 9,
+                expires_at_ms: LIVE_MS + 3 * DAY_MS,
+            };
+            let result = self.store.create_session(same_user, replace_others).await;
+            assert!(
+                matches!(result, Err(StoreError::Duplicate)),
+                "create_session (replace_others={replace_others}) with the token hash of one \
+                 of the same user's sessions must fail with StoreError::Duplicate, never \
+                 overwrite; got {result:?}"
+            );
+            assert_eq!(
+                self.find_session(&original.token_hash)
+                    .await
+                    .map(|(s, _)| s),
+                Some(original.clone()),
+                "a refused same-user collision (replace_others={replace_others}) must leave \
+                 the original session untouched"
+            );
+        }
+        assert_eq!(self.delete_user_sessions(user.id).await, 1, "cleanup");
+    }
+
+    async fn expired_sessions_are_swept_at_the_boundary(&self) {
+        let now = SWEEP_NOW_MS;
+        let cutoff = SWEEP_IDLE_CUTOFF_MS;
+        // Leftovers of an interrupted earlier run live in the same 1970 range: clear them
+        // so the counts below are exact. Nothing a real deployment wrote is that old.
+        self.sweep(now, cutoff).await;
+
+        let user = self.new_user("sweep").await;
+        let make = |label: &str, last_seen_ms: i64, expires_at_ms: i64| Session {
+            token_hash: self.fresh_token(label),
+            user_id: user.id,
+            created_at_ms: 1,
+            last_seen_ms,
+            expires_at_ms,
+        };
+        let expires_now = make("sweep-expires-now", LIVE_MS, now);
+        let expired = make("sweep-expired", LIVE_MS, now - 1);
+        let expires_later = make("sweep-expires-later", LIVE_MS, now + 1);
+        let idle_at_cutoff = make("sweep-idle-at-cutoff", cutoff, LIVE_MS);
+        let idle_before = make("sweep-idle-before", cutoff - 1, LIVE_MS);
+        let seen_after = make("sweep-seen-after", cutoff + 1, LIVE_MS);
+        for session in [
+            &expires_now,
+            &expired,
+            &expires_later,
+            &idle_at_cutoff,
+            &idle_before,
+            &seen_after,
+        ] {
+            self.create_session(session.clone(), false).await;
+        }
+
+        assert_eq!(
+            self.sweep(now, 0).await,
+            2,
+            "delete_expired_sessions must delete exactly the sessions with expires_at_ms <= now_ms"
+        );
+        assert!(
+            !self.session_exists(&expires_now.token_hash).await,
+            "a session whose expiry equals now_ms must be deleted (expires_at_ms <= now_ms)"
+        );
+        assert!(
+            !self.session_exists(&expired.token_hash).await,
+            "a session past its expiry must be deleted"
+        );
+        for (what, session) in [
+            ("a session expiring after now_ms", &expires_later),
+            (
+                "an idle session, when the idle cutoff is before it",
+                &idle_at_cutoff,
+            ),
+        ] {
+            assert!(
+                self.session_exists(&session.token_hash).await,
+                "{what} must be kept"
+            );
+        }
+
+        assert_eq!(
+            self.sweep(0, cutoff).await,
+            2,
+            "delete_expired_sessions must delete exactly the sessions with \
+             last_seen_ms <= idle_cutoff_ms"
+        );
+        assert!(
+            !self.session_exists(&idle_at_cutoff.token_hash).await,
+            "a session last seen exactly at the idle cutoff must be deleted \
+             (last_seen_ms <= idle_cutoff_ms)"
+        );
+        assert!(
+            !self.session_exists(&idle_before.token_hash).await,
+            "a session last seen before the idle cutoff must be deleted"
+        );
+
+        assert_eq!(
+            self.sweep(now, cutoff).await,
+            0,
+            "a sweep with nothing expired must delete nothing"
+        );
+        for session in [&expires_later, &seen_after] {
+            assert!(
+                self.session_exists(&session.token_hash).await,
+                "a session neither expired nor idle must survive every sweep"
+            );
+        }
+        assert_eq!(self.delete_user_sessions(user.id).await, 2, "cleanup");
+    }
+
+    // ----- counters -----------------------------------------------------------------------
+
+    async fn counters_count_in_fixed_windows(&self) {
+        let key = self.key("window");
+        let other = self.key("window-other");
+        let t0 = LIVE_MS;
+        let window = 60_000;
+
+        assert_eq!(
+            self.counter(&key, t0).await,
+            None,
+            "get_counter of an absent counter must return None"
+        );
+        let first = Counter {
+            count: 1,
+            window_ends_ms: t0 + window,
+        };
+        assert_eq!(
+            self.increment(&key, t0, window).await,
+            first,
+            "the first increment must count 1 in a window ending at now_ms + window_ms"
+        );
+        assert_eq!(
+            self.increment(&key, t0 + 10, window).await,
+            Counter { count: 2, ..first },
+            "an increment within the window must add one and keep the window's end"
+        );
+        assert_eq!(
+            self.increment(&key, t0 + window - 1, window).await,
+            Counter { count: 3, ..first },
+            "an increment in the window's last millisecond must still count in it"
+        );
+        assert_eq!(
+            self.counter(&key, t0 + window - 1).await,
+            Some(Counter { count: 3, ..first }),
+            "get_counter must return the running count within the window"
+        );
+
+        assert_eq!(
+            self.increment(&other, t0 + 20, 1_000).await,
+            Counter {
+                count: 1,
+                window_ends_ms: t0 + 1_020
+            },
+            "counters with different keys must be independent"
+        );
+        assert_eq!(
+            self.counter(&key, t0 + 20).await.map(|c| c.count),
+            Some(3),
+            "incrementing one key must not change another"
+        );
+
+        assert_eq!(
+            self.counter(&key, t0 + window).await,
+            None,
+            "get_counter must return None once the window has ended (window end <= now_ms)"
+        );
+        assert_eq!(
+            self.increment(&key, t0 + window, window).await,
+            Counter {
+                count: 1,
+                window_ends_ms: t0 + 2 * window
+            },
+            "an increment when the window ends exactly now must start a new window at 1"
+        );
+        assert_eq!(
+            self.increment(&key, t0 + 10 * window, window).await,
+            Counter {
+                count: 1,
+                window_ends_ms: t0 + 11 * window
+            },
+            "an increment long after the window ended must start a new window at 1"
+        );
+
+        self.reset_counter(&key).await;
+        assert_eq!(
+            self.counter(&key, t0 + 10 * window).await,
+            None,
+            "reset_counter must remove the counter"
+        );
+        assert_eq!(
+            self.increment(&key, t0 + 10 * window + 5, window).await,
+            Counter {
+                count: 1,
+                window_ends_ms: t0 + 11 * window + 5
+            },
+            "after reset_counter, counting must start over at 1"
+        );
+        self.reset_counter(&self.key("never-created")).await;
+
+        self.reset_counter(&key).await;
+        self.reset_counter(&other).await;
+        assert_eq!(
+            self.counter(&other, t0 + 20).await,
+            None,
+            "reset_counter must remove the counter"
+        );
+    }
+
+    // ----- concurrency --------------------------------------------------------------------
+
+    async fn concurrent_registrations_of_one_email_have_one_winner(&self) {
+        let email = self.email("race");
+        let barrier = Arc::new(Barrier::new(REGISTRATION_RACERS));
+        let mut tasks = JoinSet::new();
+        for i in 0..REGISTRATION_RACERS {
+            let store = Arc::clone(&self.store);
+            let barrier = Arc::clone(&barrier);
+            let user = NewUser {
+                email: email.clone(),
+                hashed_password: format!("race-hash-{i}"),
+                created_at_ms: LIVE_MS,
+            };
+            tasks.spawn(async move {
+                barrier.wait().await;
+                store.add_user(user).await
+            });
+        }
+        let mut winners = Vec::new();
+        let mut duplicates = 0;
+        while let Some(joined) = tasks.join_next().await {
+            match joined.expect("a registration task panicked") {
+                Ok(user) => winners.push(user),
+                Err(StoreError::Duplicate) => duplicates += 1,
+                Err(other) => panic!(
+                    "concurrent add_user of one email must succeed or fail with \
+                     StoreError::Duplicate, got {other:?}"
+                ),
+            }
+        }
+        assert_eq!(
+            (winners.len(), duplicates),
+            (1, REGISTRATION_RACERS - 1),
+            "{REGISTRATION_RACERS} concurrent add_user calls with one email must give \
+             exactly one Ok and {} StoreError::Duplicate",
+            REGISTRATION_RACERS - 1
+        );
+        let winner = &winners[0];
+        assert_eq!(
+            self.find(UserLookup::Email(&email)).await.as_ref(),
+            Some(winner),
+            "after the race, the email must lead to the one account that won"
+        );
+    }
+
+    async fn concurrent_reset_redemptions_have_one_winner(&self) {
+        let user = self.new_user("reset-race").await;
+        let token = self.fresh_token("reset-race");
+        self.update(
+            user.id,
+            UserUpdate::new().reset_token(Some(ResetToken {
+                hash: token,
+                expires_at_ms: LIVE_MS + DAY_MS,
+            })),
+        )
+        .await
+        .expect("setting a reset token");
+
+        let barrier = Arc::new(Barrier::new(RESET_RACERS));
+        let mut tasks = JoinSet::new();
+        for i in 0..RESET_RACERS {
+            let store = Arc::clone(&self.store);
+            let barrier = Arc::clone(&barrier);
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let hash = format!("raced-hash-{i}");
+                let result = store.complete_password_reset(&token, LIVE_MS, &hash).await;
+                (hash, result)
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (hash, result) = joined.expect("a redemption task panicked");
+            match result {
+                Ok(Some(id)) => {
+                    assert_eq!(
+                        id, user.id,
+                        "a redemption must return the token holder's id"
+                    );
+                    winners.push(hash);
+                }
+                Ok(None) => {}
+                Err(e) => panic!("concurrent complete_password_reset failed: {e:?}"),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "{RESET_RACERS} concurrent redemptions of one reset token must give exactly one \
+             Some, got {}",
+            winners.len()
+        );
+        let after = self.find_id(user.id).await;
+        assert_eq!(
+            after.hashed_password, winners[0],
+            "the password must be the one set by the single winning redemption"
+        );
+        assert_eq!(after.reset_token, None, "the raced token must be cleared");
+    }
+
+    async fn concurrent_increments_are_not_lost(&self) {
+        let key = self.key("counter-race");
+        let window = DAY_MS;
+        let barrier = Arc::new(Barrier::new(COUNTER_RACERS));
+        let mut tasks = JoinSet::new();
+        for _ in 0..COUNTER_RACERS {
+            let store = Arc::clone(&self.store);
+            let barrier = Arc::clone(&barrier);
+            let key = key.clone();
+            tasks.spawn(async move {
+                barrier.wait().await;
+                store.increment_counter(&key, LIVE_MS, window).await
+            });
+        }
+        let mut counts = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let counter = joined
+                .expect("an increment task panicked")
+                .unwrap_or_else(|e| panic!("concurrent increment_counter failed: {e:?}"));
+            assert_eq!(
+                counter.window_ends_ms,
+                LIVE_MS + window,
+                "concurrent increments must share one window"
+            );
+            counts.push(counter.count);
+        }
+        counts.sort_unstable();
+        let expected: Vec<u32> = (1..=u32::try_from(COUNTER_RACERS).expect("small")).collect();
+        assert_eq!(
+            counts, expected,
+            "{COUNTER_RACERS} concurrent increments must each see a distinct count, 1 to \
+             {COUNTER_RACERS} (none lost, none repeated)"
+        );
+        assert_eq!(
+            self.counter(&key, LIVE_MS).await.map(|c| c.count),
+            Some(u32::try_from(COUNTER_RACERS).expect("small")),
+            "after concurrent increments, get_counter must see all of them"
+        );
+        self.reset_counter(&key).await;
+    }
+}

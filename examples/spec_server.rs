@@ -1,0 +1,203 @@
+//! The seed's user authentication service, served by tower-auth.
+//!
+//! ```sh
+//! cargo run --example spec_server                     # 0.0.0.0:5000, SQLite a.db, bcrypt cost 12
+//! cargo run --example spec_server -- --help           # every flag (each has an env fallback)
+//! cargo run --example spec_server -- --database-url postgres://user:pw@localhost/db
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::ServiceExt;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use clap::{Parser, ValueEnum};
+use tower::Layer as _;
+use tower_auth::reset::FileOutbox;
+use tower_auth::{Auth, AuthConfig, MergeSlashesLayer, ResetDelivery};
+
+/// Which preset to start from; the flags below override single fields.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Preset {
+    /// The seed's behaviour (AuthConfig::spec()).
+    Spec,
+    /// Hardened defaults (AuthConfig::default()).
+    Hardened,
+}
+
+/// The seed's auth server: register, log in, log out, profile, password reset.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "AUTH_BIND", default_value = "0.0.0.0:5000")]
+    bind: SocketAddr,
+    /// Database: sqlite://FILE?mode=rwc, postgres://USER:PASS@HOST/DB, or memory:
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://a.db?mode=rwc")]
+    database_url: String,
+    /// bcrypt cost for new password hashes.
+    #[arg(long, env = "AUTH_BCRYPT_COST", default_value_t = 12)]
+    bcrypt_cost: u32,
+    /// Drop and recreate the tables at start, as the seed's DB() does.
+    #[arg(long, env = "AUTH_FRESH")]
+    fresh: bool,
+    /// Behaviour preset.
+    #[arg(long, env = "AUTH_PRESET", value_enum, default_value_t = Preset::Spec)]
+    preset: Preset,
+    /// Deliver reset tokens as files in DIR instead of in the response.
+    #[arg(long, env = "AUTH_MAIL_DIR")]
+    mail_dir: Option<PathBuf>,
+    /// Seconds of inactivity after which a session ends.
+    #[arg(long, env = "AUTH_SESSION_IDLE_TIMEOUT")]
+    session_idle_timeout: Option<u64>,
+    /// Seconds after which a session ends, used or not.
+    #[arg(long, env = "AUTH_SESSION_LIFETIME")]
+    session_lifetime: Option<u64>,
+    /// Seconds a reset token stays valid.
+    #[arg(long, env = "AUTH_RESET_TOKEN_TTL")]
+    reset_token_ttl: Option<u64>,
+    /// Failed logins per account (per window) before 429.
+    #[arg(long, env = "AUTH_MAX_LOGIN_FAILURES")]
+    max_login_failures: Option<u32>,
+    /// Failed logins per client IP (per window) before 429.
+    #[arg(long, env = "AUTH_MAX_LOGIN_FAILURES_PER_IP")]
+    max_login_failures_per_ip: Option<u32>,
+    /// Seconds of the login-failure window.
+    #[arg(long, env = "AUTH_LOGIN_FAILURE_WINDOW")]
+    login_failure_window: Option<u64>,
+    /// Most reset tokens sent per account per hour (with --mail-dir).
+    #[arg(long, env = "AUTH_MAX_RESET_REQUESTS_PER_HOUR")]
+    max_reset_requests_per_hour: Option<u32>,
+    /// Concurrent password hashes (default: the number of cores).
+    #[arg(long, env = "AUTH_HASH_PERMITS")]
+    hash_permits: Option<usize>,
+    /// Hash jobs allowed to wait before requests get 503.
+    #[arg(long, env = "AUTH_HASH_QUEUE")]
+    hash_queue: Option<usize>,
+    /// Take the client IP from X-Forwarded-For (only behind a proxy that sets it).
+    #[arg(long, env = "AUTH_TRUST_FORWARDED_FOR")]
+    trust_forwarded_for: bool,
+    /// An origin allowed to send state-changing requests (repeatable).
+    #[arg(
+        long = "allowed-origin",
+        env = "AUTH_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
+    allowed_origins: Vec<String>,
+}
+
+impl Args {
+    fn config(&self) -> AuthConfig {
+        let mut config = match self.preset {
+            Preset::Spec => AuthConfig::spec(),
+            Preset::Hardened => AuthConfig::default(),
+        };
+        config.bcrypt_cost = self.bcrypt_cost;
+        let secs = Duration::from_secs;
+        if let Some(dir) = &self.mail_dir {
+            config.reset_delivery = ResetDelivery::Sender(Arc::new(FileOutbox::new(dir)));
+        }
+        if let Some(s) = self.session_idle_timeout {
+            config.session_idle_timeout = secs(s);
+        }
+        if let Some(s) = self.session_lifetime {
+            config.session_lifetime = secs(s);
+        }
+        if let Some(s) = self.reset_token_ttl {
+            config.reset_token_ttl = secs(s);
+        }
+        if let Some(n) = self.max_login_failures {
+            config.max_login_failures = n;
+        }
+        if let Some(n) = self.max_login_failures_per_ip {
+            config.max_login_failures_per_ip = n;
+        }
+        if let Some(s) = self.login_failure_window {
+            config.login_failure_window = secs(s);
+        }
+        if let Some(n) = self.max_reset_requests_per_hour {
+            config.max_reset_requests_per_hour = Some(n);
+        }
+        if let Some(n) = self.hash_permits {
+            config.hash_permits = n;
+        }
+        if let Some(n) = self.hash_queue {
+            config.hash_queue = n;
+        }
+        config.trust_forwarded_for = self.trust_forwarded_for;
+        config
+            .allowed_origins
+            .extend(self.allowed_origins.iter().cloned());
+        config
+    }
+}
+
+/// One line per request: method, path, status, latency. Never cookies or form values.
+async fn log_request(req: Request, next: Next) -> Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    let start = Instant::now();
+    let response = next.run(req).await;
+    tracing::info!(
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_us = start.elapsed().as_micros() as u64,
+        "request"
+    );
+    response
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    let store = tower_auth::connect_store(&args.database_url, args.fresh).await?;
+    let auth = Auth::builder_shared(store).config(args.config()).build();
+
+    let app = auth.router().layer(middleware::from_fn(log_request));
+    // Merge `//users` into `/users` before routing, as the seed's Werkzeug server does.
+    let app = MergeSlashesLayer.layer(app);
+
+    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    tracing::info!(address = %listener.local_addr()?, preset = ?args.preset, "serving");
+    axum::serve(
+        listener,
+        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    Ok(())
+}

@@ -1,0 +1,201 @@
+//! The one place where errors become HTTP responses: every status code the crate sends for
+//! a failure is decided in [`status_of`].
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, StatusCode, header};
+
+use crate::auth::AuthError;
+use crate::config::WireStyle;
+
+/// Werkzeug's 401 page, byte for byte as the seed's server sends it.
+const WERKZEUG_401: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
+<title>401 Unauthorized</title>\n\
+<h1>Unauthorized</h1>\n\
+<p>The server could not verify that you are authorized to access the URL requested. You \
+either supplied the wrong credentials (e.g. a bad password), or your browser doesn't \
+understand how to supply the credentials required.</p>\n";
+
+/// Werkzeug's 403 page, byte for byte as the seed's server sends it.
+const WERKZEUG_403: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
+<title>403 Forbidden</title>\n\
+<h1>Forbidden</h1>\n\
+<p>You don't have the permission to access the requested resource. It is either \
+read-protected or not readable by the server.</p>\n";
+
+/// A failure on the HTTP side: from [`Auth`](crate::Auth), or from the request itself.
+#[derive(Debug)]
+pub(crate) enum HttpError {
+    /// The service refused or failed.
+    Auth(AuthError),
+    /// A field is missing, empty or malformed; the message says which.
+    BadRequest(String),
+    /// The body is over the configured limit.
+    PayloadTooLarge(usize),
+    /// The body is not `application/x-www-form-urlencoded`.
+    UnsupportedMediaType,
+    /// A state-changing request from another site.
+    CrossSite,
+}
+
+impl From<AuthError> for HttpError {
+    fn from(err: AuthError) -> Self {
+        Self::Auth(err)
+    }
+}
+
+/// The status for each failure.
+fn status_of(err: &HttpError) -> StatusCode {
+    match err {
+        HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        HttpError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        HttpError::CrossSite => StatusCode::FORBIDDEN,
+        HttpError::Auth(err) => match err {
+            AuthError::UserExists(_) | AuthError::InvalidEmail(_) | AuthError::WeakPassword(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
+            AuthError::NoSession | AuthError::UnknownEmail | AuthError::InvalidResetToken => {
+                StatusCode::FORBIDDEN
+            }
+            AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Store(_) | AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        },
+    }
+}
+
+/// The client-facing message. Internals are logged, never sent.
+fn message_of(err: &HttpError) -> String {
+    match err {
+        HttpError::BadRequest(msg) => msg.clone(),
+        HttpError::PayloadTooLarge(limit) => format!("request body is larger than {limit} bytes"),
+        HttpError::UnsupportedMediaType => {
+            "request body must be application/x-www-form-urlencoded".into()
+        }
+        HttpError::CrossSite => "cross-site request refused".into(),
+        HttpError::Auth(err) => match err {
+            AuthError::UserExists(_) => "email already registered".into(),
+            AuthError::InvalidEmail(reason) => (*reason).into(),
+            AuthError::WeakPassword(reason) => reason.clone(),
+            AuthError::InvalidCredentials => "invalid email or password".into(),
+            AuthError::NoSession => "no valid session".into(),
+            AuthError::UnknownEmail => "no account with this email".into(),
+            AuthError::InvalidResetToken => "invalid or expired reset token".into(),
+            AuthError::Throttled { .. } => "too many failed attempts; retry later".into(),
+            AuthError::Overloaded => "server busy; retry shortly".into(),
+            AuthError::Store(_) | AuthError::Internal(_) => "internal server error".into(),
+        },
+    }
+}
+
+impl HttpError {
+    /// Renders the error in the given wire style.
+    pub(crate) fn into_response_with(self, style: WireStyle) -> Response {
+        let status = status_of(&self);
+        if status.is_server_error() {
+            if let HttpError::Auth(AuthError::Store(_) | AuthError::Internal(_)) = &self {
+                tracing::error!(target: "tower_auth", error = %DisplayChain(&self), "request failed");
+            }
+        }
+        let html = match (style, status) {
+            (WireStyle::Werkzeug, StatusCode::UNAUTHORIZED) => Some(WERKZEUG_401),
+            (WireStyle::Werkzeug, StatusCode::FORBIDDEN)
+                if !matches!(self, HttpError::CrossSite) =>
+            {
+                Some(WERKZEUG_403)
+            }
+            _ => None,
+        };
+        let mut response = match html {
+            Some(page) => (
+                status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static("text/html; charset=utf-8"),
+                )],
+                page,
+            )
+                .into_response(),
+            None => json_response(
+                status,
+                &serde_json::json!({ "message": message_of(&self) }),
+                style,
+            ),
+        };
+        let retry_after = match &self {
+            HttpError::Auth(AuthError::Throttled { retry_after }) => {
+                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
+            }
+            HttpError::Auth(AuthError::Overloaded) => Some(1),
+            _ => None,
+        };
+        if let Some(secs) = retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
+    }
+}
+
+/// A JSON response with `Content-Type: application/json` (no charset, as Flask sends it);
+/// the Werkzeug style also ends the body with a newline, as Flask's `jsonify` does.
+pub(crate) fn json_response(
+    status: StatusCode,
+    value: &serde_json::Value,
+    style: WireStyle,
+) -> Response {
+    let mut body = value.to_string();
+    if style == WireStyle::Werkzeug {
+        body.push('\n');
+    }
+    let mut response = Response::new(Body::from(body));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
+/// Formats an error with its sources, for operators' logs.
+struct DisplayChain<'a>(&'a HttpError);
+
+impl std::fmt::Display for DisplayChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let HttpError::Auth(err) = self.0 else {
+            return write!(f, "{}", message_of(self.0));
+        };
+        write!(f, "{err}")?;
+        let mut source = std::error::Error::source(err);
+        while let Some(s) = source {
+            write!(f, ": {s}")?;
+            source = s.source();
+        }
+        Ok(())
+    }
+}
+
+/// Sets Werkzeug's upper-case reason phrase (`401 UNAUTHORIZED`) on an HTTP/1 response.
+pub(crate) fn werkzeug_reason_phrase(response: &mut Response) {
+    let phrase: &'static [u8] = match response.status() {
+        StatusCode::OK => b"OK",
+        StatusCode::FOUND => b"FOUND",
+        StatusCode::BAD_REQUEST => b"BAD REQUEST",
+        StatusCode::UNAUTHORIZED => b"UNAUTHORIZED",
+        StatusCode::FORBIDDEN => b"FORBIDDEN",
+        StatusCode::NOT_FOUND => b"NOT FOUND",
+        StatusCode::METHOD_NOT_ALLOWED => b"METHOD NOT ALLOWED",
+        StatusCode::PAYLOAD_TOO_LARGE => b"REQUEST ENTITY TOO LARGE",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => b"UNSUPPORTED MEDIA TYPE",
+        StatusCode::TOO_MANY_REQUESTS => b"TOO MANY REQUESTS",
+        StatusCode::INTERNAL_SERVER_ERROR => b"INTERNAL SERVER ERROR",
+        StatusCode::SERVICE_UNAVAILABLE => b"SERVICE UNAVAILABLE",
+        _ => return,
+    };
+    response
+        .extensions_mut()
+        .insert(hyper::ext::ReasonPhrase::from_static(phrase));
+}
