@@ -42,7 +42,7 @@ pub struct AuthConfig {
     /// keeps one `session_id` per user). Hardened: false (one session per device).
     pub single_session: bool,
     /// A login that presents a session cookie ends that session first (session fixation
-    /// defence, ASVS 7.2.4). Spec: false. Hardened: true. A new token is issued either way.
+    /// defence, ASVS 5.0 V7). Spec: false. Hardened: true. A new token is issued either way.
     pub end_presented_session_on_login: bool,
     /// A session unused this long is refused and removed. Spec: 7 days. Hardened: 30 min.
     /// Use is recorded at most once a minute, so the timeout is precise to a minute.
@@ -63,7 +63,8 @@ pub struct AuthConfig {
     /// (the seed's clients log out with a session opened before the reset). Hardened: true.
     pub end_sessions_on_password_reset: bool,
     /// Failed logins per account within [`login_failure_window`](Self::login_failure_window)
-    /// before further attempts get 429. Both presets: 10.
+    /// before further attempts get 429. Both presets: 10. Attempts still being verified
+    /// count too, so concurrent guesses cannot exceed it; a successful login clears it.
     pub max_login_failures: u32,
     /// Failed logins per client IP within the window before 429. Both presets: 100.
     pub max_login_failures_per_ip: u32,

@@ -108,6 +108,7 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.concurrent_reset_redemptions_have_one_winner().await;
     suite.concurrent_increments_are_not_lost().await;
     suite.same_user_collision_is_not_an_overwrite().await;
+    suite.unknown_id_is_not_found_before_any_collision().await;
 }
 
 /// One run of the suite: the store and the suffix that keeps this run's data apart.
@@ -696,7 +697,7 @@ impl Suite {
         assert_eq!(
             self.delete_user_sessions(user.id).await,
             2,
-            "cleaning up the round-trip sessions"
+            "delete_user_sessions must return how many sessions it deleted (cleanup)"
         );
     }
 
@@ -753,7 +754,10 @@ impl Suite {
             0,
             "delete_user_sessions of an unknown user must return 0"
         );
-        assert!(self.delete_session(&theirs.token_hash).await, "cleanup");
+        assert!(
+            self.delete_session(&theirs.token_hash).await,
+            "delete_session of an existing session must return true (cleanup)"
+        );
     }
 
     async fn replace_others_ends_only_that_users_sessions(&self) {
@@ -783,8 +787,16 @@ impl Suite {
             "create_session with replace_others must not delete other users' sessions"
         );
 
-        assert_eq!(self.delete_user_sessions(user.id).await, 1, "cleanup");
-        assert_eq!(self.delete_user_sessions(other.id).await, 1, "cleanup");
+        assert_eq!(
+            self.delete_user_sessions(user.id).await,
+            1,
+            "delete_user_sessions must return how many sessions it deleted (cleanup)"
+        );
+        assert_eq!(
+            self.delete_user_sessions(other.id).await,
+            1,
+            "delete_user_sessions must return how many sessions it deleted (cleanup)"
+        );
     }
 
     async fn session_creation_refuses_collisions_and_unknown_users(&self) {
@@ -835,8 +847,16 @@ impl Suite {
             "a refused session for an unknown user must not be stored"
         );
 
-        assert_eq!(self.delete_user_sessions(user.id).await, 1, "cleanup");
-        assert_eq!(self.delete_user_sessions(other.id).await, 1, "cleanup");
+        assert_eq!(
+            self.delete_user_sessions(user.id).await,
+            1,
+            "delete_user_sessions must return how many sessions it deleted (cleanup)"
+        );
+        assert_eq!(
+            self.delete_user_sessions(other.id).await,
+            1,
+            "delete_user_sessions must return how many sessions it deleted (cleanup)"
+        );
     }
 
     /// Kept apart (and run last) because it pins down a subtle rule: a collision with one of
@@ -871,7 +891,44 @@ impl Suite {
                  the original session untouched"
             );
         }
-        assert_eq!(self.delete_user_sessions(user.id).await, 1, "cleanup");
+        assert_eq!(
+            self.delete_user_sessions(user.id).await,
+            1,
+            "delete_user_sessions must return how many sessions it deleted (cleanup)"
+        );
+    }
+
+    /// Kept apart (and run last): an update of an unknown user is `NotFound` even when its
+    /// reset token collides with another user's, because there is no row to update (a SQL
+    /// `UPDATE ... WHERE id = ?` never reaches the unique constraint).
+    async fn unknown_id_is_not_found_before_any_collision(&self) {
+        let holder = self.new_user("collide-unknown").await;
+        let token = ResetToken {
+            hash: self.fresh_token("collide-unknown"),
+            expires_at_ms: LIVE_MS + DAY_MS,
+        };
+        self.update(
+            holder.id,
+            UserUpdate::new().reset_token(Some(token.clone())),
+        )
+        .await
+        .expect("setting the holder's reset token");
+        let result = self
+            .update(
+                UNKNOWN_ID,
+                UserUpdate::new().reset_token(Some(token.clone())),
+            )
+            .await;
+        assert!(
+            matches!(result, Err(StoreError::NotFound)),
+            "update_user of an unknown user id must fail with StoreError::NotFound, even \
+             with a reset token another user holds; got {result:?}"
+        );
+        assert_eq!(
+            self.find_id(holder.id).await.reset_token,
+            Some(token),
+            "a refused update must leave the holder's token untouched"
+        );
     }
 
     async fn expired_sessions_are_swept_at_the_boundary(&self) {
@@ -959,7 +1016,11 @@ impl Suite {
                 "a session neither expired nor idle must survive every sweep"
             );
         }
-        assert_eq!(self.delete_user_sessions(user.id).await, 2, "cleanup");
+        assert_eq!(
+            self.delete_user_sessions(user.id).await,
+            2,
+            "delete_user_sessions must return how many sessions it deleted (cleanup)"
+        );
     }
 
     // ----- counters -----------------------------------------------------------------------

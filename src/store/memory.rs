@@ -84,6 +84,9 @@ impl Store for MemoryStore {
 
     async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError> {
         let mut t = self.lock();
+        if !t.users.contains_key(&id) {
+            return Err(StoreError::NotFound);
+        }
         if let Some(Some(token)) = &update.reset_token {
             let taken = t.users.values().any(|u| {
                 u.id != id && u.reset_token.as_ref().is_some_and(|r| r.hash == token.hash)

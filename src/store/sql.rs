@@ -184,8 +184,26 @@ macro_rules! impl_sql_store {
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
                 if replace_others {
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                    // Lock the user's row first, so concurrent single-session logins for one
+                    // user (from several instances) run one after another: each one's delete
+                    // then sees the session the previous one inserted, and one remains.
+                    // A no-op UPDATE, because SQLite has no `SELECT ... FOR UPDATE`.
+                    let locked = sqlx::query(
+                        "UPDATE users SET hashed_password = hashed_password WHERE id = $1",
+                    )
+                    .bind(session.user_id.0)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                    if locked.rows_affected() == 0 {
+                        return Err($crate::store::StoreError::NotFound);
+                    }
+                    // Keep a row holding this very token hash, so the insert below collides
+                    // with it (Duplicate, transaction rolled back) instead of the delete
+                    // making room for a silent overwrite.
+                    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
                         .bind(session.user_id.0)
+                        .bind(&session.token_hash.as_bytes()[..])
                         .execute(&mut *tx)
                         .await
                         .map_err($crate::store::map_sqlx)?;
