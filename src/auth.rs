@@ -11,7 +11,7 @@ use crate::config::{AuthConfig, ResetDelivery};
 use crate::password::{Bcrypt, HashPool, PasswordHasher, PoolError};
 use crate::store::{Store, StoreError};
 use crate::token::{self, TokenFormat, TokenHash};
-use crate::user::{NewUser, ResetToken, Session, User, UserId, UserLookup, UserUpdate};
+use crate::user::{Counter, NewUser, ResetToken, Session, User, UserId, UserLookup, UserUpdate};
 
 /// Why an [`Auth`] operation failed. How each becomes an HTTP response is decided in one
 /// place, the crate's `error` module.
@@ -436,30 +436,32 @@ impl Auth {
     pub async fn log_in(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
         let config = &self.inner.config;
         let now = self.now_ms();
+        let window = duration_ms(config.login_failure_window);
         let account_key = format!("login:account:{}", attempt.email.trim().to_lowercase());
         let ip_key = attempt.client_ip.map(|ip| format!("login:ip:{ip}"));
-        let mut limits = vec![(account_key.as_str(), config.max_login_failures)];
+        // The per-IP counter counts failures only: read it here, bump it on failure.
         if let Some(key) = &ip_key {
-            limits.push((key.as_str(), config.max_login_failures_per_ip));
-        }
-        for &(key, max) in &limits {
             if let Some(counter) = self.store().get_counter(key, now).await? {
-                if counter.count >= max {
-                    event("login_throttled", None);
-                    return Err(AuthError::Throttled {
-                        retry_after: Duration::from_millis(
-                            u64::try_from(counter.window_ends_ms - now).unwrap_or(0),
-                        ),
-                    });
+                if counter.count >= config.max_login_failures_per_ip {
+                    return Err(self.throttled(attempt.email, counter, now).await?);
                 }
             }
+        }
+        // The account counter is claimed atomically *before* verifying, so concurrent
+        // guesses cannot all pass a check made before any of them had failed: at most
+        // `max_login_failures` attempts per window reach the hasher. A success clears it.
+        let counter = self
+            .store()
+            .increment_counter(&account_key, now, window)
+            .await?;
+        if counter.count > config.max_login_failures {
+            return Err(self.throttled(attempt.email, counter, now).await?);
         }
         let Some(user) = self
             .check_credentials(attempt.email, attempt.password)
             .await?
         else {
-            let window = duration_ms(config.login_failure_window);
-            for &(key, _) in &limits {
+            if let Some(key) = &ip_key {
                 self.store().increment_counter(key, now, window).await?;
             }
             return Err(AuthError::InvalidCredentials);
@@ -557,6 +559,30 @@ impl Auth {
     }
 
     // ----- internals ------------------------------------------------------------------------
+
+    /// The answer to a throttled login, after emitting its event (with the user id when
+    /// the account exists: the lookup is made for known and unknown emails alike).
+    async fn throttled(
+        &self,
+        email: &str,
+        counter: Counter,
+        now: i64,
+    ) -> Result<AuthError, AuthError> {
+        let user_id = match normalize_email(email) {
+            Ok(email) => self
+                .store()
+                .find_user_by(UserLookup::Email(&email))
+                .await?
+                .map(|u| u.id),
+            Err(_) => None,
+        };
+        event("login_throttled", user_id);
+        Ok(AuthError::Throttled {
+            retry_after: Duration::from_millis(
+                u64::try_from(counter.window_ends_ms - now).unwrap_or(0),
+            ),
+        })
+    }
 
     fn check_password(&self, password: &str) -> Result<(), AuthError> {
         self.inner
