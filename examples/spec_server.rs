@@ -78,6 +78,10 @@ struct Args {
     /// Hash jobs allowed to wait before requests get 503.
     #[arg(long, env = "AUTH_HASH_QUEUE")]
     hash_queue: Option<usize>,
+    /// Send the session cookie with `Secure` (true in the hardened preset); set false to try
+    /// the hardened preset over plain HTTP.
+    #[arg(long, env = "AUTH_COOKIE_SECURE")]
+    cookie_secure: Option<bool>,
     /// Take the client IP from X-Forwarded-For (only behind a proxy that sets it).
     #[arg(long, env = "AUTH_TRUST_FORWARDED_FOR")]
     trust_forwarded_for: bool,
@@ -127,6 +131,13 @@ impl Args {
         }
         if let Some(n) = self.hash_queue {
             config.hash_queue = n;
+        }
+        if let Some(secure) = self.cookie_secure {
+            config.cookie.secure = secure;
+            if !secure && config.cookie.name.starts_with("__Host-") {
+                // Browsers drop `__Host-` cookies that are not `Secure`.
+                config.cookie.name = "session_id".into();
+            }
         }
         config.trust_forwarded_for = self.trust_forwarded_for;
         config

@@ -37,7 +37,9 @@ impl Auth {
     /// | `POST /reset_password` (email) | 200 `{"email", "reset_token"}` (spec) or 202 (hardened) |
     /// | `PUT /reset_password` (email, reset_token, new_password) | 200 `{"email", "message": "Password updated"}` |
     ///
-    /// Merge it at the root or nest it under a prefix:
+    /// Merge it at the root or nest it under a prefix. Nested, point
+    /// [`logout_redirect`](AuthConfig::logout_redirect) at the prefix itself (`"/auth"`):
+    /// axum 0.8 serves the nested `GET /` at `/auth`, and `/auth/` is a 404.
     ///
     /// ```
     /// use tower_auth::{Auth, AuthConfig, MemoryStore};
@@ -307,6 +309,40 @@ fn absolute_location(headers: &HeaderMap, path: &str) -> String {
 /// The fields of a form body, in order; the first of repeated names wins, as in Flask.
 struct Form(Vec<(String, String)>);
 
+/// Parses an `application/x-www-form-urlencoded` body.
+///
+/// As Werkzeug does: `+` is a space, pairs without `=` have an empty value, empty pairs
+/// are skipped, and a `%` that does not start a valid escape is kept as is (so
+/// `curl -d 'password=100%'` means `100%`). Unlike Werkzeug (and `serde_urlencoded`), bytes
+/// that do not decode as UTF-8 are an error, never replaced with U+FFFD: two different
+/// passwords must not become the same one.
+fn parse_form(body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let decode = |part: &[u8]| -> Option<String> {
+        let spaced: Vec<u8> = part
+            .iter()
+            .map(|&b| if b == b'+' { b' ' } else { b })
+            .collect();
+        percent_encoding::percent_decode(&spaced)
+            .decode_utf8()
+            .ok()
+            .map(|s| s.into_owned())
+    };
+    body.split(|&b| b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                Some(i) => (&pair[..i], &pair[i + 1..]),
+                None => (pair, &b""[..]),
+            };
+            let name = decode(name)
+                .ok_or_else(|| "malformed form body: a field name is not valid UTF-8".to_owned())?;
+            let value = decode(value)
+                .ok_or_else(|| format!("malformed form body: {name} is not valid UTF-8"))?;
+            Ok((name, value))
+        })
+        .collect()
+}
+
 impl Form {
     async fn read(auth: &Auth, req: Request) -> Result<Self, AuthRejection> {
         let limit = auth.config().max_body_bytes;
@@ -346,9 +382,9 @@ impl Form {
             None if bytes.is_empty() => {}
             _ => return Err(reject(auth, HttpError::UnsupportedMediaType)),
         }
-        serde_urlencoded::from_bytes(&bytes)
+        parse_form(&bytes)
             .map(Self)
-            .map_err(|_| reject(auth, HttpError::BadRequest("malformed form body".into())))
+            .map_err(|message| reject(auth, HttpError::BadRequest(message)))
     }
 
     fn required(&self, auth: &Auth, name: &str) -> Result<&str, AuthRejection> {
@@ -363,5 +399,51 @@ impl Form {
             )),
             Some((_, value)) => Ok(value),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(body: &[u8]) -> Vec<(String, String)> {
+        parse_form(body).unwrap()
+    }
+
+    #[test]
+    fn parses_forms_as_werkzeug_does() {
+        let owned = |k: &str, v: &str| (k.to_owned(), v.to_owned());
+        assert_eq!(
+            pairs(b"email=a%40b.c&password=x+y%2Bz&&flag&=v&e="),
+            [
+                owned("email", "a@b.c"),
+                owned("password", "x y+z"),
+                owned("flag", ""),
+                owned("", "v"),
+                owned("e", ""),
+            ]
+        );
+        assert_eq!(
+            pairs(b"p=100%&q=%zz%4&r=%"),
+            [owned("p", "100%"), owned("q", "%zz%4"), owned("r", "%")]
+        );
+        assert_eq!(pairs(b"p=%E2%82%AC%00"), [owned("p", "\u{20ac}\0")]);
+        assert!(pairs(b"").is_empty());
+    }
+
+    #[test]
+    fn refuses_invalid_utf8_instead_of_replacing_it() {
+        assert_eq!(
+            parse_form(b"email=x&password=%FF").unwrap_err(),
+            "malformed form body: password is not valid UTF-8"
+        );
+        assert_eq!(
+            parse_form(b"password=\xfe").unwrap_err(),
+            "malformed form body: password is not valid UTF-8"
+        );
+        assert_eq!(
+            parse_form(b"%C3%28=1").unwrap_err(),
+            "malformed form body: a field name is not valid UTF-8"
+        );
     }
 }

@@ -1,0 +1,487 @@
+//! `AuthLayer` and the extractors: the context on plain tower services, lazy loading (a
+//! counting store proves the I/O), and `CurrentUser` / `MaybeUser` outcomes.
+
+#[path = "support/http.rs"]
+mod http_support;
+
+use std::collections::BTreeMap;
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use axum::Router;
+use axum::extract::Extension;
+use axum::routing::get;
+use http_support::{TestServer, client, hardened_config, serve, spec_config};
+use serde_json::json;
+use tower::{Layer as _, ServiceExt as _};
+use tower_auth::{
+    Auth, AuthConfig, AuthContext, AuthLayer, Counter, CurrentUser, MaybeUser, MemoryStore,
+    NewUser, Session, Store, StoreError, TokenHash, User, UserId, UserLookup, UserUpdate,
+};
+
+// ----- a store that counts every call -------------------------------------------------------
+
+/// Calls per `Store` method.
+#[derive(Debug, Default, Clone)]
+struct Calls(Arc<Mutex<BTreeMap<&'static str, usize>>>);
+
+impl Calls {
+    fn hit(&self, method: &'static str) {
+        *self.0.lock().unwrap().entry(method).or_default() += 1;
+    }
+
+    fn snapshot(&self) -> BTreeMap<&'static str, usize> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// The calls made since `before`, by method (methods not called are absent).
+    fn since(&self, before: &BTreeMap<&'static str, usize>) -> BTreeMap<&'static str, usize> {
+        self.snapshot()
+            .into_iter()
+            .filter_map(|(method, n)| {
+                let delta = n - before.get(method).copied().unwrap_or(0);
+                (delta > 0).then_some((method, delta))
+            })
+            .collect()
+    }
+}
+
+/// Delegates to a `MemoryStore`, counting each call of each method.
+struct CountingStore {
+    inner: MemoryStore,
+    calls: Calls,
+}
+
+impl CountingStore {
+    fn new() -> (Self, Calls) {
+        let calls = Calls::default();
+        (
+            Self {
+                inner: MemoryStore::new(),
+                calls: calls.clone(),
+            },
+            calls,
+        )
+    }
+}
+
+#[async_trait]
+impl Store for CountingStore {
+    async fn add_user(&self, user: NewUser) -> Result<User, StoreError> {
+        self.calls.hit("add_user");
+        self.inner.add_user(user).await
+    }
+
+    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<User>, StoreError> {
+        self.calls.hit("find_user_by");
+        self.inner.find_user_by(lookup).await
+    }
+
+    async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError> {
+        self.calls.hit("update_user");
+        self.inner.update_user(id, update).await
+    }
+
+    async fn complete_password_reset(
+        &self,
+        token: &TokenHash,
+        now_ms: i64,
+        hashed_password: &str,
+    ) -> Result<Option<UserId>, StoreError> {
+        self.calls.hit("complete_password_reset");
+        self.inner
+            .complete_password_reset(token, now_ms, hashed_password)
+            .await
+    }
+
+    async fn create_session(
+        &self,
+        session: Session,
+        replace_others: bool,
+    ) -> Result<(), StoreError> {
+        self.calls.hit("create_session");
+        self.inner.create_session(session, replace_others).await
+    }
+
+    async fn find_session(&self, token: &TokenHash) -> Result<Option<(Session, User)>, StoreError> {
+        self.calls.hit("find_session");
+        self.inner.find_session(token).await
+    }
+
+    async fn touch_session(&self, token: &TokenHash, now_ms: i64) -> Result<(), StoreError> {
+        self.calls.hit("touch_session");
+        self.inner.touch_session(token, now_ms).await
+    }
+
+    async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        self.calls.hit("delete_session");
+        self.inner.delete_session(token).await
+    }
+
+    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
+        self.calls.hit("delete_user_sessions");
+        self.inner.delete_user_sessions(user_id).await
+    }
+
+    async fn delete_expired_sessions(
+        &self,
+        now_ms: i64,
+        idle_cutoff_ms: i64,
+    ) -> Result<u64, StoreError> {
+        self.calls.hit("delete_expired_sessions");
+        self.inner
+            .delete_expired_sessions(now_ms, idle_cutoff_ms)
+            .await
+    }
+
+    async fn increment_counter(
+        &self,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<Counter, StoreError> {
+        self.calls.hit("increment_counter");
+        self.inner.increment_counter(key, now_ms, window_ms).await
+    }
+
+    async fn get_counter(&self, key: &str, now_ms: i64) -> Result<Option<Counter>, StoreError> {
+        self.calls.hit("get_counter");
+        self.inner.get_counter(key, now_ms).await
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        self.calls.hit("reset_counter");
+        self.inner.reset_counter(key).await
+    }
+}
+
+// ----- helpers ------------------------------------------------------------------------------
+
+/// An `Auth` over a counting store with one registered, logged-in user; returns the
+/// session id and the cookie name.
+async fn logged_in(config: AuthConfig) -> (Auth, Calls, String) {
+    let (store, calls) = CountingStore::new();
+    let auth = Auth::new(store, config);
+    auth.register_user("bob@bob.com", "a perfectly fine passphrase")
+        .await
+        .unwrap();
+    let session_id = auth
+        .create_session("bob@bob.com")
+        .await
+        .unwrap()
+        .expect("known user");
+    (auth, calls, session_id)
+}
+
+fn cookie_header(auth: &Auth, session_id: &str) -> String {
+    format!("{}={session_id}", auth.config().cookie.name)
+}
+
+async fn handler_both(
+    CurrentUser(current): CurrentUser,
+    MaybeUser(maybe): MaybeUser,
+    Extension(context): Extension<AuthContext>,
+) -> String {
+    let again = context.user().await.expect("store healthy");
+    format!(
+        "{} {} {}",
+        current.email,
+        maybe.map(|u| u.email).unwrap_or_default(),
+        again.map(|u| u.email).unwrap_or_default()
+    )
+}
+
+/// A host app with routes that do and don't ask for the user, behind `auth.layer()`.
+async fn host_app(auth: &Auth) -> TestServer {
+    let app = Router::new()
+        .route("/plain", get(|| async { "no user needed" }))
+        .route(
+            "/context-only",
+            get(|Extension(context): Extension<AuthContext>| async move {
+                // Holding the context (and reading the cookie) costs no I/O either.
+                format!("has cookie: {}", context.session_id().is_some())
+            }),
+        )
+        .route("/both", get(handler_both))
+        .route(
+            "/current",
+            get(|CurrentUser(user): CurrentUser| async move { user.email }),
+        )
+        .route(
+            "/maybe",
+            get(|MaybeUser(user): MaybeUser| async move {
+                user.map_or_else(|| "anonymous".to_owned(), |u| u.email)
+            }),
+        )
+        .layer(auth.layer());
+    serve(app).await
+}
+
+async fn get_text(
+    server: &TestServer,
+    path: &str,
+    cookie: Option<&str>,
+) -> (u16, Option<String>, String) {
+    let mut request = client().get(server.url(path));
+    if let Some(cookie) = cookie {
+        request = request.header("cookie", cookie);
+    }
+    let response = request.send().await.unwrap();
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .map(|v| v.to_str().unwrap().to_owned());
+    (status, content_type, response.text().await.unwrap())
+}
+
+// ----- AuthLayer on a plain tower service ---------------------------------------------------
+
+/// A non-axum service: answers with the user's email, or `anonymous`.
+fn whoami_service()
+-> impl tower::Service<http::Request<String>, Response = http::Response<String>, Error = Infallible>
++ Clone {
+    tower::service_fn(|req: http::Request<String>| async move {
+        let context = req
+            .extensions()
+            .get::<AuthContext>()
+            .cloned()
+            .expect("AuthLayer put an AuthContext in the extensions");
+        let user = context.user().await.expect("store healthy");
+        let body = user.map_or_else(|| "anonymous".to_owned(), |u| u.email);
+        Ok::<_, Infallible>(http::Response::new(body))
+    })
+}
+
+fn request(cookie: Option<&str>) -> http::Request<String> {
+    let mut builder = http::Request::builder().uri("/whoami");
+    if let Some(cookie) = cookie {
+        builder = builder.header(http::header::COOKIE, cookie);
+    }
+    builder.body(String::new()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer_on_a_plain_tower_service() {
+    let (auth, calls, session_id) = logged_in(spec_config()).await;
+    let service = AuthLayer::new(auth.clone()).layer(whoami_service());
+
+    let before = calls.snapshot();
+    let response = service
+        .clone()
+        .oneshot(request(Some(&cookie_header(&auth, &session_id))))
+        .await
+        .unwrap();
+    assert_eq!(response.body(), "bob@bob.com");
+    assert_eq!(calls.since(&before), BTreeMap::from([("find_session", 1)]));
+
+    let before = calls.snapshot();
+    let response = service.clone().oneshot(request(None)).await.unwrap();
+    assert_eq!(response.body(), "anonymous");
+    assert_eq!(calls.since(&before), BTreeMap::new(), "no cookie, no I/O");
+
+    let response = service
+        .clone()
+        .oneshot(request(Some("session_id=not-a-session")))
+        .await
+        .unwrap();
+    assert_eq!(response.body(), "anonymous");
+
+    // `auth.layer()` is the same layer.
+    let response = auth
+        .layer()
+        .layer(whoami_service())
+        .oneshot(request(Some(&cookie_header(&auth, &session_id))))
+        .await
+        .unwrap();
+    assert_eq!(response.body(), "bob@bob.com");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn layer_on_a_plain_tower_service_over_http() {
+    // The same non-axum service (on axum's body type), served by a real HTTP server.
+    let (auth, _calls, session_id) = logged_in(hardened_config()).await;
+    let service = tower::service_fn(|req: axum::extract::Request| async move {
+        let context = req.extensions().get::<AuthContext>().cloned().unwrap();
+        // The service can also set cookies through the context's jar.
+        context
+            .cookies()
+            .add(tower_cookies::Cookie::new("seen", "yes"));
+        let user = context.user().await.expect("store healthy");
+        let body = user.map_or_else(|| "anonymous".to_owned(), |u| u.email);
+        Ok::<_, Infallible>(axum::response::Response::new(axum::body::Body::from(body)))
+    });
+    let service = auth.layer().layer(service);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service(service),
+        )
+        .await
+        .unwrap();
+    });
+    let server = TestServer { addr };
+
+    let response = client()
+        .get(server.url("/anything"))
+        .header("cookie", cookie_header(&auth, &session_id))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let set_cookie: Vec<_> = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(set_cookie, ["seen=yes"]);
+    assert_eq!(response.text().await.unwrap(), "bob@bob.com");
+
+    let (status, _, body) = get_text(&server, "/anything", None).await;
+    assert_eq!((status, body.as_str()), (200, "anonymous"));
+}
+
+// ----- lazy loading, counted -----------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_route_that_never_asks_for_the_user_does_no_store_io() {
+    let (auth, calls, session_id) = logged_in(spec_config()).await;
+    let server = host_app(&auth).await;
+    let cookie = cookie_header(&auth, &session_id);
+
+    for path in ["/plain", "/context-only"] {
+        let before = calls.snapshot();
+        let (status, _, body) = get_text(&server, path, Some(&cookie)).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert_eq!(
+            calls.since(&before),
+            BTreeMap::new(),
+            "{path} touched the store"
+        );
+    }
+    let (_, _, body) = get_text(&server, "/context-only", Some(&cookie)).await;
+    assert_eq!(body, "has cookie: true");
+
+    // The counting store does count: a route that asks does one lookup.
+    let before = calls.snapshot();
+    let (status, _, body) = get_text(&server, "/current", Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (200, "bob@bob.com"));
+    assert_eq!(calls.since(&before), BTreeMap::from([("find_session", 1)]));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_user_is_loaded_once_per_request() {
+    for config in [spec_config(), hardened_config()] {
+        let (auth, calls, session_id) = logged_in(config).await;
+        let server = host_app(&auth).await;
+        let cookie = cookie_header(&auth, &session_id);
+        for _ in 0..3 {
+            let before = calls.snapshot();
+            let (status, _, body) = get_text(&server, "/both", Some(&cookie)).await;
+            assert_eq!(status, 200, "{body}");
+            assert_eq!(body, "bob@bob.com bob@bob.com bob@bob.com");
+            assert_eq!(
+                calls.since(&before),
+                BTreeMap::from([("find_session", 1)]),
+                "one lookup per request, shared by every extractor"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_user_refuses_and_maybe_user_is_none_without_a_valid_session() {
+    let (auth, calls, session_id) = logged_in(spec_config()).await;
+    let server = host_app(&auth).await;
+    let unknown = format!("session_id={}", uuid::Uuid::new_v4());
+    let cases: [(&str, Option<&str>, usize); 5] = [
+        ("no cookie", None, 0),
+        ("empty cookie", Some("session_id="), 0),
+        ("garbage", Some("session_id=garbage"), 1),
+        ("unknown", Some(&unknown), 1),
+        ("other cookie", Some("theme=dark"), 0),
+    ];
+    for (what, cookie, lookups) in cases {
+        let before = calls.snapshot();
+        let (status, content_type, body) = get_text(&server, "/current", cookie).await;
+        assert_eq!(status, 403, "{what}");
+        // The spec preset refuses as the seed's /profile does.
+        assert_eq!(content_type.as_deref(), Some("text/html; charset=utf-8"));
+        assert!(body.contains("<title>403 Forbidden</title>"), "{body}");
+        let expected: BTreeMap<_, _> = (lookups > 0)
+            .then_some(("find_session", lookups))
+            .into_iter()
+            .collect();
+        assert_eq!(calls.since(&before), expected, "{what}");
+
+        let (status, _, body) = get_text(&server, "/maybe", cookie).await;
+        assert_eq!((status, body.as_str()), (200, "anonymous"), "{what}");
+        let (status, _, _) = get_text(&server, "/both", cookie).await;
+        assert_eq!(status, 403, "{what}");
+    }
+
+    // An ended session is refused too.
+    let cookie = format!("session_id={session_id}");
+    let (_, _, body) = get_text(&server, "/maybe", Some(&cookie)).await;
+    assert_eq!(body, "bob@bob.com");
+    auth.log_out(Some(&session_id)).await.unwrap();
+    let (status, _, _) = get_text(&server, "/current", Some(&cookie)).await;
+    assert_eq!(status, 403);
+    let (_, _, body) = get_text(&server, "/maybe", Some(&cookie)).await;
+    assert_eq!(body, "anonymous");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn current_user_refuses_with_json_in_the_hardened_preset() {
+    let (auth, _calls, session_id) = logged_in(hardened_config()).await;
+    let server = host_app(&auth).await;
+    let (status, content_type, body) = get_text(&server, "/current", None).await;
+    assert_eq!(status, 403);
+    assert_eq!(content_type.as_deref(), Some("application/json"));
+    let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(body, json!({"message": "no valid session"}));
+
+    // The hardened cookie name is the one that counts.
+    let (status, _, _) = get_text(
+        &server,
+        "/current",
+        Some(&format!("session_id={session_id}")),
+    )
+    .await;
+    assert_eq!(status, 403);
+    let (status, _, body) = get_text(
+        &server,
+        "/current",
+        Some(&cookie_header(&auth, &session_id)),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "bob@bob.com"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn extractors_without_the_layer_fail_closed() {
+    // A host app that forgot `.layer(auth.layer())`: a 500 with a generic message, never
+    // a user and never a panic.
+    let app = Router::new()
+        .route(
+            "/current",
+            get(|CurrentUser(user): CurrentUser| async move { user.email }),
+        )
+        .route(
+            "/maybe",
+            get(|MaybeUser(user): MaybeUser| async move { format!("{user:?}") }),
+        );
+    let server = serve(app).await;
+    for path in ["/current", "/maybe"] {
+        let (status, content_type, body) =
+            get_text(&server, path, Some("session_id=whatever")).await;
+        assert_eq!(status, 500, "{path}");
+        assert_eq!(content_type.as_deref(), Some("application/json"));
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(body, json!({"message": "internal server error"}));
+    }
+}
