@@ -1,0 +1,809 @@
+//! `PgStore` against a real PostgreSQL server: the shared conformance suite, plus what only a
+//! networked store has to get right (migrations on an existing database, several instances
+//! on one database, pool settings, URL-based backend choice).
+//!
+//! Needs `TOWER_AUTH_TEST_PG_URL` (see `tests/support/pg.rs`); each test creates and drops
+//! a database of its own. Without the variable the tests skip and say so, unless
+//! `AUTH_REQUIRE_POSTGRES=1`, which makes them fail.
+#![cfg(feature = "postgres")]
+
+#[path = "support/pg.rs"]
+mod pg;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tower_auth::{
+    Auth, AuthConfig, AuthError, NewUser, PgStore, PgStoreOptions, ResetToken, Session, Store,
+    StoreError, TokenHash, UserId, UserLookup, UserUpdate,
+};
+
+/// A generous guard so a broken pool setting fails the test instead of hanging CI. It is
+/// not a performance assertion: the operations it guards finish in well under a second.
+const HANG_GUARD: Duration = Duration::from_secs(120);
+
+fn new_user(email: &str) -> NewUser {
+    NewUser {
+        email: email.to_owned(),
+        hashed_password: "hash-1".to_owned(),
+        created_at_ms: 1_000,
+    }
+}
+
+fn session(token: &str, user_id: UserId) -> Session {
+    Session {
+        token_hash: TokenHash::of(token),
+        user_id,
+        created_at_ms: 1_000,
+        last_seen_ms: 1_000,
+        expires_at_ms: 1_000_000,
+    }
+}
+
+fn spec_config() -> AuthConfig {
+    let mut config = AuthConfig::spec();
+    config.bcrypt_cost = 4;
+    config
+}
+
+/// Two stores on one database with separate pools: two app instances.
+async fn two_instances(url: &str) -> (PgStore, PgStore) {
+    let a = PgStore::connect(url).await.expect("instance A connects");
+    let b = PgStore::connect(url).await.expect("instance B connects");
+    (a, b)
+}
+
+// ----- the shared suite -----------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_passes_on_postgres() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let store = PgStore::connect(db.url()).await.expect("connect");
+    tower_auth::store::conformance::run(store).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_passes_on_a_database_holding_other_data() {
+    // A second run, through another instance and the URL-based entry point, on a database
+    // the first run left rows in; then again after `connect_fresh` wiped it.
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    tower_auth::store::conformance::run(PgStore::connect(db.url()).await.unwrap()).await;
+    let shared = tower_auth::connect_store(db.url(), false).await.unwrap();
+    tower_auth::store::conformance::run_shared(shared).await;
+    let fresh = tower_auth::connect_store(db.url(), true).await.unwrap();
+    tower_auth::store::conformance::run_shared(fresh).await;
+}
+
+// ----- schema and connection ------------------------------------------------------------------
+
+#[tokio::test]
+async fn migrations_are_idempotent() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let first = PgStore::connect(db.url()).await.expect("first connect");
+    let user = first.add_user(new_user("a@example.com")).await.unwrap();
+
+    // Connecting again (a restart, or a second instance) re-runs the migrator on a
+    // database that is already up to date: no error, no data lost.
+    let second = PgStore::connect(db.url()).await.expect("second connect");
+    let third = PgStore::from_pool(second.pool().clone())
+        .await
+        .expect("from_pool on a migrated database");
+    let found = third
+        .find_user_by(UserLookup::Email("a@example.com"))
+        .await
+        .unwrap()
+        .expect("user survives reconnects");
+    assert_eq!(found.id, user.id);
+
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+        .fetch_one(third.pool())
+        .await
+        .unwrap();
+    let unique_versions: i64 =
+        sqlx::query_scalar("SELECT count(DISTINCT version) FROM _sqlx_migrations")
+            .fetch_one(third.pool())
+            .await
+            .unwrap();
+    assert_eq!(applied, unique_versions, "each migration recorded once");
+}
+
+#[tokio::test]
+async fn migrations_run_concurrently_from_several_instances() {
+    // Instances of an app started at the same moment all migrate the same empty database.
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let url = db.url().to_owned();
+    let handles: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move { PgStore::connect(&url).await })
+        })
+        .collect();
+    let mut stores = Vec::new();
+    for handle in handles {
+        stores.push(handle.await.unwrap().expect("concurrent connect + migrate"));
+    }
+    stores[0].add_user(new_user("m@example.com")).await.unwrap();
+    for store in &stores {
+        assert!(
+            store
+                .find_user_by(UserLookup::Email("m@example.com"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+}
+
+#[tokio::test]
+async fn connect_fresh_drops_existing_data() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let store = PgStore::connect(db.url()).await.unwrap();
+    let user = store.add_user(new_user("old@example.com")).await.unwrap();
+    store
+        .create_session(session("old-token", user.id), false)
+        .await
+        .unwrap();
+    store.increment_counter("k", 1_000, 60_000).await.unwrap();
+
+    let fresh = PgStore::connect_fresh(db.url())
+        .await
+        .expect("connect_fresh");
+    assert!(
+        fresh
+            .find_user_by(UserLookup::Email("old@example.com"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        fresh
+            .find_session(&TokenHash::of("old-token"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(fresh.get_counter("k", 1_000).await.unwrap().is_none());
+    // The schema is back and usable, on the old pool too.
+    fresh.add_user(new_user("old@example.com")).await.unwrap();
+    assert!(
+        store
+            .find_user_by(UserLookup::Email("old@example.com"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // And the same through the URL-based entry point.
+    let again = tower_auth::connect_store(db.url(), true).await.unwrap();
+    assert!(
+        again
+            .find_user_by(UserLookup::Email("old@example.com"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+// ----- several instances on one database ------------------------------------------------------
+
+#[tokio::test]
+async fn two_instances_see_each_others_users_at_once() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (a, b) = two_instances(db.url()).await;
+
+    let user = a.add_user(new_user("bob@bob.com")).await.unwrap();
+    let seen = b
+        .find_user_by(UserLookup::Email("bob@bob.com"))
+        .await
+        .unwrap()
+        .expect("B sees A's user");
+    assert_eq!(seen.id, user.id);
+    assert_eq!(seen.hashed_password, "hash-1");
+    assert_eq!(
+        b.find_user_by(UserLookup::Id(user.id))
+            .await
+            .unwrap()
+            .map(|u| u.email),
+        Some("bob@bob.com".to_owned())
+    );
+
+    // The unique index is shared: B cannot register the same email.
+    assert!(matches!(
+        b.add_user(new_user("bob@bob.com")).await,
+        Err(StoreError::Duplicate)
+    ));
+
+    // A password change on B is what A reads next.
+    b.update_user(user.id, UserUpdate::new().hashed_password("hash-2"))
+        .await
+        .unwrap();
+    let on_a = a
+        .find_user_by(UserLookup::Id(user.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(on_a.hashed_password, "hash-2");
+
+    // Unknown ids are NotFound from either side.
+    assert!(matches!(
+        a.update_user(
+            UserId(user.id.0 + 1_000),
+            UserUpdate::new().hashed_password("x")
+        )
+        .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn two_instances_share_sessions() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (a, b) = two_instances(db.url()).await;
+    let user = a.add_user(new_user("s@example.com")).await.unwrap();
+
+    // Created on A, honoured on B.
+    a.create_session(session("tok-1", user.id), false)
+        .await
+        .unwrap();
+    let (found, owner) = b
+        .find_session(&TokenHash::of("tok-1"))
+        .await
+        .unwrap()
+        .expect("B sees A's session");
+    assert_eq!(found.user_id, user.id);
+    assert_eq!(owner.email, "s@example.com");
+
+    // Touched on B, seen on A.
+    b.touch_session(&TokenHash::of("tok-1"), 5_000)
+        .await
+        .unwrap();
+    let (found, _) = a
+        .find_session(&TokenHash::of("tok-1"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.last_seen_ms, 5_000);
+
+    // A token collision across instances is an error, never an overwrite.
+    assert!(matches!(
+        b.create_session(session("tok-1", user.id), false).await,
+        Err(StoreError::Duplicate)
+    ));
+
+    // One session per user, enforced across instances.
+    b.create_session(session("tok-2", user.id), true)
+        .await
+        .unwrap();
+    assert!(
+        a.find_session(&TokenHash::of("tok-1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        a.find_session(&TokenHash::of("tok-2"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // Logout on B is seen by A at once, and A cannot delete it a second time.
+    assert!(b.delete_session(&TokenHash::of("tok-2")).await.unwrap());
+    assert!(
+        a.find_session(&TokenHash::of("tok-2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(!a.delete_session(&TokenHash::of("tok-2")).await.unwrap());
+
+    // Ending all sessions from A removes the ones created on B.
+    b.create_session(session("tok-3", user.id), false)
+        .await
+        .unwrap();
+    b.create_session(session("tok-4", user.id), false)
+        .await
+        .unwrap();
+    assert_eq!(a.delete_user_sessions(user.id).await.unwrap(), 2);
+    assert!(
+        b.find_session(&TokenHash::of("tok-3"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Expiry sweeping from B removes what A created.
+    let mut expired = session("tok-5", user.id);
+    expired.expires_at_ms = 2_000;
+    a.create_session(expired, false).await.unwrap();
+    assert_eq!(b.delete_expired_sessions(3_000, 0).await.unwrap(), 1);
+    assert!(
+        a.find_session(&TokenHash::of("tok-5"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A session for a user that does not exist is refused by the foreign key.
+    assert!(matches!(
+        a.create_session(session("tok-6", UserId(user.id.0 + 1_000)), false)
+            .await,
+        Err(StoreError::NotFound)
+    ));
+}
+
+#[tokio::test]
+async fn two_instances_share_counters() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (a, b) = two_instances(db.url()).await;
+
+    let c = a.increment_counter("login:x", 1_000, 60_000).await.unwrap();
+    assert_eq!((c.count, c.window_ends_ms), (1, 61_000));
+    let c = b.increment_counter("login:x", 2_000, 60_000).await.unwrap();
+    assert_eq!((c.count, c.window_ends_ms), (2, 61_000));
+    let c = a.get_counter("login:x", 3_000).await.unwrap().unwrap();
+    assert_eq!(c.count, 2);
+
+    // Many increments at once, split over both instances, lose none.
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+        tasks.push(tokio::spawn(async move {
+            store.increment_counter("login:x", 4_000, 60_000).await
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        b.get_counter("login:x", 4_000)
+            .await
+            .unwrap()
+            .unwrap()
+            .count,
+        42
+    );
+
+    // A window that ended starts over, whichever instance sees it first.
+    let c = b
+        .increment_counter("login:x", 61_000, 60_000)
+        .await
+        .unwrap();
+    assert_eq!((c.count, c.window_ends_ms), (1, 121_000));
+    assert!(a.get_counter("login:x", 121_000).await.unwrap().is_none());
+
+    // Reset on B, gone on A.
+    b.reset_counter("login:x").await.unwrap();
+    assert!(a.get_counter("login:x", 61_500).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn two_instances_share_reset_tokens() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (a, b) = two_instances(db.url()).await;
+    let user = a.add_user(new_user("r@example.com")).await.unwrap();
+    let other = a.add_user(new_user("o@example.com")).await.unwrap();
+
+    let token = ResetToken {
+        hash: TokenHash::of("reset-1"),
+        expires_at_ms: 10_000,
+    };
+    a.update_user(user.id, UserUpdate::new().reset_token(Some(token.clone())))
+        .await
+        .unwrap();
+
+    // Issued on A, found on B.
+    let holder = b
+        .find_user_by(UserLookup::ResetToken(&TokenHash::of("reset-1")))
+        .await
+        .unwrap()
+        .expect("B finds the token A issued");
+    assert_eq!(holder.id, user.id);
+    assert_eq!(
+        holder.reset_token.as_ref().map(|t| t.expires_at_ms),
+        Some(10_000)
+    );
+
+    // The same token for another user is a collision, from either instance.
+    assert!(matches!(
+        b.update_user(other.id, UserUpdate::new().reset_token(Some(token)))
+            .await,
+        Err(StoreError::Duplicate)
+    ));
+
+    // An expired token is not redeemed.
+    assert_eq!(
+        b.complete_password_reset(&TokenHash::of("reset-1"), 10_000, "nope")
+            .await
+            .unwrap(),
+        None
+    );
+    // Redeemed on B...
+    assert_eq!(
+        b.complete_password_reset(&TokenHash::of("reset-1"), 5_000, "hash-new")
+            .await
+            .unwrap(),
+        Some(user.id)
+    );
+    // ...dead on A.
+    assert_eq!(
+        a.complete_password_reset(&TokenHash::of("reset-1"), 5_000, "hash-evil")
+            .await
+            .unwrap(),
+        None
+    );
+    let after = a
+        .find_user_by(UserLookup::Id(user.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(after.hashed_password, "hash-new");
+    assert!(after.reset_token.is_none());
+
+    // Clearing a token from B.
+    a.update_user(
+        user.id,
+        UserUpdate::new().reset_token(Some(ResetToken {
+            hash: TokenHash::of("reset-2"),
+            expires_at_ms: 10_000,
+        })),
+    )
+    .await
+    .unwrap();
+    b.update_user(user.id, UserUpdate::new().reset_token(None))
+        .await
+        .unwrap();
+    assert!(
+        a.find_user_by(UserLookup::ResetToken(&TokenHash::of("reset-2")))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // An update that sets nothing keeps everything.
+    b.update_user(user.id, UserUpdate::new()).await.unwrap();
+    let kept = a
+        .find_user_by(UserLookup::Id(user.id))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.hashed_password, "hash-new");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemption_of_one_token_across_instances_succeeds_once() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (a, b) = two_instances(db.url()).await;
+    let user = a.add_user(new_user("race@example.com")).await.unwrap();
+    a.update_user(
+        user.id,
+        UserUpdate::new().reset_token(Some(ResetToken {
+            hash: TokenHash::of("race-token"),
+            expires_at_ms: 10_000,
+        })),
+    )
+    .await
+    .unwrap();
+    let tasks: Vec<_> = (0..20)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move {
+                store
+                    .complete_password_reset(&TokenHash::of("race-token"), 1_000, &format!("h{i}"))
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in tasks {
+        if task.await.unwrap().unwrap().is_some() {
+            winners += 1;
+        }
+    }
+    assert_eq!(winners, 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_single_session_logins_across_instances_leave_one_session() {
+    // One session per user (`replace_others`) must hold when two instances log the same
+    // user in at the same moment.
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (a, b) = two_instances(db.url()).await;
+    let user = a.add_user(new_user("twice@example.com")).await.unwrap();
+    for round in 0..5 {
+        let tasks: Vec<_> = (0..10)
+            .map(|i| {
+                let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+                let session = session(&format!("login-{round}-{i}"), user.id);
+                tokio::spawn(async move { store.create_session(session, true).await })
+            })
+            .collect();
+        for task in tasks {
+            task.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            a.delete_user_sessions(user.id).await.unwrap(),
+            1,
+            "round {round}: concurrent logins left more than one session"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn duplicate_registration_race_across_instances_has_one_winner() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (a, b) = two_instances(db.url()).await;
+    let tasks: Vec<_> = (0..50)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tokio::spawn(async move { store.add_user(new_user("same@example.com")).await })
+        })
+        .collect();
+    let (mut ok, mut duplicate) = (0, 0);
+    for task in tasks {
+        match task.await.unwrap() {
+            Ok(_) => ok += 1,
+            Err(StoreError::Duplicate) => duplicate += 1,
+            Err(other) => panic!("unexpected error: {other}"),
+        }
+    }
+    assert_eq!((ok, duplicate), (1, 49));
+}
+
+// ----- pool settings --------------------------------------------------------------------------
+
+#[tokio::test]
+async fn pool_options_are_applied() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let mut options = PgStoreOptions::default();
+    options.max_connections = 2;
+    options.min_connections = 0;
+    options.acquire_timeout = Duration::from_millis(500);
+    options.idle_timeout = Some(Duration::from_secs(30));
+    let store = PgStore::connect_with(db.url(), options)
+        .await
+        .expect("connect_with");
+
+    let pool_options = store.pool().options();
+    assert_eq!(pool_options.get_max_connections(), 2);
+    assert_eq!(pool_options.get_min_connections(), 0);
+    assert_eq!(
+        pool_options.get_acquire_timeout(),
+        Duration::from_millis(500)
+    );
+    assert_eq!(
+        pool_options.get_idle_timeout(),
+        Some(Duration::from_secs(30))
+    );
+
+    // Hold both connections: the next operation cannot get one and fails after the
+    // acquire timeout, instead of opening a third connection or waiting forever.
+    let held = (
+        store.pool().acquire().await.unwrap(),
+        store.pool().acquire().await.unwrap(),
+    );
+    let starved = tokio::time::timeout(
+        HANG_GUARD,
+        store.find_user_by(UserLookup::Email("x@example.com")),
+    )
+    .await
+    .expect("the acquire timeout ends the wait");
+    assert!(
+        matches!(starved, Err(StoreError::Backend(_))),
+        "an exhausted pool is a backend error, got {starved:?}"
+    );
+    assert!(store.pool().size() <= 2);
+
+    // Once connections are free again, the store works.
+    drop(held);
+    store.add_user(new_user("x@example.com")).await.unwrap();
+    assert!(store.pool().size() <= 2);
+}
+
+#[tokio::test]
+async fn unreachable_server_is_an_error_not_a_hang() {
+    // Needs no server: a port on which nothing listens.
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let url = format!("postgres://tower_auth:tower_auth@127.0.0.1:{port}/tower_auth");
+    let mut options = PgStoreOptions::default();
+    options.acquire_timeout = Duration::from_secs(1);
+    let result = tokio::time::timeout(HANG_GUARD, PgStore::connect_with(&url, options))
+        .await
+        .expect("the acquire timeout bounds the connect");
+    assert!(
+        matches!(result, Err(StoreError::Backend(_))),
+        "got {result:?}"
+    );
+
+    // Through the URL-based entry point the error reaches the caller as a store error.
+    let result = tokio::time::timeout(HANG_GUARD, Auth::connect(&url, spec_config()))
+        .await
+        .expect("the default acquire timeout bounds the connect");
+    assert!(
+        matches!(result, Err(AuthError::Store(StoreError::Backend(_)))),
+        "got {:?}",
+        result.err()
+    );
+}
+
+#[tokio::test]
+async fn malformed_url_is_an_error() {
+    assert!(matches!(
+        PgStore::connect("postgres://user@127.0.0.1:notaport/db").await,
+        Err(StoreError::Backend(_))
+    ));
+}
+
+// ----- end to end through Auth ----------------------------------------------------------------
+
+#[tokio::test]
+async fn auth_connect_picks_postgres_and_runs_the_seed_flow() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let auth = Auth::connect(db.url(), spec_config())
+        .await
+        .expect("Auth::connect with a postgres:// URL");
+
+    let user = auth
+        .register_user("bob@bob.com", "MyPwdOfBob")
+        .await
+        .unwrap();
+    assert_eq!(user.email, "bob@bob.com");
+    assert!(matches!(
+        auth.register_user("bob@bob.com", "MyPwdOfBob").await,
+        Err(AuthError::UserExists(_))
+    ));
+    assert!(auth.valid_login("bob@bob.com", "MyPwdOfBob").await.unwrap());
+    assert!(!auth.valid_login("bob@bob.com", "wrong").await.unwrap());
+    assert!(
+        !auth
+            .valid_login("nobody@bob.com", "MyPwdOfBob")
+            .await
+            .unwrap()
+    );
+
+    let session_id = auth
+        .create_session("bob@bob.com")
+        .await
+        .unwrap()
+        .expect("known user");
+    assert!(
+        uuid::Uuid::parse_str(&session_id).is_ok(),
+        "spec sessions are UUIDs"
+    );
+    let me = auth
+        .get_user_from_session_id(Some(&session_id))
+        .await
+        .unwrap()
+        .expect("session resolves");
+    assert_eq!(me.id, user.id);
+
+    // A second app instance (its own pool) on the same database, via the other scheme.
+    let other_url = db.url().replacen("postgres://", "postgresql://", 1);
+    let other = Auth::connect(&other_url, spec_config())
+        .await
+        .expect("Auth::connect with a postgresql:// URL");
+    assert_eq!(
+        other
+            .get_user_from_session_id(Some(&session_id))
+            .await
+            .unwrap()
+            .map(|u| u.email)
+            .as_deref(),
+        Some("bob@bob.com"),
+        "a session from one instance is honoured by another"
+    );
+
+    // Reset issued by one instance, redeemed on the other.
+    let token = auth.get_reset_password_token("bob@bob.com").await.unwrap();
+    other.update_password(&token, "NewPwdOfBob").await.unwrap();
+    assert!(
+        auth.valid_login("bob@bob.com", "NewPwdOfBob")
+            .await
+            .unwrap()
+    );
+    assert!(!auth.valid_login("bob@bob.com", "MyPwdOfBob").await.unwrap());
+    assert!(matches!(
+        auth.update_password(&token, "Again1234").await,
+        Err(AuthError::InvalidResetToken)
+    ));
+
+    // Logout on one instance is seen by the other at once.
+    other.destroy_session(user.id).await.unwrap();
+    assert!(
+        auth.get_user_from_session_id(Some(&session_id))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn auth_connect_shares_state_across_instances_via_arc_store() {
+    // `connect_store` gives the trait object the example server uses.
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let store: Arc<dyn Store> = tower_auth::connect_store(db.url(), false).await.unwrap();
+    let auth = Auth::builder_shared(store.clone())
+        .config(spec_config())
+        .build();
+    auth.register_user("ann@example.com", "AnnsPassword1")
+        .await
+        .unwrap();
+    assert!(
+        store
+            .find_user_by(UserLookup::Email("ann@example.com"))
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+// ----- the helper itself ----------------------------------------------------------------------
+
+#[test]
+fn with_database_replaces_only_the_path() {
+    assert_eq!(
+        pg::with_database("postgres://u:p@127.0.0.1:5432/tower_auth", "x"),
+        "postgres://u:p@127.0.0.1:5432/x"
+    );
+    assert_eq!(
+        pg::with_database("postgresql://u:p@h/db?sslmode=disable", "x"),
+        "postgresql://u:p@h/x?sslmode=disable"
+    );
+    assert_eq!(pg::with_database("postgres://h:1", "x"), "postgres://h:1/x");
+    assert_eq!(
+        pg::with_database("postgres://h?a=b", "x"),
+        "postgres://h/x?a=b"
+    );
+}
+
+#[tokio::test]
+async fn each_test_database_is_new_and_empty() {
+    let Some(first) = pg::test_database().await else {
+        return;
+    };
+    let Some(second) = pg::test_database().await else {
+        return;
+    };
+    assert_ne!(first.name(), second.name());
+    let store = PgStore::connect(first.url()).await.unwrap();
+    store.add_user(new_user("iso@example.com")).await.unwrap();
+    let other = PgStore::connect(second.url()).await.unwrap();
+    assert!(
+        other
+            .find_user_by(UserLookup::Email("iso@example.com"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
