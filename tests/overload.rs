@@ -1,0 +1,428 @@
+//! The hashing pool sheds load instead of queueing without bound, and a login storm does
+//! not stop logged-in traffic.
+//!
+//! A [`PasswordHasher`] that blocks until the test opens a gate is plugged into the
+//! crate's router, served over real HTTP, with `hash_permits = 1` and `hash_queue = N - 1`.
+//! N concurrent logins then fill the pool (one hashing, N - 1 waiting). While they are all
+//! still held:
+//! - the (N+1)-th login is answered `503` with `Retry-After` (it returns while the other N
+//!   are still blocked, which is the proof it did not queue);
+//! - a registration and a password reset are shed the same way;
+//! - `GET /profile` with a valid session cookie still answers `200`.
+//!
+//! Then the gate opens and all N logins complete with `200` (right password) or `401`
+//! (wrong password), and the pool is empty again.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::redirect::Policy;
+use tokio::task::JoinHandle;
+use tower_auth::password::{Bcrypt, HashError, PasswordHasher};
+use tower_auth::{Auth, AuthConfig, MemoryStore};
+
+/// Logins that fill the pool: 1 hashing + `N - 1` waiting.
+const N: usize = 4;
+const EMAIL: &str = "held@example.com";
+const PASSWORD: &str = "the right password";
+
+/// bcrypt at cost 4 behind a gate: while the gate is closed, every call waits for it.
+#[derive(Clone, Default)]
+struct GatedHasher {
+    gate: Arc<Gate>,
+}
+
+#[derive(Default)]
+struct Gate {
+    closed: Mutex<bool>,
+    opened: Condvar,
+    /// Calls currently waiting at the closed gate.
+    waiting: AtomicUsize,
+}
+
+impl Gate {
+    fn close(&self) {
+        *self.closed.lock().unwrap() = true;
+    }
+
+    fn open(&self) {
+        *self.closed.lock().unwrap() = false;
+        self.opened.notify_all();
+    }
+
+    fn pass(&self) {
+        let mut closed = self.closed.lock().unwrap();
+        if *closed {
+            self.waiting.fetch_add(1, Ordering::SeqCst);
+            while *closed {
+                closed = self.opened.wait(closed).unwrap();
+            }
+            self.waiting.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+}
+
+/// Opens the gate when dropped, so a failed assertion never leaves blocking threads behind
+/// (the runtime would wait for them forever on shutdown).
+struct OpenOnDrop(Arc<Gate>);
+
+impl Drop for OpenOnDrop {
+    fn drop(&mut self) {
+        self.0.open();
+    }
+}
+
+impl PasswordHasher for GatedHasher {
+    fn hash(&self, password: &str) -> Result<String, HashError> {
+        self.gate.pass();
+        Bcrypt::new(4).hash(password)
+    }
+
+    fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+        self.gate.pass();
+        Bcrypt::new(4).verify(password, hash)
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(Policy::none())
+        .build()
+        .expect("client")
+}
+
+async fn post(url: String, form: &[(&str, &str)]) -> reqwest::Response {
+    client().post(url).form(form).send().await.expect("request")
+}
+
+async fn put(url: String, form: &[(&str, &str)]) -> reqwest::Response {
+    client().put(url).form(form).send().await.expect("request")
+}
+
+/// Serves the crate's router on a free loopback port; returns its base URL.
+async fn serve(auth: &Auth) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("address"));
+    let app = auth.router();
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    base
+}
+
+/// Waits (up to 10 s) until `done` holds.
+async fn until(what: &str, mut done: impl FnMut() -> bool) {
+    for _ in 0..1000 {
+        if done() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting until {what}");
+}
+
+/// A shed answer: 503, `Retry-After` of at least one second, a JSON message. `request`
+/// must be answered while the pool is still held, so it gets 10 s: a request that queued
+/// instead would wait for the gate, which opens only at the end of the test.
+async fn assert_shed(request: impl Future<Output = reqwest::Response>, what: &str) {
+    let response = tokio::time::timeout(Duration::from_secs(10), request)
+        .await
+        .unwrap_or_else(|_| panic!("{what} was queued instead of shed"));
+    assert_eq!(
+        response.status(),
+        StatusCode::SERVICE_UNAVAILABLE,
+        "{what} should be shed"
+    );
+    let retry_after = response
+        .headers()
+        .get("retry-after")
+        .unwrap_or_else(|| panic!("{what}: 503 without Retry-After"))
+        .to_str()
+        .expect("ascii")
+        .parse::<u64>()
+        .expect("Retry-After in seconds");
+    assert!(retry_after >= 1, "{what}: Retry-After {retry_after}");
+    let body: serde_json::Value = response.json().await.expect("JSON body");
+    assert!(body["message"].is_string(), "{what}: {body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn full_hash_pool_sheds_with_503_and_profile_still_answers() {
+    let hasher = GatedHasher::default();
+    let gate = hasher.gate.clone();
+    let _release = OpenOnDrop(gate.clone());
+    let mut config = AuthConfig::spec();
+    config.hash_permits = 1;
+    config.hash_queue = N - 1;
+    let auth = Auth::builder(MemoryStore::new())
+        .config(config)
+        .password_hasher(hasher)
+        .build();
+    let base = serve(&auth).await;
+
+    // Before the storm: an account, a logged-in session and a reset token (issuing a token
+    // hashes nothing; redeeming it does).
+    let registered = post(
+        format!("{base}/users"),
+        &[("email", EMAIL), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::OK);
+    let login = post(
+        format!("{base}/sessions"),
+        &[("email", EMAIL), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    let cookie = login
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("session cookie")
+        .to_owned();
+    let reset = post(format!("{base}/reset_password"), &[("email", EMAIL)]).await;
+    assert_eq!(reset.status(), StatusCode::OK);
+    let reset: serde_json::Value = reset.json().await.expect("JSON");
+    let reset_token = reset["reset_token"].as_str().expect("token").to_owned();
+    assert_eq!(auth.hash_pool().in_flight(), 0);
+
+    // The storm: N logins, held in the pool. Two of them have the wrong password. Logins
+    // for the same account replace each other's sessions (spec preset: one session per
+    // user), so they use a second account and leave `cookie` alone.
+    let other = "storm@example.com";
+    let registered = post(
+        format!("{base}/users"),
+        &[("email", other), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::OK);
+    gate.close();
+    let logins: Vec<JoinHandle<StatusCode>> = (0..N)
+        .map(|i| {
+            let url = format!("{base}/sessions");
+            let password = if i % 2 == 0 { PASSWORD } else { "wrong" };
+            tokio::spawn(async move {
+                post(url, &[("email", other), ("password", password)])
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    until("one login hashes and the others wait for a permit", || {
+        gate.waiting.load(Ordering::SeqCst) == 1 && auth.hash_pool().in_flight() == N
+    })
+    .await;
+
+    // The (N+1)-th login: answered at once, while the N are still held.
+    assert_shed(
+        post(
+            format!("{base}/sessions"),
+            &[("email", other), ("password", PASSWORD)],
+        ),
+        "login N+1",
+    )
+    .await;
+    // Registration and password reset go through the same pool, and are shed the same way.
+    assert_shed(
+        post(
+            format!("{base}/users"),
+            &[("email", "late@example.com"), ("password", PASSWORD)],
+        ),
+        "registration",
+    )
+    .await;
+    assert_shed(
+        put(
+            format!("{base}/reset_password"),
+            &[
+                ("email", EMAIL),
+                ("reset_token", &reset_token),
+                ("new_password", "a new password"),
+            ],
+        ),
+        "password reset",
+    )
+    .await;
+    // Logged-in traffic needs no hashing and is not held up.
+    for _ in 0..10 {
+        let profile = client()
+            .get(format!("{base}/profile"))
+            .header("Cookie", &cookie)
+            .send()
+            .await
+            .expect("profile");
+        assert_eq!(profile.status(), StatusCode::OK);
+        let body: serde_json::Value = profile.json().await.expect("JSON");
+        assert_eq!(body["email"], EMAIL);
+    }
+    // All of that happened while the N logins were still blocked in the pool.
+    assert!(logins.iter().all(|login| !login.is_finished()));
+    assert_eq!(gate.waiting.load(Ordering::SeqCst), 1);
+    assert_eq!(auth.hash_pool().in_flight(), N);
+
+    // Release: every held login completes, right passwords with 200, wrong ones with 401.
+    gate.open();
+    let mut statuses = Vec::new();
+    for login in logins {
+        statuses.push(
+            tokio::time::timeout(Duration::from_secs(10), login)
+                .await
+                .expect("login completes after release")
+                .expect("join"),
+        );
+    }
+    let ok = statuses.iter().filter(|s| **s == StatusCode::OK).count();
+    let refused = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNAUTHORIZED)
+        .count();
+    assert_eq!((ok, refused), (N.div_ceil(2), N / 2), "{statuses:?}");
+    until("the pool is empty", || auth.hash_pool().in_flight() == 0).await;
+
+    // Nothing was lost by shedding: the reset token was not consumed, and new work is served.
+    let redeem = put(
+        format!("{base}/reset_password"),
+        &[
+            ("email", EMAIL),
+            ("reset_token", &reset_token),
+            ("new_password", "a new password"),
+        ],
+    )
+    .await;
+    assert_eq!(redeem.status(), StatusCode::OK);
+    let register = post(
+        format!("{base}/users"),
+        &[("email", "late@example.com"), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(register.status(), StatusCode::OK);
+}
+
+/// The default bounds the issue asks for: one permit per core, 512 waiting.
+#[test]
+fn default_bounds() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    for config in [AuthConfig::default(), AuthConfig::spec()] {
+        assert_eq!(config.hash_permits, cores);
+        assert_eq!(config.hash_queue, 512);
+    }
+}
+
+/// At the pool level: with every permit busy and the queue full, the next job is refused
+/// without waiting, and a waiting job that is given up frees its place in the queue.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pool_refuses_at_once_and_frees_abandoned_places() {
+    use tower_auth::password::{HashPool, PoolError};
+
+    let hasher = GatedHasher::default();
+    let gate = hasher.gate.clone();
+    let _release = OpenOnDrop(gate.clone());
+    let stored = Bcrypt::new(4).hash(PASSWORD).expect("hash");
+    let pool = HashPool::new(Arc::new(hasher), 1, 2);
+    gate.close();
+    // One at a time, so that the first holds the permit and the other two wait (FIFO).
+    let mut held = Vec::new();
+    for i in 1..=3 {
+        let (pool2, stored) = (pool.clone(), stored.clone());
+        held.push(tokio::spawn(async move {
+            pool2.verify(PASSWORD.into(), stored).await
+        }));
+        until("the job is in the pool", || pool.in_flight() == i).await;
+    }
+    until("the first job hashes", || {
+        gate.waiting.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    assert!(matches!(
+        pool.verify(PASSWORD.into(), stored.clone()).await,
+        Err(PoolError::Overloaded(_))
+    ));
+    // A caller that gives up while waiting for a permit leaves the queue.
+    held[2].abort();
+    until("the abandoned job leaves", || pool.in_flight() == 2).await;
+    let replacement = {
+        let (pool, stored) = (pool.clone(), stored.clone());
+        tokio::spawn(async move { pool.verify(PASSWORD.into(), stored).await })
+    };
+    until("the replacement is queued", || pool.in_flight() == 3).await;
+    gate.open();
+    for job in held.into_iter().take(2).chain([replacement]) {
+        assert!(job.await.expect("join").expect("verify"));
+    }
+    assert_eq!(pool.in_flight(), 0);
+}
+
+/// With two permits, the second is a spare: taken while the executor is idle (a login storm
+/// alone gets every core), held back while the executor is busy (logged-in traffic keeps a
+/// core).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spare_permit_only_while_the_executor_is_idle() {
+    use std::sync::atomic::AtomicBool;
+    use tower_auth::password::HashPool;
+
+    let hasher = GatedHasher::default();
+    let gate = hasher.gate.clone();
+    let _release = OpenOnDrop(gate.clone());
+    let stored = Bcrypt::new(4).hash(PASSWORD).expect("hash");
+    let pool = HashPool::new(Arc::new(hasher), 2, 10);
+    let verify_twice = || {
+        (0..2)
+            .map(|_| {
+                let (pool, stored) = (pool.clone(), stored.clone());
+                tokio::spawn(async move { pool.verify(PASSWORD.into(), stored).await })
+            })
+            .collect::<Vec<_>>()
+    };
+
+    // Idle executor: both jobs hash at once.
+    gate.close();
+    let jobs = verify_twice();
+    until("both jobs hash", || {
+        gate.waiting.load(Ordering::SeqCst) == 2
+    })
+    .await;
+    gate.open();
+    for job in jobs {
+        assert!(job.await.expect("join").expect("verify"));
+    }
+
+    // Busy executor (a task that keeps a worker running, yielding every millisecond: tokio
+    // publishes a busy worker's figures every 61 polls): one job hashes, the other waits.
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinner = {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let start = std::time::Instant::now();
+                while start.elapsed() < Duration::from_millis(1) {
+                    std::hint::spin_loop();
+                }
+                tokio::task::yield_now().await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    gate.close();
+    let jobs = verify_twice();
+    until("both jobs are in the pool", || pool.in_flight() == 2).await;
+    until("one job hashes", || {
+        gate.waiting.load(Ordering::SeqCst) == 1
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(
+        gate.waiting.load(Ordering::SeqCst),
+        1,
+        "the spare permit was used while the executor was busy"
+    );
+    stop.store(true, Ordering::Relaxed);
+    spinner.await.expect("spinner");
+    gate.open();
+    for job in jobs {
+        assert!(job.await.expect("join").expect("verify"));
+    }
+    assert_eq!(pool.in_flight(), 0);
+}
