@@ -489,11 +489,11 @@ impl Auth {
             .get_user_from_session_id(session_id)
             .await?
             .ok_or(AuthError::NoSession)?;
-        if let Some(token) = session_id {
-            self.store().delete_session(&TokenHash::of(token)).await?;
-        }
         if self.inner.config.single_session {
+            // The user's one session is the presented one: end it, and any a race left.
             self.store().delete_user_sessions(user.id).await?;
+        } else if let Some(token) = session_id {
+            self.store().delete_session(&TokenHash::of(token)).await?;
         }
         event("logged_out", Some(user.id));
         Ok(user)

@@ -21,7 +21,7 @@ use crate::token::TokenFormat;
 /// config.bcrypt_cost = 11;
 /// config.session_idle_timeout = Duration::from_secs(15 * 60);
 /// ```
-#[derive(Clone)]
+#[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct AuthConfig {
     /// bcrypt cost for new hashes. Both presets: 12 (the seed's). Lower only in tests.
@@ -83,44 +83,6 @@ pub struct AuthConfig {
     pub logout_redirect: String,
     /// Largest accepted form body, in bytes; larger ones get 413. Both presets: 16 KiB.
     pub max_body_bytes: usize,
-}
-
-impl std::fmt::Debug for AuthConfig {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AuthConfig")
-            .field("bcrypt_cost", &self.bcrypt_cost)
-            .field("hash_permits", &self.hash_permits)
-            .field("hash_queue", &self.hash_queue)
-            .field("password_policy", &self.password_policy)
-            .field("session_token_format", &self.session_token_format)
-            .field("cookie", &self.cookie)
-            .field("single_session", &self.single_session)
-            .field(
-                "end_presented_session_on_login",
-                &self.end_presented_session_on_login,
-            )
-            .field("session_idle_timeout", &self.session_idle_timeout)
-            .field("session_lifetime", &self.session_lifetime)
-            .field("reset_token_ttl", &self.reset_token_ttl)
-            .field("reset_delivery", &self.reset_delivery)
-            .field(
-                "max_reset_requests_per_hour",
-                &self.max_reset_requests_per_hour,
-            )
-            .field(
-                "end_sessions_on_password_reset",
-                &self.end_sessions_on_password_reset,
-            )
-            .field("max_login_failures", &self.max_login_failures)
-            .field("max_login_failures_per_ip", &self.max_login_failures_per_ip)
-            .field("login_failure_window", &self.login_failure_window)
-            .field("trust_forwarded_for", &self.trust_forwarded_for)
-            .field("allowed_origins", &self.allowed_origins)
-            .field("wire_style", &self.wire_style)
-            .field("logout_redirect", &self.logout_redirect)
-            .field("max_body_bytes", &self.max_body_bytes)
-            .finish()
-    }
 }
 
 /// The session cookie.
