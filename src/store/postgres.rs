@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::StoreError;
-use super::sql::{impl_sql_store, user_columns};
+use super::sql::{impl_sql_store, session_join, user_columns};
 
 /// Pool settings for [`PgStore::connect_with`].
 #[derive(Debug, Clone)]

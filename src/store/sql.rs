@@ -10,6 +10,20 @@ macro_rules! user_columns {
     };
 }
 
+/// The session-and-user join, up to the token-hash comparison (`... WHERE s.token_hash`):
+/// user columns first, then the session's from column 6, as `session_from_row(row, 6)` reads
+/// them. Shared by the single lookup here and SQLite's batched one (`IN (...)`).
+macro_rules! session_join {
+    () => {
+        concat!(
+            "SELECT ",
+            user_columns!(),
+            ", s.token_hash, s.user_id, s.created_at_ms, s.last_seen_ms, s.expires_at_ms \
+             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash"
+        )
+    };
+}
+
 /// Implements [`Store`](crate::Store) for a type with a `pool: sqlx::Pool<$db>` field.
 macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row:ty) => {
@@ -231,13 +245,7 @@ macro_rules! impl_sql_store {
                 Option<($crate::user::Session, $crate::user::User)>,
                 $crate::store::StoreError,
             > {
-                let row = sqlx::query(concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    ", s.token_hash, s.user_id, s.created_at_ms, s.last_seen_ms, \
-                       s.expires_at_ms \
-                     FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash = $1"
-                ))
+                let row = sqlx::query(concat!(session_join!(), " = $1"))
                 .bind(&token.as_bytes()[..])
                 .fetch_optional(&self.pool)
                 .await
@@ -356,4 +364,5 @@ macro_rules! impl_sql_store {
 }
 
 pub(crate) use impl_sql_store;
+pub(crate) use session_join;
 pub(crate) use user_columns;

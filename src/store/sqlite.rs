@@ -12,7 +12,7 @@ use sqlx::sqlite::{
 };
 use tokio::sync::oneshot;
 
-use super::sql::{impl_sql_store, user_columns};
+use super::sql::{impl_sql_store, session_join, user_columns};
 use super::{Store, StoreError, map_sqlx};
 use crate::token::TokenHash;
 use crate::user::{Counter, NewUser, Session, User, UserId, UserLookup, UserUpdate};
@@ -148,17 +148,7 @@ static FIND_SESSIONS: LazyLock<Vec<String>> = LazyLock::new(|| {
     (1..=MAX_BATCH)
         .map(|n| {
             let params: Vec<String> = (1..=n).map(|i| format!("${i}")).collect();
-            format!(
-                concat!(
-                    "SELECT ",
-                    user_columns!(),
-                    ", s.token_hash, s.user_id, s.created_at_ms, s.last_seen_ms, \
-                     s.expires_at_ms \
-                     FROM sessions s JOIN users u ON u.id = s.user_id \
-                     WHERE s.token_hash IN ({})"
-                ),
-                params.join(", ")
-            )
+            format!(concat!(session_join!(), " IN ({})"), params.join(", "))
         })
         .collect()
 });
