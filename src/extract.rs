@@ -46,6 +46,15 @@ impl AuthRejection {
     }
 }
 
+/// For handlers of your own that call [`Auth`](crate::Auth): `?` turns an [`AuthError`]
+/// into the JSON answer the crate's router gives for it (400, 401, 403, 429, 503, or a 500
+/// with a generic body).
+impl From<AuthError> for AuthRejection {
+    fn from(error: AuthError) -> Self {
+        Self::new(error.into(), WireStyle::Json)
+    }
+}
+
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
         self.error.into_response_with(self.style)

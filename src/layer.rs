@@ -1,22 +1,22 @@
 //! [`AuthLayer`]: puts a lazy [`AuthContext`] into every request's extensions.
 
-use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::Request;
 use tower::{Layer, Service};
-use tower_cookies::{CookieManager, Cookies};
 
 use crate::auth::{Auth, AuthError};
+use crate::session_cookie::CookieHeaders;
 use crate::user::User;
 
 /// A tower [`Layer`] that makes the current user available to handlers.
 ///
 /// It reads nothing and queries nothing by itself: it only places an [`AuthContext`] in
-/// the request extensions. The session cookie is read, and the user loaded, the first time
-/// something asks ([`CurrentUser`](crate::CurrentUser), [`MaybeUser`](crate::MaybeUser) or
-/// [`AuthContext::user`]), and at most once per request. It includes tower-cookies'
-/// `CookieManager`, so it works on any tower service, axum or not.
+/// the request extensions (one small allocation). The session cookie is parsed, and the
+/// user loaded, the first time something asks ([`CurrentUser`](crate::CurrentUser),
+/// [`MaybeUser`](crate::MaybeUser) or [`AuthContext::user`]), and at most once per request.
+/// It works on any tower service, axum or not, and beside any cookie middleware: handlers
+/// set the session cookie by returning a [`SessionCookie`](crate::SessionCookie).
 ///
 /// ```
 /// use axum::{Router, routing::get};
@@ -49,17 +49,17 @@ impl Auth {
 }
 
 impl<S> Layer<S> for AuthLayer {
-    type Service = CookieManager<AuthService<S>>;
+    type Service = AuthService<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        CookieManager::new(AuthService {
+        AuthService {
             inner,
             auth: self.auth.clone(),
-        })
+        }
     }
 }
 
-/// The service [`AuthLayer`] wraps around yours (inside tower-cookies' `CookieManager`).
+/// The service [`AuthLayer`] wraps around yours.
 #[derive(Debug, Clone)]
 pub struct AuthService<S> {
     inner: S,
@@ -79,27 +79,28 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if let Some(cookies) = req.extensions().get::<Cookies>().cloned() {
-            let context = AuthContext {
-                auth: self.auth.clone(),
-                cookies,
-                user: Arc::default(),
-            };
-            req.extensions_mut().insert(context);
-        }
+        let context = AuthContext {
+            auth: self.auth.clone(),
+            cookies: CookieHeaders::of(req.headers()),
+            user: tokio::sync::OnceCell::new(),
+        };
+        req.extensions_mut().insert(context);
         self.inner.call(req)
     }
 }
 
-/// Per-request access to the session: the cookie, the (lazily loaded) user and the
-/// [`Auth`] service. Put into request extensions by [`AuthLayer`]; extract it with
-/// `Extension<AuthContext>` or use [`CurrentUser`](crate::CurrentUser) /
-/// [`MaybeUser`](crate::MaybeUser).
+/// Per-request access to the session: the session cookie, the (lazily loaded) user and the
+/// [`Auth`] service. Put into request extensions by [`AuthLayer`]; use
+/// [`CurrentUser`](crate::CurrentUser) / [`MaybeUser`](crate::MaybeUser), or borrow it with
+/// `req.extensions().get::<AuthContext>()` in a plain tower service.
+///
+/// The user is loaded once per context: the extractors share the one in the request's
+/// extensions. A clone carries the user if it was loaded before the clone was made.
 #[derive(Clone)]
 pub struct AuthContext {
     auth: Auth,
-    cookies: Cookies,
-    user: Arc<tokio::sync::OnceCell<Option<User>>>,
+    cookies: CookieHeaders,
+    user: tokio::sync::OnceCell<Option<User>>,
 }
 
 impl std::fmt::Debug for AuthContext {
@@ -116,16 +117,10 @@ impl AuthContext {
         &self.auth
     }
 
-    /// The request's cookie jar (also where the router sets and clears the session cookie).
-    pub fn cookies(&self) -> &Cookies {
-        &self.cookies
-    }
-
-    /// The session token the client sent, if any (a secret: do not log it).
+    /// The session token the client sent, if any (a secret: do not log it). With several
+    /// cookies of the session's name, the first counts.
     pub fn session_id(&self) -> Option<String> {
-        self.cookies
-            .get(&self.auth.config().cookie.name)
-            .map(|c| c.value().to_owned())
+        self.cookies.get(&self.auth.config().cookie.name)
     }
 
     /// The logged-in user, loading it on the first call only (one indexed read).

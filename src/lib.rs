@@ -115,6 +115,7 @@ mod layer;
 pub mod password;
 pub mod reset;
 mod routes;
+mod session_cookie;
 mod slashes;
 pub mod store;
 mod token;
@@ -126,6 +127,7 @@ pub use auth::{
 pub use config::{AuthConfig, CookieConfig, ResetDelivery, WireStyle};
 pub use extract::{AuthRejection, CurrentUser, MaybeUser};
 pub use layer::{AuthContext, AuthLayer, AuthService};
+pub use session_cookie::SessionCookie;
 pub use slashes::{MergeSlashes, MergeSlashesLayer};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;

@@ -10,8 +10,6 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::json;
-use tower_cookies::Cookie;
-use tower_cookies::cookie::SameSite;
 
 use crate::auth::{Auth, AuthError, LoginAttempt, ResetRequested};
 use crate::config::{AuthConfig, WireStyle};
@@ -142,10 +140,9 @@ async fn register(State(auth): State<Auth>, req: Request) -> Result<Response, Au
 }
 
 async fn log_in(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
-    let context = auth_context(&auth, &req)?;
+    let current_session = presented_session(&auth, &req)?;
     let client_ip = client_ip(auth.config(), &req);
     let form = Form::read(&auth, req).await?;
-    let current_session = context.session_id();
     let logged_in = auth
         .log_in(LoginAttempt {
             email: form.required(&auth, "email")?,
@@ -155,37 +152,19 @@ async fn log_in(State(auth): State<Auth>, req: Request) -> Result<Response, Auth
         })
         .await
         .map_err(|e| reject(&auth, e))?;
-    let cookie_config = &auth.config().cookie;
-    context.cookies().add(
-        Cookie::build((cookie_config.name.clone(), logged_in.session_id))
-            .path(cookie_config.path.clone())
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(cookie_config.secure)
-            .build(),
-    );
-    Ok(ok_json(
-        &auth,
-        StatusCode::OK,
-        &json!({ "email": logged_in.user.email, "message": "logged in" }),
-    ))
+    let body = json!({ "email": logged_in.user.email, "message": "logged in" });
+    Ok((
+        auth.session_cookie(&logged_in.session_id),
+        ok_json(&auth, StatusCode::OK, &body),
+    )
+        .into_response())
 }
 
 async fn log_out(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
-    let context = auth_context(&auth, &req)?;
-    auth.log_out(context.session_id().as_deref())
+    auth.log_out(presented_session(&auth, &req)?.as_deref())
         .await
         .map_err(|e| reject(&auth, e))?;
     let config = auth.config();
-    context.cookies().add(
-        Cookie::build((config.cookie.name.clone(), ""))
-            .path(config.cookie.path.clone())
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(config.cookie.secure)
-            .max_age(tower_cookies::cookie::time::Duration::ZERO)
-            .build(),
-    );
     let (location, body) = match config.wire_style {
         WireStyle::Werkzeug => (
             absolute_location(req.headers(), &config.logout_redirect),
@@ -206,6 +185,7 @@ async fn log_out(State(auth): State<Auth>, req: Request) -> Result<Response, Aut
     })?;
     let mut response = (
         StatusCode::FOUND,
+        auth.expired_session_cookie(),
         [(header::LOCATION, location)],
         Body::from(body),
     )
@@ -261,10 +241,12 @@ async fn reset_password(State(auth): State<Auth>, req: Request) -> Result<Respon
     ))
 }
 
-fn auth_context(auth: &Auth, req: &Request) -> Result<AuthContext, AuthRejection> {
+/// The session token the request presents (the router's own [`AuthLayer`](crate::AuthLayer)
+/// put the context there).
+fn presented_session(auth: &Auth, req: &Request) -> Result<Option<String>, AuthRejection> {
     req.extensions()
         .get::<AuthContext>()
-        .cloned()
+        .map(AuthContext::session_id)
         .ok_or_else(|| reject(auth, AuthError::Internal("AuthLayer missing".into())))
 }
 

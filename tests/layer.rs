@@ -1,5 +1,6 @@
 //! `AuthLayer` and the extractors: the context on plain tower services, lazy loading (a
-//! counting store proves the I/O), and `CurrentUser` / `MaybeUser` outcomes.
+//! counting store proves the I/O), `CurrentUser` / `MaybeUser` outcomes, and session cookies
+//! set by handlers of the host app, beside tower-cookies.
 
 #[path = "support/http.rs"]
 mod http_support;
@@ -300,17 +301,32 @@ async fn layer_on_a_plain_tower_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn layer_on_a_plain_tower_service_over_http() {
-    // The same non-axum service (on axum's body type), served by a real HTTP server.
+    // A non-axum service (on axum's body type), served by a real HTTP server: `/logout`
+    // ends the session and clears the cookie with the header value `SessionCookie` gives,
+    // anything else answers who is logged in.
     let (auth, _calls, session_id) = logged_in(hardened_config()).await;
     let service = tower::service_fn(|req: axum::extract::Request| async move {
-        let context = req.extensions().get::<AuthContext>().cloned().unwrap();
-        // The service can also set cookies through the context's jar.
-        context
-            .cookies()
-            .add(tower_cookies::Cookie::new("seen", "yes"));
-        let user = context.user().await.expect("store healthy");
-        let body = user.map_or_else(|| "anonymous".to_owned(), |u| u.email);
-        Ok::<_, Infallible>(axum::response::Response::new(axum::body::Body::from(body)))
+        let context = req.extensions().get::<AuthContext>().unwrap();
+        let mut response = if req.uri().path() == "/logout" {
+            let auth = context.auth();
+            auth.log_out(context.session_id().as_deref())
+                .await
+                .expect("store healthy");
+            let mut response = axum::response::Response::new(axum::body::Body::from("bye"));
+            response.headers_mut().append(
+                http::header::SET_COOKIE,
+                auth.expired_session_cookie().header_value().clone(),
+            );
+            response
+        } else {
+            let user = context.user().await.expect("store healthy");
+            let body = user.map_or_else(|| "anonymous".to_owned(), |u| u.email);
+            axum::response::Response::new(axum::body::Body::from(body))
+        };
+        response
+            .headers_mut()
+            .insert("x-served-by", http::HeaderValue::from_static("plain"));
+        Ok::<_, Infallible>(response)
     });
     let service = auth.layer().layer(service);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -324,25 +340,152 @@ async fn layer_on_a_plain_tower_service_over_http() {
         .unwrap();
     });
     let server = TestServer { addr };
+    let cookie = cookie_header(&auth, &session_id);
+
+    let (status, _, body) = get_text(&server, "/anything", Some(&cookie)).await;
+    assert_eq!((status, body.as_str()), (200, "bob@bob.com"));
+    let (status, _, body) = get_text(&server, "/anything", None).await;
+    assert_eq!((status, body.as_str()), (200, "anonymous"));
 
     let response = client()
-        .get(server.url("/anything"))
-        .header("cookie", cookie_header(&auth, &session_id))
+        .get(server.url("/logout"))
+        .header("cookie", &cookie)
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    let set_cookie: Vec<_> = response
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|v| v.to_str().unwrap().to_owned())
-        .collect();
-    assert_eq!(set_cookie, ["seen=yes"]);
-    assert_eq!(response.text().await.unwrap(), "bob@bob.com");
+    assert_eq!(
+        http_support::set_cookies(&response),
+        ["__Host-session_id=; HttpOnly; SameSite=Lax; Secure; Path=/; Max-Age=0"]
+    );
+    let (status, _, body) = get_text(&server, "/anything", Some(&cookie)).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "anonymous"),
+        "the session ended"
+    );
+}
 
-    let (status, _, body) = get_text(&server, "/anything", None).await;
+/// A host app's own JSON login handler: `Auth::log_in`, errors through `AuthRejection`,
+/// and the cookie returned as a `SessionCookie` response part.
+async fn json_login(
+    axum::extract::State(auth): axum::extract::State<Auth>,
+    axum::Json(form): axum::Json<BTreeMap<String, String>>,
+) -> Result<(tower_auth::SessionCookie, &'static str), tower_auth::AuthRejection> {
+    let field = |name: &str| form.get(name).map_or("", String::as_str);
+    let logged_in = auth
+        .log_in(tower_auth::LoginAttempt {
+            email: field("email"),
+            password: field("password"),
+            client_ip: None,
+            current_session: None,
+        })
+        .await?;
+    Ok((auth.session_cookie(&logged_in.session_id), "welcome"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn custom_handlers_set_the_session_cookie_beside_tower_cookies() {
+    // The host app keeps its own cookies with tower-cookies; the session cookie comes from
+    // its own login handler. Neither gets in the other's way.
+    for config in [spec_config(), hardened_config()] {
+        let (auth, _calls, _) = logged_in(config).await;
+        let app = Router::new()
+            .route("/login", axum::routing::post(json_login))
+            .route(
+                "/me",
+                get(
+                    |CurrentUser(user): CurrentUser, cookies: tower_cookies::Cookies| async move {
+                        let theme = cookies.get("theme").map(|c| c.value().to_owned());
+                        cookies.add(tower_cookies::Cookie::new("visited", "yes"));
+                        format!("{} {}", user.email, theme.unwrap_or_default())
+                    },
+                ),
+            )
+            .with_state(auth.clone())
+            .layer(auth.layer())
+            .layer(tower_cookies::CookieManagerLayer::new());
+        let server = serve(app).await;
+        let name = auth.config().cookie.name.clone();
+
+        let wrong = client()
+            .post(server.url("/login"))
+            .json(&json!({"email": "bob@bob.com", "password": "not the passphrase"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(wrong.status(), 401, "{name}");
+        assert!(http_support::set_cookies(&wrong).is_empty());
+        let body: serde_json::Value = wrong.json().await.unwrap();
+        assert_eq!(body, json!({"message": "invalid email or password"}));
+
+        let ok = client()
+            .post(server.url("/login"))
+            .json(&json!({"email": "bob@bob.com", "password": "a perfectly fine passphrase"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ok.status(), 200, "{name}");
+        let set_cookies = http_support::set_cookies(&ok);
+        assert_eq!(set_cookies.len(), 1, "{set_cookies:?}");
+        let (pair, attributes) = set_cookies[0].split_once("; ").unwrap();
+        let session_id = pair.strip_prefix(&format!("{name}=")).unwrap().to_owned();
+        let secure = if auth.config().cookie.secure {
+            "; Secure"
+        } else {
+            ""
+        };
+        assert_eq!(
+            attributes,
+            format!("HttpOnly; SameSite=Lax{secure}; Path=/")
+        );
+        assert_eq!(ok.text().await.unwrap(), "welcome");
+
+        let me = client()
+            .get(server.url("/me"))
+            .header("cookie", format!("theme=dark; {name}={session_id}"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(me.status(), 200);
+        assert_eq!(http_support::set_cookies(&me), ["visited=yes"]);
+        assert_eq!(me.text().await.unwrap(), "bob@bob.com dark");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_first_of_two_session_cookies_counts() {
+    let (auth, _calls, session_id) = logged_in(spec_config()).await;
+    let server = host_app(&auth).await;
+    let valid = format!("session_id={session_id}");
+    let (status, _, body) = get_text(
+        &server,
+        "/maybe",
+        Some(&format!("{valid}; session_id=garbage")),
+    )
+    .await;
+    assert_eq!((status, body.as_str()), (200, "bob@bob.com"));
+    let (status, _, body) = get_text(
+        &server,
+        "/maybe",
+        Some(&format!("session_id=garbage; {valid}")),
+    )
+    .await;
     assert_eq!((status, body.as_str()), (200, "anonymous"));
+}
+
+#[test]
+fn session_cookies_never_show_their_value_in_debug_output() {
+    let auth = Auth::new(MemoryStore::new(), spec_config());
+    let cookie = auth.session_cookie("0d8f1bb4-secret-token");
+    assert!(
+        cookie
+            .header_value()
+            .to_str()
+            .unwrap()
+            .starts_with("session_id=0d8f1bb4-secret-token; ")
+    );
+    assert_eq!(format!("{cookie:?}"), "SessionCookie(..)");
 }
 
 // ----- lazy loading, counted -----------------------------------------------------------------

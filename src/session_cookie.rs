@@ -1,0 +1,179 @@
+//! The session cookie on the wire: found in a request's `Cookie` headers, and set or
+//! cleared with a `Set-Cookie` header that handlers return as part of their response.
+
+use axum::response::{IntoResponseParts, ResponseParts};
+use cookie::{Cookie, SameSite};
+use http::{HeaderMap, HeaderValue, header};
+
+use crate::auth::Auth;
+
+/// A request's `Cookie` header values (one in HTTP/1.1; HTTP/2 may send several), kept
+/// as they came and parsed only when someone asks. Cloning one is a reference count.
+#[derive(Clone)]
+pub(crate) enum CookieHeaders {
+    None,
+    One(HeaderValue),
+    Many(Vec<HeaderValue>),
+}
+
+impl CookieHeaders {
+    pub(crate) fn of(headers: &HeaderMap) -> Self {
+        let mut values = headers.get_all(header::COOKIE).iter();
+        match (values.next(), values.next()) {
+            (None, _) => Self::None,
+            (Some(one), None) => Self::One(one.clone()),
+            (Some(first), Some(second)) => {
+                let mut all = vec![first.clone(), second.clone()];
+                all.extend(values.cloned());
+                Self::Many(all)
+            }
+        }
+    }
+
+    /// The value of the cookie called `name`, percent-decoded. When a name comes more than
+    /// once, the first wins (as in Werkzeug, the seed's framework); malformed pairs and
+    /// headers that are not UTF-8 are skipped.
+    pub(crate) fn get(&self, name: &str) -> Option<String> {
+        let values = match self {
+            Self::None => &[][..],
+            Self::One(one) => std::slice::from_ref(one),
+            Self::Many(all) => all,
+        };
+        values
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+            .flat_map(Cookie::split_parse_encoded)
+            .filter_map(Result::ok)
+            .find(|cookie| cookie.name() == name)
+            .map(|cookie| cookie.value().to_owned())
+    }
+}
+
+/// A `Set-Cookie` header that starts or ends a session in the browser: the configured name,
+/// path and `Secure` flag, always `HttpOnly` and `SameSite=Lax`.
+///
+/// Return it as part of an axum response (it is [`IntoResponseParts`]), or append
+/// [`header_value`](Self::header_value) as `Set-Cookie` in any other tower service. Its
+/// `Debug` output never shows the value: it carries a session token.
+///
+/// ```
+/// use axum::extract::State;
+/// use tower_auth::{Auth, AuthRejection, LoginAttempt, SessionCookie};
+///
+/// // A login handler of your own, taking JSON instead of the seed's form.
+/// async fn log_in(
+///     State(auth): State<Auth>,
+///     axum::Json(form): axum::Json<std::collections::HashMap<String, String>>,
+/// ) -> Result<(SessionCookie, &'static str), AuthRejection> {
+///     let logged_in = auth
+///         .log_in(LoginAttempt {
+///             email: form.get("email").map_or("", String::as_str),
+///             password: form.get("password").map_or("", String::as_str),
+///             client_ip: None,
+///             current_session: None,
+///         })
+///         .await?;
+///     Ok((auth.session_cookie(&logged_in.session_id), "welcome"))
+/// }
+/// # let _ = axum::Router::<Auth>::new().route("/login", axum::routing::post(log_in));
+/// ```
+#[derive(Clone)]
+pub struct SessionCookie {
+    value: HeaderValue,
+}
+
+impl SessionCookie {
+    /// The `Set-Cookie` header value (a secret when it starts a session: do not log it).
+    pub fn header_value(&self) -> &HeaderValue {
+        &self.value
+    }
+}
+
+impl std::fmt::Debug for SessionCookie {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionCookie(..)")
+    }
+}
+
+impl IntoResponseParts for SessionCookie {
+    type Error = std::convert::Infallible;
+
+    fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
+        res.headers_mut().append(header::SET_COOKIE, self.value);
+        Ok(res)
+    }
+}
+
+impl Auth {
+    /// The `Set-Cookie` that hands `session_id` (from [`Auth::log_in`] or
+    /// [`Auth::create_session`]) to the browser.
+    pub fn session_cookie(&self, session_id: &str) -> SessionCookie {
+        self.build_session_cookie(Cookie::new(self.config().cookie.name.clone(), session_id))
+    }
+
+    /// The `Set-Cookie` that makes the browser forget its session cookie (an empty value
+    /// that expires at once): for a logout handler, after [`Auth::log_out`].
+    pub fn expired_session_cookie(&self) -> SessionCookie {
+        let mut cookie = Cookie::new(self.config().cookie.name.clone(), "");
+        cookie.set_max_age(cookie::time::Duration::ZERO);
+        self.build_session_cookie(cookie)
+    }
+
+    fn build_session_cookie(&self, mut cookie: Cookie<'_>) -> SessionCookie {
+        let config = &self.config().cookie;
+        cookie.set_path(config.path.clone());
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_secure(config.secure);
+        let value = HeaderValue::try_from(cookie.encoded().to_string()).unwrap_or_else(|_| {
+            // The name and value are percent-encoded, so only the configured path can be at
+            // fault: a cookie without it still logs the user in.
+            tracing::error!(
+                target: "tower_auth",
+                "cookie.path is not a valid header value; the session cookie goes without a Path"
+            );
+            cookie.unset_path();
+            HeaderValue::try_from(cookie.encoded().to_string())
+                .unwrap_or_else(|_| HeaderValue::from_static(""))
+        });
+        SessionCookie { value }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(lines: &[&[u8]]) -> CookieHeaders {
+        let mut map = HeaderMap::new();
+        for line in lines {
+            map.append(header::COOKIE, HeaderValue::from_bytes(line).unwrap());
+        }
+        CookieHeaders::of(&map)
+    }
+
+    #[test]
+    fn finds_a_cookie_among_others_and_decodes_it() {
+        let jar = headers(&[b"a=1; session_id=abc%20def; b=2"]);
+        assert_eq!(jar.get("session_id").as_deref(), Some("abc def"));
+        assert_eq!(jar.get("b").as_deref(), Some("2"));
+        assert_eq!(jar.get("missing"), None);
+        assert_eq!(headers(&[]).get("session_id"), None);
+    }
+
+    #[test]
+    fn the_first_of_duplicates_wins_across_headers() {
+        let jar = headers(&[b"session_id=first; x=1", b"session_id=second", b"y=2"]);
+        assert_eq!(jar.get("session_id").as_deref(), Some("first"));
+        assert_eq!(jar.get("y").as_deref(), Some("2"));
+    }
+
+    #[test]
+    fn malformed_pairs_and_non_utf8_headers_are_skipped() {
+        let jar = headers(&[
+            b"\xff\xfe=1; session_id=bad",
+            b"=novalue; ;; noequals; session_id=ok",
+        ]);
+        assert_eq!(jar.get("session_id").as_deref(), Some("ok"));
+    }
+}
