@@ -86,8 +86,9 @@ log "building the release spec server, bcrypt_cost and the middleware bench"
 cargo build --release --example spec_server --example bcrypt_cost >&2
 BIN="$REPO/target/release/examples/spec_server"
 BCRYPT_COST_BIN="$REPO/target/release/examples/bcrypt_cost"
-HELLO_BIN="$(cargo bench --no-run --bench middleware 2>&1 |
-    sed -n 's/.*Executable .*(\(.*middleware-[^)]*\)).*/\1/p' | tail -n 1)"
+BENCH_BUILD="$(cargo bench --no-run --bench middleware 2>&1)" ||
+    { echo "$BENCH_BUILD" >&2; die "the middleware bench did not build"; }
+HELLO_BIN="$(echo "$BENCH_BUILD" | sed -n 's/.*Executable .*(\(.*middleware-[^)]*\)).*/\1/p' | tail -n 1)"
 [ -x "$HELLO_BIN" ] || HELLO_BIN="$REPO/$HELLO_BIN"
 [ -x "$HELLO_BIN" ] || die "could not find the middleware bench binary"
 

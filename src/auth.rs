@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::clock::{Clock, SystemClock, duration_ms};
 use crate::config::{AuthConfig, ResetDelivery};
-use crate::password::{Bcrypt, HashPool, PasswordHasher, PoolError};
+use crate::password::{Bcrypt, HashPool, PasswordHasher, PoolError, Reservation};
 use crate::store::{Store, StoreError};
 use crate::token::{self, TokenFormat, TokenHash};
 use crate::user::{Counter, NewUser, ResetToken, Session, User, UserId, UserLookup, UserUpdate};
@@ -339,7 +339,11 @@ impl Auth {
     /// # Errors
     /// [`AuthError::Overloaded`] or a store failure.
     pub async fn valid_login(&self, email: &str, password: &str) -> Result<bool, AuthError> {
-        Ok(self.check_credentials(email, password).await?.is_some())
+        let reservation = self.reserve_hash()?;
+        Ok(self
+            .check_credentials(email, password, reservation)
+            .await?
+            .is_some())
     }
 
     /// Starts a session for `email` and returns its id, or `None` for an unknown email
@@ -447,6 +451,9 @@ impl Auth {
                 }
             }
         }
+        // A place in the hashing pool comes first: a login shed for load (503) must not
+        // count against the account, or a login storm would lock its users out.
+        let reservation = self.reserve_hash()?;
         // The account counter is claimed atomically *before* verifying, so concurrent
         // guesses cannot all pass a check made before any of them had failed: at most
         // `max_login_failures` attempts per window reach the hasher. A success clears it.
@@ -458,7 +465,7 @@ impl Auth {
             return Err(self.throttled(attempt.email, counter, now).await?);
         }
         let Some(user) = self
-            .check_credentials(attempt.email, attempt.password)
+            .check_credentials(attempt.email, attempt.password, reservation)
             .await?
         else {
             if let Some(key) = &ip_key {
@@ -593,10 +600,19 @@ impl Auth {
     }
 
     /// The user when the credentials are right. One bcrypt verification either way.
+    /// A place in the hashing pool, or [`AuthError::Overloaded`].
+    fn reserve_hash(&self) -> Result<Reservation, AuthError> {
+        self.inner
+            .hasher
+            .reserve()
+            .map_err(|shed| PoolError::Overloaded(shed).into())
+    }
+
     async fn check_credentials(
         &self,
         email: &str,
         password: &str,
+        reservation: Reservation,
     ) -> Result<Option<User>, AuthError> {
         let user = match normalize_email(email) {
             Ok(email) => self.store().find_user_by(UserLookup::Email(&email)).await?,
@@ -606,7 +622,11 @@ impl Auth {
             Some(user) => user.hashed_password.clone(),
             None => self.dummy_hash().await?,
         };
-        let matches = self.inner.hasher.verify(password.to_owned(), hash).await?;
+        let matches = self
+            .inner
+            .hasher
+            .verify_reserved(reservation, password.to_owned(), hash)
+            .await?;
         match user {
             Some(user) if matches => Ok(Some(user)),
             found => {

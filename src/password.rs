@@ -199,6 +199,16 @@ impl Drop for Slot {
     }
 }
 
+/// A place in a [`HashPool`], from [`HashPool::reserve`]; given back when dropped.
+#[must_use = "dropping a reservation gives its place back at once"]
+pub struct Reservation(Slot);
+
+impl std::fmt::Debug for Reservation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Reservation")
+    }
+}
+
 impl HashPool {
     /// A pool running `hasher` with `permits` concurrent jobs and `max_waiting` queued ones.
     pub fn new(hasher: Arc<dyn PasswordHasher>, permits: usize, max_waiting: usize) -> Self {
@@ -233,7 +243,36 @@ impl HashPool {
     /// # Errors
     /// [`PoolError::Overloaded`] when the queue is full, or the hasher's error.
     pub async fn verify(&self, password: String, hash: String) -> Result<bool, PoolError> {
-        self.run(move |h| h.verify(&password, &hash))
+        let reservation = self.reserve().map_err(PoolError::Overloaded)?;
+        self.verify_reserved(reservation, password, hash).await
+    }
+
+    /// Takes a place in the pool now, for a [`verify_reserved`](Self::verify_reserved) that
+    /// comes after other work, so that the request is shed (or not) before that work is done:
+    /// a login claims its attempt against the account only once it is sure to be hashed.
+    /// Dropping the reservation gives the place back.
+    ///
+    /// # Errors
+    /// [`Overloaded`] when the pool is full.
+    pub fn reserve(&self) -> Result<Reservation, Overloaded> {
+        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.limit {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+            return Err(Overloaded);
+        }
+        Ok(Reservation(Slot(self.in_flight.clone())))
+    }
+
+    /// [`verify`](Self::verify) in a place taken earlier with [`reserve`](Self::reserve).
+    ///
+    /// # Errors
+    /// The hasher's error.
+    pub async fn verify_reserved(
+        &self,
+        reservation: Reservation,
+        password: String,
+        hash: String,
+    ) -> Result<bool, PoolError> {
+        self.run_reserved(reservation, move |h| h.verify(&password, &hash))
             .await?
             .map_err(PoolError::Hash)
     }
@@ -242,11 +281,15 @@ impl HashPool {
         &self,
         job: impl FnOnce(&dyn PasswordHasher) -> T + Send + 'static,
     ) -> Result<T, PoolError> {
-        if self.in_flight.fetch_add(1, Ordering::AcqRel) >= self.limit {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-            return Err(PoolError::Overloaded(Overloaded));
-        }
-        let slot = Slot(self.in_flight.clone());
+        let reservation = self.reserve().map_err(PoolError::Overloaded)?;
+        self.run_reserved(reservation, job).await
+    }
+
+    async fn run_reserved<T: Send + 'static>(
+        &self,
+        Reservation(slot): Reservation,
+        job: impl FnOnce(&dyn PasswordHasher) -> T + Send + 'static,
+    ) -> Result<T, PoolError> {
         let permit = self
             .acquire()
             .await

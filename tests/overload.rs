@@ -301,6 +301,90 @@ async fn full_hash_pool_sheds_with_503_and_profile_still_answers() {
     assert_eq!(register.status(), StatusCode::OK);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shed_logins_do_not_count_against_the_account() {
+    // Logins answered 503 never reached the hasher: they must not use up the account's
+    // allowance of failed attempts, or a login storm would lock its users out.
+    const MAX_FAILURES: u32 = 2;
+    let hasher = GatedHasher::default();
+    let gate = hasher.gate.clone();
+    let _release = OpenOnDrop(gate.clone());
+    let mut config = AuthConfig::spec();
+    config.hash_permits = 1;
+    config.hash_queue = N - 1;
+    config.max_login_failures = MAX_FAILURES;
+    let auth = Auth::builder(MemoryStore::new())
+        .config(config)
+        .password_hasher(hasher)
+        .build();
+    let base = serve(&auth).await;
+    // The storm logs in N other accounts, one each: N concurrent attempts on one account
+    // would be over its allowance themselves.
+    let storm_emails: Vec<String> = (0..N).map(|i| format!("storm{i}@example.com")).collect();
+    for email in std::iter::once(EMAIL).chain(storm_emails.iter().map(String::as_str)) {
+        let registered = post(
+            format!("{base}/users"),
+            &[("email", email), ("password", PASSWORD)],
+        )
+        .await;
+        assert_eq!(registered.status(), StatusCode::OK);
+    }
+
+    gate.close();
+    let storm: Vec<JoinHandle<StatusCode>> = storm_emails
+        .into_iter()
+        .map(|email| {
+            let url = format!("{base}/sessions");
+            tokio::spawn(async move {
+                post(url, &[("email", email.as_str()), ("password", PASSWORD)])
+                    .await
+                    .status()
+            })
+        })
+        .collect();
+    until("the storm fills the pool", || {
+        auth.hash_pool().in_flight() == N
+    })
+    .await;
+    for attempt in 0..3 * MAX_FAILURES {
+        assert_shed(
+            post(
+                format!("{base}/sessions"),
+                &[("email", EMAIL), ("password", PASSWORD)],
+            ),
+            &format!("login {attempt} while the pool is full"),
+        )
+        .await;
+    }
+    gate.open();
+    for login in storm {
+        assert_eq!(login.await.expect("join"), StatusCode::OK);
+    }
+    until("the pool is empty", || auth.hash_pool().in_flight() == 0).await;
+
+    // Six shed attempts later, the account still has its whole allowance.
+    let login = post(
+        format!("{base}/sessions"),
+        &[("email", EMAIL), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(login.status(), StatusCode::OK);
+    for _ in 0..MAX_FAILURES {
+        let wrong = post(
+            format!("{base}/sessions"),
+            &[("email", EMAIL), ("password", "wrong")],
+        )
+        .await;
+        assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    }
+    let throttled = post(
+        format!("{base}/sessions"),
+        &[("email", EMAIL), ("password", "wrong")],
+    )
+    .await;
+    assert_eq!(throttled.status(), StatusCode::TOO_MANY_REQUESTS);
+}
+
 /// The default bounds the issue asks for: one permit per core, 512 waiting.
 #[test]
 fn default_bounds() {
