@@ -19,7 +19,9 @@
 //! - [`AuthLayer`] (from [`Auth::layer`]) and the extractors [`CurrentUser`] and
 //!   [`MaybeUser`]: the current user in your own handlers, loaded lazily, at most once per
 //!   request, and never for routes that do not ask.
-//! - [`Auth::router`]: the seed's endpoints as a mountable axum `Router`.
+//! - [`Auth::router`]: the seed's endpoints as a mountable axum `Router`; or handlers of
+//!   your own that call [`Auth::log_in`] and return [`Auth::session_cookie`] (a
+//!   [`SessionCookie`]) with their response.
 //!
 //! # Add accounts to an axum app
 //!

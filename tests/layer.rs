@@ -408,23 +408,19 @@ async fn custom_handlers_set_the_session_cookie_beside_tower_cookies() {
         let server = serve(app).await;
         let name = auth.config().cookie.name.clone();
 
-        let wrong = client()
-            .post(server.url("/login"))
-            .json(&json!({"email": "bob@bob.com", "password": "not the passphrase"}))
-            .send()
-            .await
-            .unwrap();
+        let log_in = |password: &'static str| {
+            client()
+                .post(server.url("/login"))
+                .json(&json!({"email": "bob@bob.com", "password": password}))
+                .send()
+        };
+        let wrong = log_in("not the passphrase").await.unwrap();
         assert_eq!(wrong.status(), 401, "{name}");
         assert!(http_support::set_cookies(&wrong).is_empty());
         let body: serde_json::Value = wrong.json().await.unwrap();
         assert_eq!(body, json!({"message": "invalid email or password"}));
 
-        let ok = client()
-            .post(server.url("/login"))
-            .json(&json!({"email": "bob@bob.com", "password": "a perfectly fine passphrase"}))
-            .send()
-            .await
-            .unwrap();
+        let ok = log_in("a perfectly fine passphrase").await.unwrap();
         assert_eq!(ok.status(), 200, "{name}");
         let set_cookies = http_support::set_cookies(&ok);
         assert_eq!(set_cookies.len(), 1, "{set_cookies:?}");
@@ -458,20 +454,13 @@ async fn the_first_of_two_session_cookies_counts() {
     let (auth, _calls, session_id) = logged_in(spec_config()).await;
     let server = host_app(&auth).await;
     let valid = format!("session_id={session_id}");
-    let (status, _, body) = get_text(
-        &server,
-        "/maybe",
-        Some(&format!("{valid}; session_id=garbage")),
-    )
-    .await;
-    assert_eq!((status, body.as_str()), (200, "bob@bob.com"));
-    let (status, _, body) = get_text(
-        &server,
-        "/maybe",
-        Some(&format!("session_id=garbage; {valid}")),
-    )
-    .await;
-    assert_eq!((status, body.as_str()), (200, "anonymous"));
+    for (cookie, expected) in [
+        (format!("{valid}; session_id=garbage"), "bob@bob.com"),
+        (format!("session_id=garbage; {valid}"), "anonymous"),
+    ] {
+        let (status, _, body) = get_text(&server, "/maybe", Some(&cookie)).await;
+        assert_eq!((status, body.as_str()), (200, expected), "{cookie}");
+    }
 }
 
 #[test]

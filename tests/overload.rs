@@ -101,6 +101,33 @@ async fn put(url: String, form: &[(&str, &str)]) -> reqwest::Response {
     client().put(url).form(form).send().await.expect("request")
 }
 
+/// An `Auth` over a `MemoryStore` whose hasher waits at the returned gate while it is
+/// closed: the spec preset with `hash_permits = 1` and `hash_queue = N - 1`, then `tweak`.
+/// The guard opens the gate when dropped.
+fn gated_auth(tweak: impl FnOnce(&mut AuthConfig)) -> (Auth, Arc<Gate>, OpenOnDrop) {
+    let hasher = GatedHasher::default();
+    let gate = hasher.gate.clone();
+    let mut config = AuthConfig::spec();
+    config.hash_permits = 1;
+    config.hash_queue = N - 1;
+    tweak(&mut config);
+    let auth = Auth::builder(MemoryStore::new())
+        .config(config)
+        .password_hasher(hasher)
+        .build();
+    (auth, gate.clone(), OpenOnDrop(gate))
+}
+
+/// Registers `email` with [`PASSWORD`] through `POST /users`, which must succeed.
+async fn register(base: &str, email: &str) {
+    let registered = post(
+        format!("{base}/users"),
+        &[("email", email), ("password", PASSWORD)],
+    )
+    .await;
+    assert_eq!(registered.status(), StatusCode::OK, "registering {email}");
+}
+
 /// Serves the crate's router on a free loopback port; returns its base URL.
 async fn serve(auth: &Auth) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -150,26 +177,12 @@ async fn assert_shed(request: impl Future<Output = reqwest::Response>, what: &st
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_hash_pool_sheds_with_503_and_profile_still_answers() {
-    let hasher = GatedHasher::default();
-    let gate = hasher.gate.clone();
-    let _release = OpenOnDrop(gate.clone());
-    let mut config = AuthConfig::spec();
-    config.hash_permits = 1;
-    config.hash_queue = N - 1;
-    let auth = Auth::builder(MemoryStore::new())
-        .config(config)
-        .password_hasher(hasher)
-        .build();
+    let (auth, gate, _release) = gated_auth(|_| {});
     let base = serve(&auth).await;
 
     // Before the storm: an account, a logged-in session and a reset token (issuing a token
     // hashes nothing; redeeming it does).
-    let registered = post(
-        format!("{base}/users"),
-        &[("email", EMAIL), ("password", PASSWORD)],
-    )
-    .await;
-    assert_eq!(registered.status(), StatusCode::OK);
+    register(&base, EMAIL).await;
     let login = post(
         format!("{base}/sessions"),
         &[("email", EMAIL), ("password", PASSWORD)],
@@ -193,12 +206,7 @@ async fn full_hash_pool_sheds_with_503_and_profile_still_answers() {
     // for the same account replace each other's sessions (spec preset: one session per
     // user), so they use a second account and leave `cookie` alone.
     let other = "storm@example.com";
-    let registered = post(
-        format!("{base}/users"),
-        &[("email", other), ("password", PASSWORD)],
-    )
-    .await;
-    assert_eq!(registered.status(), StatusCode::OK);
+    register(&base, other).await;
     gate.close();
     let logins: Vec<JoinHandle<StatusCode>> = (0..N)
         .map(|i| {
@@ -293,12 +301,7 @@ async fn full_hash_pool_sheds_with_503_and_profile_still_answers() {
     )
     .await;
     assert_eq!(redeem.status(), StatusCode::OK);
-    let register = post(
-        format!("{base}/users"),
-        &[("email", "late@example.com"), ("password", PASSWORD)],
-    )
-    .await;
-    assert_eq!(register.status(), StatusCode::OK);
+    register(&base, "late@example.com").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -306,28 +309,13 @@ async fn shed_logins_do_not_count_against_the_account() {
     // Logins answered 503 never reached the hasher: they must not use up the account's
     // allowance of failed attempts, or a login storm would lock its users out.
     const MAX_FAILURES: u32 = 2;
-    let hasher = GatedHasher::default();
-    let gate = hasher.gate.clone();
-    let _release = OpenOnDrop(gate.clone());
-    let mut config = AuthConfig::spec();
-    config.hash_permits = 1;
-    config.hash_queue = N - 1;
-    config.max_login_failures = MAX_FAILURES;
-    let auth = Auth::builder(MemoryStore::new())
-        .config(config)
-        .password_hasher(hasher)
-        .build();
+    let (auth, gate, _release) = gated_auth(|config| config.max_login_failures = MAX_FAILURES);
     let base = serve(&auth).await;
     // The storm logs in N other accounts, one each: N concurrent attempts on one account
     // would be over its allowance themselves.
     let storm_emails: Vec<String> = (0..N).map(|i| format!("storm{i}@example.com")).collect();
     for email in std::iter::once(EMAIL).chain(storm_emails.iter().map(String::as_str)) {
-        let registered = post(
-            format!("{base}/users"),
-            &[("email", email), ("password", PASSWORD)],
-        )
-        .await;
-        assert_eq!(registered.status(), StatusCode::OK);
+        register(&base, email).await;
     }
 
     gate.close();
