@@ -443,20 +443,24 @@ impl Auth {
         let window = duration_ms(config.login_failure_window);
         let account_key = format!("login:account:{}", attempt.email.trim().to_lowercase());
         let ip_key = attempt.client_ip.map(|ip| format!("login:ip:{ip}"));
-        // The per-IP counter counts failures only: read it here, bump it on failure.
-        if let Some(key) = &ip_key {
-            if let Some(counter) = self.store().get_counter(key, now).await? {
-                if counter.count >= config.max_login_failures_per_ip {
+        // A place in the hashing pool comes first: a login shed for load (503) must not
+        // count against the account or the client, or a login storm would lock users out.
+        let reservation = self.reserve_hash()?;
+        // Both counters are claimed atomically *before* verifying, so concurrent guesses
+        // cannot all pass a check made before any of them had failed: at most
+        // `max_login_failures` attempts per account and `max_login_failures_per_ip` per
+        // client reach the hasher in a window. A success clears the account's counter and
+        // takes back its claim on the client's, which counts failures only.
+        let ip_claim = match &ip_key {
+            Some(key) => {
+                let counter = self.store().increment_counter(key, now, window).await?;
+                if counter.count > config.max_login_failures_per_ip {
                     return Err(self.throttled(attempt.email, counter, now).await?);
                 }
+                Some((key, counter.window_ends_ms))
             }
-        }
-        // A place in the hashing pool comes first: a login shed for load (503) must not
-        // count against the account, or a login storm would lock its users out.
-        let reservation = self.reserve_hash()?;
-        // The account counter is claimed atomically *before* verifying, so concurrent
-        // guesses cannot all pass a check made before any of them had failed: at most
-        // `max_login_failures` attempts per window reach the hasher. A success clears it.
+            None => None,
+        };
         let counter = self
             .store()
             .increment_counter(&account_key, now, window)
@@ -468,12 +472,12 @@ impl Auth {
             .check_credentials(attempt.email, attempt.password, reservation)
             .await?
         else {
-            if let Some(key) = &ip_key {
-                self.store().increment_counter(key, now, window).await?;
-            }
             return Err(AuthError::InvalidCredentials);
         };
         self.store().reset_counter(&account_key).await?;
+        if let Some((key, window_ends_ms)) = ip_claim {
+            self.store().release_counter(key, window_ends_ms).await?;
+        }
         if config.end_presented_session_on_login {
             if let Some(old) = attempt
                 .current_session

@@ -67,6 +67,8 @@ pub struct AuthConfig {
     /// count too, so concurrent guesses cannot exceed it; a successful login clears it.
     pub max_login_failures: u32,
     /// Failed logins per client IP within the window before 429. Both presets: 100.
+    /// Attempts still being verified count too, so concurrent guesses cannot exceed it; a
+    /// successful login takes back its own attempt (the client's earlier failures stay).
     pub max_login_failures_per_ip: u32,
     /// The fixed window for both failure counters. Both presets: 15 min.
     pub login_failure_window: Duration,

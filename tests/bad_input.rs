@@ -793,6 +793,9 @@ impl Store for FailingStore {
     async fn get_counter(&self, _: &str, _: i64) -> Result<Option<Counter>, StoreError> {
         Err(backend_error())
     }
+    async fn release_counter(&self, _: &str, _: i64) -> Result<(), StoreError> {
+        Err(backend_error())
+    }
     async fn reset_counter(&self, _: &str) -> Result<(), StoreError> {
         Err(backend_error())
     }

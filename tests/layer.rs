@@ -151,6 +151,11 @@ impl Store for CountingStore {
         self.inner.get_counter(key, now_ms).await
     }
 
+    async fn release_counter(&self, key: &str, window_ends_ms: i64) -> Result<(), StoreError> {
+        self.calls.hit("release_counter");
+        self.inner.release_counter(key, window_ends_ms).await
+    }
+
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.calls.hit("reset_counter");
         self.inner.reset_counter(key).await

@@ -986,6 +986,8 @@ both_presets!(
     ip_throttling_honours_forwarded_for_when_trusted,
     throttling_counters_live_in_the_store,
     concurrent_guesses_cannot_exceed_the_account_limit,
+    concurrent_guesses_cannot_exceed_the_client_limit,
+    successful_logins_do_not_count_against_the_client,
 );
 
 /// After `max_login_failures` (10) failures in the window (15 min), the next attempt is 429
@@ -1256,6 +1258,63 @@ async fn concurrent_guesses_cannot_exceed_the_account_limit(preset: Preset) {
     assert_eq!(failed + throttled, 24, "{statuses:?}");
     assert_eq!(failed, 3, "exactly the limit was tried: {statuses:?}");
     assert_eq!(hasher.verifies(), 3);
+}
+
+/// Many concurrent guesses from one client, each for another account (all under their own
+/// limit): at most `max_login_failures_per_ip` of them are verified, the rest get 429.
+async fn concurrent_guesses_cannot_exceed_the_client_limit(preset: Preset) {
+    let hasher = CountingHasher::default();
+    let h = Harness::build(
+        ip_throttling_config(preset, false),
+        Arc::new(MemoryStore::new()),
+        Some(hasher.clone()),
+        true,
+    )
+    .await;
+    let mut guesses = tokio::task::JoinSet::new();
+    for i in 0..24 {
+        let (http, url) = (h.http.clone(), format!("{}/sessions", h.base));
+        guesses.spawn(async move {
+            let email = format!("user{i}@example.com");
+            let form = [("email", email.as_str()), ("password", WRONG)];
+            http.post(url).form(&form).send().await.unwrap().status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = guesses.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    let count = |wanted: StatusCode| statuses.iter().filter(|s| **s == wanted).count();
+    assert_eq!(
+        (
+            count(StatusCode::UNAUTHORIZED),
+            count(StatusCode::TOO_MANY_REQUESTS)
+        ),
+        (5, 19),
+        "exactly the client's limit was tried: {statuses:?}"
+    );
+    assert_eq!(hasher.verifies(), 5);
+}
+
+/// The per-client counter counts failures only: successful logins in between do not use up
+/// the client's allowance.
+async fn successful_logins_do_not_count_against_the_client(preset: Preset) {
+    let h = Harness::start(ip_throttling_config(preset, false)).await;
+    h.register(ALICE, PW).await.expect(StatusCode::OK);
+    for i in 0..4 {
+        h.login(&format!("user{i}@example.com"), WRONG)
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+    }
+    for _ in 0..6 {
+        h.login(ALICE, PW).await.expect(StatusCode::OK);
+    }
+    h.login("user4@example.com", WRONG)
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    h.login(ALICE, PW)
+        .await
+        .expect(StatusCode::TOO_MANY_REQUESTS);
 }
 
 // ----- both presets: CSRF -----------------------------------------------------------------

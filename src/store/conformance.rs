@@ -103,6 +103,9 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.expired_sessions_are_swept_at_the_boundary().await;
     suite.counters_count_in_fixed_windows().await;
     suite
+        .counter_release_takes_back_one_event_of_its_window()
+        .await;
+    suite
         .concurrent_registrations_of_one_email_have_one_winner()
         .await;
     suite.concurrent_reset_redemptions_have_one_winner().await;
@@ -239,6 +242,13 @@ impl Suite {
             .get_counter(key, now_ms)
             .await
             .unwrap_or_else(|e| panic!("get_counter({key}, {now_ms}) failed: {e:?}"))
+    }
+
+    async fn release_counter(&self, key: &str, window_ends_ms: i64) {
+        self.store
+            .release_counter(key, window_ends_ms)
+            .await
+            .unwrap_or_else(|e| panic!("release_counter({key}, {window_ends_ms}) failed: {e:?}"));
     }
 
     async fn reset_counter(&self, key: &str) {
@@ -1120,6 +1130,42 @@ impl Suite {
             None,
             "reset_counter must remove the counter"
         );
+    }
+
+    async fn counter_release_takes_back_one_event_of_its_window(&self) {
+        let (key, t0, window) = (self.key("release"), LIVE_MS, 60_000);
+        self.release_counter(&key, t0 + window).await;
+        assert_eq!(
+            self.counter(&key, t0).await,
+            None,
+            "release_counter of an absent counter must not create it"
+        );
+        let claimed = self.increment(&key, t0, window).await;
+        self.increment(&key, t0 + 1, window).await;
+        self.release_counter(&key, claimed.window_ends_ms).await;
+        assert_eq!(
+            self.counter(&key, t0 + 2).await.map(|c| c.count),
+            Some(1),
+            "release_counter must take back exactly one event of the window"
+        );
+        self.release_counter(&key, claimed.window_ends_ms).await;
+        self.release_counter(&key, claimed.window_ends_ms).await;
+        assert_eq!(
+            self.increment(&key, t0 + 3, window).await.count,
+            1,
+            "release_counter must stop at 0, never below"
+        );
+
+        // A release for a window that has ended must not touch the next window's count.
+        let next = self.increment(&key, t0 + window, window).await;
+        assert_eq!(next.count, 1, "a new window starts at 1");
+        self.release_counter(&key, claimed.window_ends_ms).await;
+        assert_eq!(
+            self.counter(&key, t0 + window + 1).await,
+            Some(next),
+            "release_counter with an ended window's end must change nothing"
+        );
+        self.reset_counter(&key).await;
     }
 
     // ----- concurrency --------------------------------------------------------------------

@@ -212,6 +212,15 @@ impl Store for MemoryStore {
             .copied())
     }
 
+    async fn release_counter(&self, key: &str, window_ends_ms: i64) -> Result<(), StoreError> {
+        if let Some(counter) = self.lock().counters.get_mut(key) {
+            if counter.window_ends_ms == window_ends_ms {
+                counter.count = counter.count.saturating_sub(1);
+            }
+        }
+        Ok(())
+    }
+
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.lock().counters.remove(key);
         Ok(())

@@ -128,6 +128,12 @@ pub trait Store: Send + Sync + 'static {
     /// Reads a counter; `None` when absent or its window ended at or before `now_ms`.
     async fn get_counter(&self, key: &str, now_ms: i64) -> Result<Option<Counter>, StoreError>;
 
+    /// Takes back one event that [`increment_counter`](Self::increment_counter) counted in
+    /// the window ending at `window_ends_ms` (an attempt claimed up front that turned out
+    /// not to count). Does nothing when that window has ended and another begun, or the
+    /// count is already 0, so it can never take back another window's event. Atomic.
+    async fn release_counter(&self, key: &str, window_ends_ms: i64) -> Result<(), StoreError>;
+
     /// Removes a counter.
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError>;
 }

@@ -351,6 +351,23 @@ macro_rules! impl_sql_store {
                 row.as_ref().map(counter_from_row).transpose()
             }
 
+            async fn release_counter(
+                &self,
+                key: &str,
+                window_ends_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "UPDATE counters SET count = count - 1 \
+                     WHERE key = $1 AND window_ends_ms = $2 AND count > 0",
+                )
+                .bind(key)
+                .bind(window_ends_ms)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                Ok(())
+            }
+
             async fn reset_counter(&self, key: &str) -> Result<(), $crate::store::StoreError> {
                 sqlx::query("DELETE FROM counters WHERE key = $1")
                     .bind(key)

@@ -416,6 +416,10 @@ impl Store for SqliteStore {
         self.sql.get_counter(key, now_ms).await
     }
 
+    async fn release_counter(&self, key: &str, window_ends_ms: i64) -> Result<(), StoreError> {
+        self.sql.release_counter(key, window_ends_ms).await
+    }
+
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.sql.reset_counter(key).await
     }
