@@ -603,7 +603,6 @@ impl Auth {
             .map_err(AuthError::WeakPassword)
     }
 
-    /// The user when the credentials are right. One bcrypt verification either way.
     /// A place in the hashing pool, or [`AuthError::Overloaded`].
     fn reserve_hash(&self) -> Result<Reservation, AuthError> {
         self.inner
@@ -612,6 +611,8 @@ impl Auth {
             .map_err(|shed| PoolError::Overloaded(shed).into())
     }
 
+    /// The user when the credentials are right. One bcrypt verification either way, in the
+    /// place `reservation` holds.
     async fn check_credentials(
         &self,
         email: &str,
