@@ -1219,6 +1219,27 @@ async fn throttling_counters_are_shared_through_one_database() {
     a.login(ALICE, WRONG).await.expect(StatusCode::UNAUTHORIZED);
 }
 
+/// Sends every `(email, password)` login at once and returns their statuses (in the order
+/// they finished).
+async fn log_in_at_once(
+    h: &Harness,
+    attempts: impl Iterator<Item = (String, String)>,
+) -> Vec<StatusCode> {
+    let mut logins = tokio::task::JoinSet::new();
+    for (email, password) in attempts {
+        let (http, url) = (h.http.clone(), format!("{}/sessions", h.base));
+        logins.spawn(async move {
+            let form = [("email", email.as_str()), ("password", password.as_str())];
+            http.post(url).form(&form).send().await.unwrap().status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = logins.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    statuses
+}
+
 /// Many concurrent guesses for one account: at most `max_login_failures` of them are
 /// verified, the rest get 429 (the limit is not a check-then-act race).
 async fn concurrent_guesses_cannot_exceed_the_account_limit(preset: Preset) {
@@ -1234,19 +1255,11 @@ async fn concurrent_guesses_cannot_exceed_the_account_limit(preset: Preset) {
     .await;
     h.register(ALICE, PW).await.expect(StatusCode::OK);
 
-    let mut guesses = tokio::task::JoinSet::new();
-    for i in 0..24 {
-        let (http, url) = (h.http.clone(), format!("{}/sessions", h.base));
-        guesses.spawn(async move {
-            let password = format!("guess number {i} of many");
-            let form = [("email", ALICE), ("password", password.as_str())];
-            http.post(url).form(&form).send().await.unwrap().status()
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = guesses.join_next().await {
-        statuses.push(status.unwrap());
-    }
+    let statuses = log_in_at_once(
+        &h,
+        (0..24).map(|i| (ALICE.to_owned(), format!("guess number {i} of many"))),
+    )
+    .await;
     let failed = statuses
         .iter()
         .filter(|s| **s == StatusCode::UNAUTHORIZED)
@@ -1271,19 +1284,11 @@ async fn concurrent_guesses_cannot_exceed_the_client_limit(preset: Preset) {
         true,
     )
     .await;
-    let mut guesses = tokio::task::JoinSet::new();
-    for i in 0..24 {
-        let (http, url) = (h.http.clone(), format!("{}/sessions", h.base));
-        guesses.spawn(async move {
-            let email = format!("user{i}@example.com");
-            let form = [("email", email.as_str()), ("password", WRONG)];
-            http.post(url).form(&form).send().await.unwrap().status()
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(status) = guesses.join_next().await {
-        statuses.push(status.unwrap());
-    }
+    let statuses = log_in_at_once(
+        &h,
+        (0..24).map(|i| (format!("user{i}@example.com"), WRONG.to_owned())),
+    )
+    .await;
     let count = |wanted: StatusCode| statuses.iter().filter(|s| **s == wanted).count();
     assert_eq!(
         (
