@@ -60,7 +60,7 @@ fn config() -> AuthConfig {
 
 /// An `Auth` over `store` with one registered user, and that user's session cookie.
 async fn logged_in(store: impl Store) -> (Auth, String) {
-    let auth = Auth::new(store, config());
+    let auth = Auth::new(store, config()).expect("valid config");
     auth.register_user(EMAIL, PASSWORD).await.expect("register");
     let token = auth
         .create_session(EMAIL)

@@ -197,7 +197,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let store = tower_auth::connect_store(&args.database_url, args.fresh).await?;
-    let auth = Auth::builder_shared(store).config(args.config()).build();
+    let auth = Auth::builder_shared(store).config(args.config()).build()?;
 
     let app = auth.router().layer(middleware::from_fn(log_request));
     // Merge `//users` into `/users` before routing, as the seed's Werkzeug server does.

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::ConfigError;
 use crate::password::PasswordPolicy;
 use crate::reset::ResetTokenSender;
 use crate::token::TokenFormat;
@@ -171,6 +172,71 @@ impl Default for AuthConfig {
 }
 
 impl AuthConfig {
+    /// Checks everything that would otherwise fail later, on a user's request.
+    /// [`Auth`](crate::Auth) calls it when it is built and refuses to start on an error.
+    ///
+    /// ```
+    /// use tower_auth::{AuthConfig, ConfigError};
+    /// let mut config = AuthConfig::default();
+    /// config.cookie.secure = false; // a `__Host-` cookie must be Secure
+    /// assert!(matches!(config.validate(), Err(ConfigError::PrefixNeedsSecure(_))));
+    /// ```
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let cookie = &self.cookie;
+        let is_token_char = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
+        if cookie.name.is_empty() || !cookie.name.bytes().all(is_token_char) {
+            return Err(ConfigError::CookieName(cookie.name.clone()));
+        }
+        if !cookie.path.starts_with('/')
+            || cookie
+                .path
+                .bytes()
+                .any(|b| b == b';' || !b.is_ascii_graphic())
+        {
+            return Err(ConfigError::CookiePath(cookie.path.clone()));
+        }
+        let host_prefixed = cookie.name.starts_with("__Host-");
+        if (host_prefixed || cookie.name.starts_with("__Secure-")) && !cookie.secure {
+            return Err(ConfigError::PrefixNeedsSecure(cookie.name.clone()));
+        }
+        if host_prefixed && cookie.path != "/" {
+            return Err(ConfigError::HostCookiePath {
+                name: cookie.name.clone(),
+                path: cookie.path.clone(),
+            });
+        }
+        if !(crate::password::MIN_COST..=crate::password::MAX_COST).contains(&self.bcrypt_cost) {
+            return Err(ConfigError::BcryptCost(self.bcrypt_cost));
+        }
+        if self.hash_permits == 0 {
+            return Err(ConfigError::ZeroHashPermits);
+        }
+        if self.logout_redirect.is_empty()
+            || http::HeaderValue::from_str(&self.logout_redirect).is_err()
+        {
+            return Err(ConfigError::LogoutRedirect(self.logout_redirect.clone()));
+        }
+        for origin in &self.allowed_origins {
+            let valid = origin.split_once("://").is_some_and(|(scheme, host)| {
+                !scheme.is_empty()
+                    && scheme
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+                    && !host.is_empty()
+                    && host
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
+            });
+            if !valid {
+                return Err(ConfigError::AllowedOrigin(origin.clone()));
+            }
+        }
+        Ok(())
+    }
+
     /// The hardened preset (same as `default()`).
     pub fn hardened() -> Self {
         Self::default()

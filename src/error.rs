@@ -23,6 +23,10 @@ const WERKZEUG_403: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//
 <p>You don't have the permission to access the requested resource. It is either \
 read-protected or not readable by the server.</p>\n";
 
+/// The answer (and log line) when an extractor runs outside the auth layer.
+pub(crate) const LAYER_MISSING: &str = "server misconfigured: AuthLayer does not cover this \
+     route; add `.layer(auth.layer())` around it";
+
 /// A failure on the HTTP side: from [`Auth`](crate::Auth), or from the request itself.
 #[derive(Debug)]
 pub(crate) enum HttpError {
@@ -34,8 +38,9 @@ pub(crate) enum HttpError {
     PayloadTooLarge(usize),
     /// The body is not `application/x-www-form-urlencoded`.
     UnsupportedMediaType,
-    /// A state-changing request from another site.
-    CrossSite,
+    /// An extractor ran on a route that the [`AuthLayer`](crate::AuthLayer) does not cover:
+    /// a mistake in the app's setup, not the client's.
+    LayerMissing,
 }
 
 impl From<AuthError> for HttpError {
@@ -50,7 +55,7 @@ fn status_of(err: &HttpError) -> StatusCode {
         HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
         HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
         HttpError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        HttpError::CrossSite => StatusCode::FORBIDDEN,
+        HttpError::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
         HttpError::Auth(err) => match err {
             AuthError::UserExists(_) | AuthError::InvalidEmail(_) | AuthError::WeakPassword(_) => {
                 StatusCode::BAD_REQUEST
@@ -61,7 +66,12 @@ fn status_of(err: &HttpError) -> StatusCode {
             }
             AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
-            AuthError::Store(_) | AuthError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            AuthError::Store(_)
+            | AuthError::Hash(_)
+            | AuthError::Random(_)
+            | AuthError::TokenCollision
+            | AuthError::Delivery(_)
+            | AuthError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         },
     }
 }
@@ -74,18 +84,23 @@ fn message_of(err: &HttpError) -> String {
         HttpError::UnsupportedMediaType => {
             "request body must be application/x-www-form-urlencoded".into()
         }
-        HttpError::CrossSite => "cross-site request refused".into(),
+        HttpError::LayerMissing => LAYER_MISSING.into(),
         HttpError::Auth(err) => match err {
             AuthError::UserExists(_) => "email already registered".into(),
             AuthError::InvalidEmail(reason) => (*reason).into(),
-            AuthError::WeakPassword(reason) => reason.clone(),
+            AuthError::WeakPassword(reason) => reason.to_string(),
             AuthError::InvalidCredentials => "invalid email or password".into(),
             AuthError::NoSession => "no valid session".into(),
             AuthError::UnknownEmail => "no account with this email".into(),
             AuthError::InvalidResetToken => "invalid or expired reset token".into(),
             AuthError::Throttled { .. } => "too many failed attempts; retry later".into(),
             AuthError::Overloaded => "server busy; retry shortly".into(),
-            AuthError::Store(_) | AuthError::Internal(_) => "internal server error".into(),
+            AuthError::Store(_)
+            | AuthError::Hash(_)
+            | AuthError::Random(_)
+            | AuthError::TokenCollision
+            | AuthError::Delivery(_)
+            | AuthError::Config(_) => "internal server error".into(),
         },
     }
 }
@@ -94,18 +109,12 @@ impl HttpError {
     /// Renders the error in the given wire style.
     pub(crate) fn into_response_with(self, style: WireStyle) -> Response {
         let status = status_of(&self);
-        if status.is_server_error() {
-            if let HttpError::Auth(AuthError::Store(_) | AuthError::Internal(_)) = &self {
-                tracing::error!(target: "tower_auth", error = %DisplayChain(&self), "request failed");
-            }
+        if status == StatusCode::INTERNAL_SERVER_ERROR {
+            tracing::error!(target: "tower_auth", error = %DisplayChain(&self), "request failed");
         }
         let html = match (style, status) {
             (WireStyle::Werkzeug, StatusCode::UNAUTHORIZED) => Some(WERKZEUG_401),
-            (WireStyle::Werkzeug, StatusCode::FORBIDDEN)
-                if !matches!(self, HttpError::CrossSite) =>
-            {
-                Some(WERKZEUG_403)
-            }
+            (WireStyle::Werkzeug, StatusCode::FORBIDDEN) => Some(WERKZEUG_403),
             _ => None,
         };
         let mut response = match html {

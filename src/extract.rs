@@ -6,7 +6,7 @@ use http::request::Parts;
 
 use crate::auth::AuthError;
 use crate::config::WireStyle;
-use crate::error::HttpError;
+use crate::error::{HttpError, LAYER_MISSING};
 use crate::layer::AuthContext;
 use crate::user::User;
 
@@ -65,6 +65,7 @@ impl std::fmt::Display for AuthRejection {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.error {
             HttpError::Auth(e) => write!(f, "{e}"),
+            HttpError::LayerMissing => f.write_str(LAYER_MISSING),
             _ => f.write_str("authentication failed"),
         }
     }
@@ -72,18 +73,34 @@ impl std::fmt::Display for AuthRejection {
 
 impl std::error::Error for AuthRejection {}
 
-async fn load_user(parts: &Parts) -> Result<Option<User>, AuthRejection> {
-    let Some(context) = parts.extensions.get::<AuthContext>() else {
-        tracing::error!(target: "tower_auth", "AuthLayer is missing: add `.layer(auth.layer())`");
-        return Err(AuthRejection {
-            error: HttpError::Auth(AuthError::Internal("AuthLayer missing".into())),
+/// The request's [`AuthContext`], or the rejection that says the layer is missing.
+fn context(parts: &Parts) -> Result<&AuthContext, AuthRejection> {
+    parts
+        .extensions
+        .get::<AuthContext>()
+        .ok_or_else(|| AuthRejection {
+            error: HttpError::LayerMissing,
             style: WireStyle::Json,
-        });
-    };
+        })
+}
+
+async fn load_user(parts: &Parts) -> Result<Option<User>, AuthRejection> {
+    let context = context(parts)?;
     context.user().await.map_err(|e| AuthRejection {
         error: e.into(),
         style: context.auth().config().wire_style,
     })
+}
+
+/// The request's context, for handlers that log in or out themselves
+/// ([`AuthContext::log_in`]). Refused with a 500 that names the mistake when the route is
+/// not behind the [`AuthLayer`](crate::AuthLayer).
+impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
+    type Rejection = AuthRejection;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        context(parts).cloned()
+    }
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {

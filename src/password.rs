@@ -18,9 +18,9 @@ use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 pub const MAX_PASSWORD_BYTES: usize = 72;
 
 /// The lowest cost bcrypt accepts.
-const MIN_COST: u32 = 4;
+pub(crate) const MIN_COST: u32 = 4;
 /// The highest cost bcrypt accepts.
-const MAX_COST: u32 = 31;
+pub(crate) const MAX_COST: u32 = 31;
 
 /// Why a hasher could not hash or verify.
 #[derive(Debug, thiserror::Error)]
@@ -29,7 +29,17 @@ pub enum HashError {
     /// The password is longer than [`MAX_PASSWORD_BYTES`].
     #[error("password is longer than {MAX_PASSWORD_BYTES} bytes")]
     TooLong,
-    /// The hashing library failed (bad cost, malformed stored hash, no randomness).
+    /// bcrypt failed (bad cost, malformed stored hash, no randomness).
+    #[error("bcrypt failed")]
+    Bcrypt(#[from] bcrypt::BcryptError),
+    /// The blocking thread running the job was lost (it panicked, or the runtime is
+    /// shutting down).
+    #[error("the hashing thread was lost")]
+    Join(#[source] tokio::task::JoinError),
+    /// The pool was closed.
+    #[error("the hashing pool is closed")]
+    Closed,
+    /// Another hasher's failure.
     #[error("password hashing failed: {0}")]
     Internal(String),
 }
@@ -42,13 +52,13 @@ pub trait PasswordHasher: Send + Sync + 'static {
     /// Hashes `password` with a fresh salt.
     ///
     /// # Errors
-    /// [`HashError::TooLong`] past [`MAX_PASSWORD_BYTES`]; [`HashError::Internal`] otherwise.
+    /// [`HashError::TooLong`] past [`MAX_PASSWORD_BYTES`]; another [`HashError`] otherwise.
     fn hash(&self, password: &str) -> Result<String, HashError>;
 
     /// Checks `password` against a stored hash.
     ///
     /// # Errors
-    /// [`HashError::Internal`] when the stored hash is malformed.
+    /// A [`HashError`] when the stored hash is malformed.
     fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError>;
 }
 
@@ -78,14 +88,14 @@ impl PasswordHasher for Bcrypt {
         if password.len() > MAX_PASSWORD_BYTES {
             return Err(HashError::TooLong);
         }
-        bcrypt::hash(password, self.cost).map_err(|e| HashError::Internal(e.to_string()))
+        Ok(bcrypt::hash(password, self.cost)?)
     }
 
     fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
         if password.len() > MAX_PASSWORD_BYTES {
             return Ok(false);
         }
-        bcrypt::verify(password, hash).map_err(|e| HashError::Internal(e.to_string()))
+        Ok(bcrypt::verify(password, hash)?)
     }
 }
 
@@ -132,6 +142,9 @@ impl std::fmt::Debug for HashPool {
 #[derive(Default)]
 struct ExecutorLoad {
     last: Mutex<Option<LoadSample>>,
+    /// Unit tests set the answer instead of measuring it.
+    #[cfg(test)]
+    forced: Option<bool>,
 }
 
 struct LoadSample {
@@ -157,6 +170,10 @@ impl ExecutorLoad {
     /// cores on average lately (false outside a tokio runtime, and after a second without
     /// samples).
     fn busy(&self) -> bool {
+        #[cfg(test)]
+        if let Some(forced) = self.forced {
+            return forced;
+        }
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             return false;
         };
@@ -293,7 +310,7 @@ impl HashPool {
         let permit = self
             .acquire()
             .await
-            .map_err(|_| PoolError::Hash(HashError::Internal("hash pool closed".into())))?;
+            .map_err(|_| PoolError::Hash(HashError::Closed))?;
         let hasher = self.hasher.clone();
         // The job owns its permit and slot: if the caller goes away, the thread finishes the
         // hash and only then frees the capacity it really used.
@@ -302,7 +319,7 @@ impl HashPool {
             job(&*hasher)
         })
         .await
-        .map_err(|e| PoolError::Hash(HashError::Internal(e.to_string())))
+        .map_err(|e| PoolError::Hash(HashError::Join(e)))
     }
 }
 
@@ -379,33 +396,60 @@ impl PasswordPolicy {
         }
     }
 
-    /// Checks a candidate password, returning a reason a user can act on.
+    /// Checks a candidate password.
     ///
     /// # Errors
-    /// The reason the password is refused, fit for a 400 body.
-    pub fn check(&self, password: &str) -> Result<(), String> {
+    /// Why the password is refused: a [`PasswordRejection`] a caller can match on, whose
+    /// `Display` is fit for a 400 body.
+    pub fn check(&self, password: &str) -> Result<(), PasswordRejection> {
         if password.is_empty() {
-            return Err("password must not be empty".into());
+            return Err(PasswordRejection::Empty);
         }
         if password.len() > MAX_PASSWORD_BYTES {
-            return Err(format!(
-                "password must be at most {MAX_PASSWORD_BYTES} bytes"
-            ));
+            return Err(PasswordRejection::TooLong {
+                max_bytes: MAX_PASSWORD_BYTES,
+            });
         }
         if password.contains('\0') {
-            return Err("password must not contain NUL characters".into());
+            return Err(PasswordRejection::ContainsNul);
         }
         if password.chars().count() < self.min_chars {
-            return Err(format!(
-                "password must be at least {} characters",
-                self.min_chars
-            ));
+            return Err(PasswordRejection::TooShort {
+                min_chars: self.min_chars,
+            });
         }
         if self.reject_common && crate::common_passwords::contains(password) {
-            return Err("password is too common; choose another".into());
+            return Err(PasswordRejection::Common);
         }
         Ok(())
     }
+}
+
+/// Why a [`PasswordPolicy`] refused a password. Its `Display` is a sentence for the user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PasswordRejection {
+    /// No password at all.
+    #[error("password must not be empty")]
+    Empty,
+    /// Longer than bcrypt can take whole.
+    #[error("password must be at most {max_bytes} bytes")]
+    TooLong {
+        /// The most bytes accepted.
+        max_bytes: usize,
+    },
+    /// Contains a NUL character, which bcrypt implementations treat as the end.
+    #[error("password must not contain NUL characters")]
+    ContainsNul,
+    /// Fewer characters than the policy's minimum.
+    #[error("password must be at least {min_chars} characters")]
+    TooShort {
+        /// The fewest characters accepted.
+        min_chars: usize,
+    },
+    /// On the list of commonly used passwords.
+    #[error("password is too common; choose another")]
+    Common,
 }
 
 /// Time to hash one password at `cost` on this machine (one measurement).
@@ -460,4 +504,66 @@ pub fn calibrate(target: Duration) -> Result<u32, HashError> {
         best = cost;
     }
     Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::pin::pin;
+    use std::task::{Context, Poll, Waker};
+
+    use super::*;
+
+    /// Polls a future once, without waiting.
+    fn poll_once<F: Future>(future: std::pin::Pin<&mut F>) -> Poll<F::Output> {
+        future.poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    fn pool(busy: bool) -> HashPool {
+        let mut pool = HashPool::new(Arc::new(Bcrypt::new(4)), 2, 8);
+        pool.executor = Arc::new(ExecutorLoad {
+            forced: Some(busy),
+            ..ExecutorLoad::default()
+        });
+        pool
+    }
+
+    /// With two permits, the second is a spare: taken while the executor is idle (a login
+    /// storm alone gets every core), held back while it is busy (logged-in traffic keeps a
+    /// core).
+    #[test]
+    fn the_spare_permit_is_held_back_while_the_executor_is_busy() {
+        let busy = pool(true);
+        let regular = pool_permit(&busy);
+        let mut waiting = pin!(busy.acquire());
+        assert!(
+            poll_once(waiting.as_mut()).is_pending(),
+            "a busy executor keeps the spare: the second job waits"
+        );
+        assert_eq!(
+            busy.spare.as_ref().map(|s| s.available_permits()),
+            Some(1),
+            "the spare is untouched"
+        );
+        drop(regular);
+        assert!(
+            matches!(poll_once(waiting.as_mut()), Poll::Ready(Ok(_))),
+            "the waiting job takes the regular permit once it is free"
+        );
+
+        let idle = pool(false);
+        let _regular = pool_permit(&idle);
+        let mut second = pin!(idle.acquire());
+        assert!(
+            matches!(poll_once(second.as_mut()), Poll::Ready(Ok(_))),
+            "an idle executor lends the spare: both jobs hash at once"
+        );
+    }
+
+    fn pool_permit(pool: &HashPool) -> OwnedSemaphorePermit {
+        match poll_once(pin!(pool.acquire())) {
+            Poll::Ready(Ok(permit)) => permit,
+            other => panic!("the first permit is free, got {other:?}"),
+        }
+    }
 }

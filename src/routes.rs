@@ -1,21 +1,20 @@
 //! The mountable router: the seed's seven endpoints, talking only to [`Auth`].
 
-use std::net::{IpAddr, SocketAddr};
-
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use crate::auth::{Auth, AuthError, LoginAttempt, ResetRequested};
-use crate::config::{AuthConfig, WireStyle};
+use crate::auth::{Auth, AuthError, ResetRequested};
+use crate::config::WireStyle;
 use crate::error::{HttpError, json_response, werkzeug_reason_phrase};
 use crate::extract::{AuthRejection, CurrentUser};
 use crate::layer::AuthContext;
+use crate::no_store::NoStoreLayer;
 
 /// Werkzeug's redirect page, as the seed's server sends with its 302.
 const WERKZEUG_REDIRECT: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
@@ -35,15 +34,18 @@ impl Auth {
     /// | `POST /reset_password` (email) | 200 `{"email", "reset_token"}` (spec) or 202 (hardened) |
     /// | `PUT /reset_password` (email, reset_token, new_password) | 200 `{"email", "message": "Password updated"}` |
     ///
+    /// It carries its own [`AuthLayer`](crate::AuthLayer) (a no-op when your app already
+    /// applies one), [`SameOriginLayer`](crate::SameOriginLayer) and [`NoStoreLayer`].
     /// Merge it at the root or nest it under a prefix. Nested, point
     /// [`logout_redirect`](AuthConfig::logout_redirect) at the prefix itself (`"/auth"`):
     /// axum 0.8 serves the nested `GET /` at `/auth`, and `/auth/` is a 404.
     ///
     /// ```
     /// use tower_auth::{Auth, AuthConfig, MemoryStore};
-    /// let auth = Auth::new(MemoryStore::new(), AuthConfig::default());
+    /// # fn main() -> Result<(), tower_auth::ConfigError> {
+    /// let auth = Auth::new(MemoryStore::new(), AuthConfig::default())?;
     /// let app: axum::Router = axum::Router::new().nest("/auth", auth.router());
-    /// # let _ = app;
+    /// # let _ = app; Ok(()) }
     /// ```
     ///
     /// Bodies are `application/x-www-form-urlencoded`. A missing, empty or malformed field
@@ -56,58 +58,21 @@ impl Auth {
             .route("/sessions", post(log_in).delete(log_out))
             .route("/profile", get(profile))
             .route("/reset_password", post(request_reset).put(reset_password))
-            .layer(middleware::from_fn_with_state(self.clone(), guard))
+            .layer(self.same_origin_layer())
+            .layer(NoStoreLayer)
+            .layer(middleware::from_fn_with_state(self.clone(), wire_style))
             .layer(self.layer())
             .with_state(self.clone())
     }
 }
 
-/// Around every endpoint: refuses cross-site writes, marks responses uncacheable, and sets
-/// Werkzeug's reason phrases in that wire style.
-async fn guard(State(auth): State<Auth>, req: Request, next: Next) -> Response {
-    let config = auth.config();
-    let mut response = if is_cross_site_write(req.method(), req.headers(), config) {
-        HttpError::CrossSite.into_response_with(config.wire_style)
-    } else {
-        next.run(req).await
-    };
-    // Responses here carry sessions, tokens or account data: never cache them.
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    if config.wire_style == WireStyle::Werkzeug {
+/// Around every endpoint: Werkzeug's reason phrases in that wire style.
+async fn wire_style(State(auth): State<Auth>, req: Request, next: Next) -> Response {
+    let mut response = next.run(req).await;
+    if auth.config().wire_style == WireStyle::Werkzeug {
         werkzeug_reason_phrase(&mut response);
     }
     response
-}
-
-/// A state-changing request that the browser marks as cross-site, or whose `Origin` is
-/// neither the request's own host nor an allowed origin. Clients sending neither header
-/// (curl, scripts) are not browsers and carry no ambient cookies by accident.
-fn is_cross_site_write(method: &Method, headers: &HeaderMap, config: &AuthConfig) -> bool {
-    if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
-        return false;
-    }
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
-    if fetch_site.is_some_and(|site| site.eq_ignore_ascii_case("cross-site")) {
-        return true;
-    }
-    let Some(origin) = headers.get(header::ORIGIN) else {
-        return false;
-    };
-    let Ok(origin) = origin.to_str() else {
-        return true;
-    };
-    if config
-        .allowed_origins
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(origin))
-    {
-        return false;
-    }
-    let origin_host = origin.split_once("://").map(|(_, host)| host);
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    !matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
 }
 
 fn reject(auth: &Auth, error: impl Into<HttpError>) -> AuthRejection {
@@ -139,35 +104,33 @@ async fn register(State(auth): State<Auth>, req: Request) -> Result<Response, Au
     ))
 }
 
-async fn log_in(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
-    let current_session = presented_session(&auth, &req)?;
-    let client_ip = client_ip(auth.config(), &req);
+async fn log_in(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
     let form = Form::read(&auth, req).await?;
-    let logged_in = auth
-        .log_in(LoginAttempt {
-            email: form.required(&auth, "email")?,
-            password: form.required(&auth, "password")?,
-            client_ip,
-            current_session: current_session.as_deref(),
-        })
+    let logged_in = context
+        .log_in(
+            form.required(&auth, "email")?,
+            form.required(&auth, "password")?,
+        )
         .await
         .map_err(|e| reject(&auth, e))?;
     let body = json!({ "email": logged_in.user.email, "message": "logged in" });
-    Ok((
-        auth.session_cookie(&logged_in.session_id),
-        ok_json(&auth, StatusCode::OK, &body),
-    )
-        .into_response())
+    Ok((logged_in.cookie, ok_json(&auth, StatusCode::OK, &body)).into_response())
 }
 
-async fn log_out(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
-    auth.log_out(presented_session(&auth, &req)?.as_deref())
-        .await
-        .map_err(|e| reject(&auth, e))?;
+async fn log_out(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    headers: HeaderMap,
+) -> Result<Response, AuthRejection> {
+    context.log_out().await.map_err(|e| reject(&auth, e))?;
     let config = auth.config();
     let (location, body) = match config.wire_style {
         WireStyle::Werkzeug => (
-            absolute_location(req.headers(), &config.logout_redirect),
+            absolute_location(&headers, &config.logout_redirect),
             WERKZEUG_REDIRECT.to_owned()
                 + &format!(
                     "<p>You should be redirected automatically to target URL: \
@@ -177,12 +140,17 @@ async fn log_out(State(auth): State<Auth>, req: Request) -> Result<Response, Aut
         ),
         WireStyle::Json => (config.logout_redirect.clone(), String::new()),
     };
-    let location = HeaderValue::try_from(location).map_err(|_| {
-        reject(
-            &auth,
-            AuthError::Internal("logout_redirect is not a valid header".into()),
-        )
-    })?;
+    // Validated when `Auth` was built; a `Host`-derived one that is not a header falls back.
+    let location = HeaderValue::try_from(location)
+        .or_else(|_| HeaderValue::try_from(config.logout_redirect.as_str()))
+        .map_err(|_| {
+            reject(
+                &auth,
+                AuthError::Config(crate::auth::ConfigError::LogoutRedirect(
+                    config.logout_redirect.clone(),
+                )),
+            )
+        })?;
     let mut response = (
         StatusCode::FOUND,
         auth.expired_session_cookie(),
@@ -239,36 +207,6 @@ async fn reset_password(State(auth): State<Auth>, req: Request) -> Result<Respon
         StatusCode::OK,
         &json!({ "email": user.email, "message": "Password updated" }),
     ))
-}
-
-/// The session token the request presents (the router's own [`AuthLayer`](crate::AuthLayer)
-/// put the context there).
-fn presented_session(auth: &Auth, req: &Request) -> Result<Option<String>, AuthRejection> {
-    req.extensions()
-        .get::<AuthContext>()
-        .map(AuthContext::session_id)
-        .ok_or_else(|| reject(auth, AuthError::Internal("AuthLayer missing".into())))
-}
-
-/// The client's IP: the last `X-Forwarded-For` hop when the proxy is trusted, else the TCP
-/// peer (when the server was started with connect info).
-fn client_ip(config: &AuthConfig, req: &Request) -> Option<IpAddr> {
-    if config.trust_forwarded_for {
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-            .next_back();
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
 }
 
 /// `http://<Host><path>`, as Werkzeug 1.0 makes redirect targets absolute; the path alone

@@ -30,9 +30,13 @@ impl CookieHeaders {
         }
     }
 
-    /// The value of the cookie called `name`, percent-decoded. When a name comes more than
-    /// once, the first wins (as in Werkzeug, the seed's framework); malformed pairs and
-    /// headers that are not UTF-8 are skipped.
+    /// The value of the cookie called exactly `name`, percent-decoded. Names are compared
+    /// as sent, never decoded: `__Host%2Dsession_id` is another cookie than
+    /// `__Host-session_id` (a browser would let any site on the network path set the
+    /// former, so decoding it would void the `__Host-` prefix's guarantee). When a name
+    /// comes more than once, the first wins (as in Werkzeug, the seed's framework);
+    /// malformed pairs, values that do not decode as UTF-8 and headers that are not UTF-8
+    /// are skipped.
     pub(crate) fn get(&self, name: &str) -> Option<String> {
         let values = match self {
             Self::None => &[][..],
@@ -42,10 +46,15 @@ impl CookieHeaders {
         values
             .iter()
             .filter_map(|value| value.to_str().ok())
-            .flat_map(Cookie::split_parse_encoded)
+            .flat_map(Cookie::split_parse)
             .filter_map(Result::ok)
-            .find(|cookie| cookie.name() == name)
-            .map(|cookie| cookie.value().to_owned())
+            .filter(|cookie| cookie.name() == name)
+            .find_map(|cookie| {
+                percent_encoding::percent_decode_str(cookie.value())
+                    .decode_utf8()
+                    .ok()
+                    .map(|value| value.into_owned())
+            })
     }
 }
 
@@ -57,25 +66,25 @@ impl CookieHeaders {
 /// `Debug` output never shows the value: it carries a session token.
 ///
 /// ```
-/// use axum::extract::State;
-/// use tower_auth::{Auth, AuthRejection, LoginAttempt, SessionCookie};
+/// use tower_auth::{AuthContext, AuthRejection, SessionCookie};
 ///
-/// // A login handler of your own, taking JSON instead of the seed's form.
-/// async fn log_in(
-///     State(auth): State<Auth>,
-///     axum::Json(form): axum::Json<std::collections::HashMap<String, String>>,
-/// ) -> Result<(SessionCookie, &'static str), AuthRejection> {
-///     let logged_in = auth
-///         .log_in(LoginAttempt {
-///             email: form.get("email").map_or("", String::as_str),
-///             password: form.get("password").map_or("", String::as_str),
-///             client_ip: None,
-///             current_session: None,
-///         })
-///         .await?;
-///     Ok((auth.session_cookie(&logged_in.session_id), "welcome"))
+/// // A login handler of your own, taking JSON instead of the seed's form. The context
+/// // brings the client's address and presented session, so per-account and per-client
+/// // throttling and session-fixation defence apply as in the crate's router.
+/// #[derive(serde::Deserialize)]
+/// struct Credentials {
+///     email: String,
+///     password: String,
 /// }
-/// # let _ = axum::Router::<Auth>::new().route("/login", axum::routing::post(log_in));
+///
+/// async fn log_in(
+///     auth: AuthContext,
+///     axum::Json(form): axum::Json<Credentials>,
+/// ) -> Result<(SessionCookie, &'static str), AuthRejection> {
+///     let logged_in = auth.log_in(&form.email, &form.password).await?;
+///     Ok((logged_in.cookie, "welcome"))
+/// }
+/// # let _: axum::Router = axum::Router::new().route("/login", axum::routing::post(log_in));
 /// ```
 #[derive(Clone)]
 pub struct SessionCookie {

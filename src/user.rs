@@ -1,8 +1,7 @@
-//! The user model shared by [`Auth`](crate::Auth) and every [`Store`](crate::Store).
+//! Accounts: the [`User`] handlers see, the [`UserRecord`] stores keep, and the typed
+//! inputs a [`Store`](crate::Store) takes to create, find and change one.
 
 use std::fmt;
-
-use crate::token::TokenHash;
 
 /// A user's primary key: the integer id the store assigned at registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -14,45 +13,62 @@ impl fmt::Display for UserId {
     }
 }
 
-/// A registered account, as a [`Store`](crate::Store) returns it.
+/// A registered account as handlers see it: who, never how they authenticate.
 ///
-/// `Debug` prints the id and email only: the password hash and the reset token never
-/// appear in logs, even through `{:?}`.
-#[derive(Clone, PartialEq, Eq)]
+/// It carries no password hash and no token, so passing it to a template, a log line or a
+/// JSON body cannot leak one. [`UserRecord`] is the stored form with the hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct User {
     /// The store-assigned primary key.
     pub id: UserId,
-    /// The normalized (trimmed, lower-case) email the account was registered with.
+    /// The normalized (trimmed, lower-case) email the account is registered with.
     pub email: String,
-    /// The bcrypt hash (`$2b$...`) of the user's password.
-    pub hashed_password: String,
-    /// The pending password-reset token, stored hashed, if one was issued and not yet used.
-    pub reset_token: Option<ResetToken>,
     /// When the account was created, in milliseconds since the Unix epoch.
     pub created_at_ms: i64,
 }
 
-impl fmt::Debug for User {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("User")
-            .field("id", &self.id)
-            .field("email", &self.email)
-            .field("hashed_password", &"[redacted]")
-            .field(
-                "reset_token",
-                &self.reset_token.as_ref().map(|_| "[redacted]"),
-            )
-            .finish()
+impl User {
+    /// A user as a [`Store`](crate::Store) reads it back.
+    pub fn new(id: UserId, email: impl Into<String>, created_at_ms: i64) -> Self {
+        Self {
+            id,
+            email: email.into(),
+            created_at_ms,
+        }
     }
 }
 
-/// A password-reset token at rest: its SHA-256 hash and when it stops being accepted.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResetToken {
-    /// SHA-256 of the token that was handed out; the token itself is never stored.
-    pub hash: TokenHash,
-    /// Milliseconds since the Unix epoch after which the token is refused.
-    pub expires_at_ms: i64,
+/// An account as a [`Store`](crate::Store) keeps it: the [`User`] and its password hash.
+/// Only [`Auth`](crate::Auth) reads the hash, to verify a password.
+///
+/// `Debug` never shows the hash.
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct UserRecord {
+    /// The account.
+    pub user: User,
+    /// The password hash (`$2b$...`).
+    pub password_hash: String,
+}
+
+impl UserRecord {
+    /// A stored account.
+    pub fn new(user: User, password_hash: impl Into<String>) -> Self {
+        Self {
+            user,
+            password_hash: password_hash.into(),
+        }
+    }
+}
+
+impl fmt::Debug for UserRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UserRecord")
+            .field("user", &self.user)
+            .field("password_hash", &"[redacted]")
+            .finish()
+    }
 }
 
 /// What [`Store::add_user`](crate::Store::add_user) needs to create an account.
@@ -60,8 +76,8 @@ pub struct ResetToken {
 pub struct NewUser {
     /// The normalized email; unique across the store.
     pub email: String,
-    /// The bcrypt hash of the password.
-    pub hashed_password: String,
+    /// The password hash.
+    pub password_hash: String,
     /// Creation time in milliseconds since the Unix epoch.
     pub created_at_ms: i64,
 }
@@ -70,7 +86,7 @@ impl fmt::Debug for NewUser {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewUser")
             .field("email", &self.email)
-            .field("hashed_password", &"[redacted]")
+            .field("password_hash", &"[redacted]")
             .finish()
     }
 }
@@ -78,27 +94,26 @@ impl fmt::Debug for NewUser {
 /// How to find one user: the typed form of the seed's `find_user_by(**kwargs)`.
 ///
 /// An unknown attribute is a compile error rather than a runtime `InvalidRequestError`.
+/// Every store answers every variant, so the enum is exhaustive: a new variant is a
+/// breaking change that each store must handle.
 #[derive(Debug, Clone, Copy)]
-#[non_exhaustive]
 pub enum UserLookup<'a> {
     /// By primary key.
     Id(UserId),
     /// By normalized email.
     Email(&'a str),
-    /// By the hash of a pending reset token (expired or not: the caller checks expiry).
-    ResetToken(&'a TokenHash),
 }
 
 /// A change to one user: the typed form of the seed's `update_user(user_id, **kwargs)`.
 ///
-/// Fields left `None` are not touched.
+/// Fields left `None` are not touched. Every store applies every field, so the struct is
+/// exhaustive: a new field is a breaking change that each store must handle.
 #[derive(Clone, Default)]
-#[non_exhaustive]
 pub struct UserUpdate {
     /// A new password hash.
-    pub hashed_password: Option<String>,
-    /// `Some(Some(t))` sets a reset token, `Some(None)` clears it.
-    pub reset_token: Option<Option<ResetToken>>,
+    pub password_hash: Option<String>,
+    /// A new normalized email (unique across the store).
+    pub email: Option<String>,
 }
 
 impl UserUpdate {
@@ -108,20 +123,20 @@ impl UserUpdate {
     }
 
     /// Sets a new password hash.
-    pub fn hashed_password(mut self, hash: impl Into<String>) -> Self {
-        self.hashed_password = Some(hash.into());
+    pub fn password_hash(mut self, hash: impl Into<String>) -> Self {
+        self.password_hash = Some(hash.into());
         self
     }
 
-    /// Sets (`Some`) or clears (`None`) the pending reset token.
-    pub fn reset_token(mut self, token: Option<ResetToken>) -> Self {
-        self.reset_token = Some(token);
+    /// Sets a new normalized email.
+    pub fn email(mut self, email: impl Into<String>) -> Self {
+        self.email = Some(email.into());
         self
     }
 
     /// True when the update would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.hashed_password.is_none() && self.reset_token.is_none()
+        self.password_hash.is_none() && self.email.is_none()
     }
 }
 
@@ -129,40 +144,10 @@ impl fmt::Debug for UserUpdate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("UserUpdate")
             .field(
-                "hashed_password",
-                &self.hashed_password.as_ref().map(|_| "[redacted]"),
+                "password_hash",
+                &self.password_hash.as_ref().map(|_| "[redacted]"),
             )
-            .field(
-                "reset_token",
-                &self
-                    .reset_token
-                    .as_ref()
-                    .map(|t| t.as_ref().map(|_| "[redacted]")),
-            )
+            .field("email", &self.email)
             .finish()
     }
-}
-
-/// A session row: which user a (hashed) session token belongs to, and its lifetimes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Session {
-    /// SHA-256 of the session token sent in the cookie.
-    pub token_hash: TokenHash,
-    /// The user the session belongs to.
-    pub user_id: UserId,
-    /// Creation time, milliseconds since the Unix epoch.
-    pub created_at_ms: i64,
-    /// Last time the session was seen in use (updated at most about once a minute).
-    pub last_seen_ms: i64,
-    /// Absolute expiry, milliseconds since the Unix epoch.
-    pub expires_at_ms: i64,
-}
-
-/// A fixed-window counter, used for login and reset-request throttling.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Counter {
-    /// Events counted in the current window.
-    pub count: u32,
-    /// When the current window ends, milliseconds since the Unix epoch.
-    pub window_ends_ms: i64,
 }

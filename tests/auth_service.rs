@@ -13,8 +13,8 @@ use std::time::Duration;
 use tempfile::TempDir;
 use tower_auth::clock::ManualClock;
 use tower_auth::{
-    Auth, AuthConfig, AuthError, LoginAttempt, MemoryStore, ResetRequested, Store, TokenHash, User,
-    UserLookup,
+    Auth, AuthConfig, AuthError, LoginAttempt, MemoryStore, ResetRequested, Store, TokenHash,
+    TokenPurpose, UserLookup, UserRecord,
 };
 
 /// Start of the manual clock: 2023-11-14.
@@ -61,7 +61,7 @@ async fn sqlite() -> Fixture<tower_auth::SqliteStore> {
 
 impl<S: Store + Clone> Fixture<S> {
     fn auth(&self) -> Auth {
-        Auth::new(self.store.clone(), config())
+        Auth::new(self.store.clone(), config()).expect("valid config")
     }
 
     fn auth_with_clock(&self, clock: &ManualClock) -> Auth {
@@ -69,10 +69,11 @@ impl<S: Store + Clone> Fixture<S> {
             .config(config())
             .clock(clock.clone())
             .build()
+            .expect("valid config")
     }
 
     /// The account stored under exactly this (normalized) email.
-    async fn stored_user(&self, email: &str) -> Option<User> {
+    async fn stored_user(&self, email: &str) -> Option<UserRecord> {
         self.store
             .find_user_by(UserLookup::Email(email))
             .await
@@ -140,7 +141,7 @@ async fn sqlite_cells(file: &std::path::Path) -> Vec<(String, String, Vec<u8>)> 
             .await
             .expect("list tables");
     assert!(
-        tables.iter().any(|t| t == "sessions") && tables.iter().any(|t| t == "users"),
+        tables.iter().any(|t| t == "auth_sessions") && tables.iter().any(|t| t == "auth_users"),
         "expected the crate's tables, found {tables:?}"
     );
     let mut cells = Vec::new();
@@ -199,11 +200,15 @@ async fn users_get_distinct_ids_and_are_found<S: Store + Clone>(fx: Fixture<S>) 
                 .find_user_by(UserLookup::Id(user.id))
                 .await
                 .expect("find_user_by id")
+                .map(|r| r.user)
                 .as_ref(),
             Some(user),
             "register_user must return the user as stored"
         );
-        assert_eq!(fx.stored_user(&user.email).await.as_ref(), Some(user));
+        assert_eq!(
+            fx.stored_user(&user.email).await.map(|r| r.user).as_ref(),
+            Some(user)
+        );
     }
     assert_eq!(fx.stored_user("test2@test.com").await, None);
 }
@@ -221,7 +226,7 @@ async fn password_is_stored_as_a_salted_bcrypt_hash<S: Store + Clone>(fx: Fixtur
         .expect("register b");
     let a = fx.stored_user("a@a.com").await.expect("a stored");
     let b = fx.stored_user("b@b.com").await.expect("b stored");
-    for hash in [&a.hashed_password, &b.hashed_password] {
+    for hash in [&a.password_hash, &b.password_hash] {
         assert!(
             hash.starts_with("$2b$04$"),
             "expected a bcrypt $2b$ hash at cost 4, got {hash:?}"
@@ -237,7 +242,7 @@ async fn password_is_stored_as_a_salted_bcrypt_hash<S: Store + Clone>(fx: Fixtur
         );
     }
     assert_ne!(
-        a.hashed_password, b.hashed_password,
+        a.password_hash, b.password_hash,
         "equal passwords must hash differently (salt)"
     );
 }
@@ -263,7 +268,7 @@ async fn register_twice_is_refused_with_the_seed_message<S: Store + Clone>(fx: F
         );
     }
     assert_eq!(
-        fx.stored_user("me@me.com").await,
+        fx.stored_user("me@me.com").await.map(|r| r.user),
         Some(user),
         "the first account must be untouched"
     );
@@ -402,7 +407,10 @@ async fn get_user_from_session_id_finds_only_live_sessions<S: Store + Clone>(fx:
         .await
         .unwrap()
         .expect("the session's user");
-    assert_eq!(Some(found), fx.stored_user("bob@bob.com").await);
+    assert_eq!(
+        Some(found),
+        fx.stored_user("bob@bob.com").await.map(|r| r.user)
+    );
 }
 
 // ----- seed task 13: destroy_session --------------------------------------------------------
@@ -470,21 +478,22 @@ async fn reset_token_is_issued_for_known_emails_and_stored_hashed<S: Store + Clo
         .expect("a token for a known email");
     assert_uuid_v4(&token);
 
-    let stored = fx.stored_user("bob@bob.com").await.expect("stored user");
-    let reset = stored.reset_token.expect("the token must be stored");
-    assert_eq!(reset.hash, TokenHash::of(&token), "stored as its SHA-256");
+    let (reset, owner) = fx
+        .store
+        .find_token(&TokenHash::of(&token), TokenPurpose::ResetPassword, T0)
+        .await
+        .expect("find_token")
+        .expect("the token must be stored as its SHA-256");
+    assert_eq!(owner, user, "the token belongs to the account");
+    assert_eq!(
+        (reset.sent_to.as_str(), reset.account_email.as_str()),
+        ("bob@bob.com", "bob@bob.com"),
+        "a reset token is sent to, and bound to, the account's email"
+    );
     assert_eq!(
         reset.expires_at_ms,
         T0 + i64::try_from(config().reset_token_ttl.as_millis()).unwrap(),
         "a reset token must expire reset_token_ttl after it was issued"
-    );
-    assert_eq!(
-        fx.store
-            .find_user_by(UserLookup::ResetToken(&TokenHash::of(&token)))
-            .await
-            .expect("find_user_by")
-            .map(|u| u.id),
-        Some(user.id)
     );
     fx.assert_only_hash_stored(&token).await;
 
@@ -538,12 +547,12 @@ async fn update_password_uses_a_valid_token_once<S: Store + Clone>(fx: Fixture<S
     assert!(!auth.valid_login("bob@bob.com", "MyPwdOfBob").await.unwrap());
     assert!(auth.valid_login("bob@bob.com", "NewPwd").await.unwrap());
     assert_eq!(
-        fx.stored_user("bob@bob.com")
+        fx.store
+            .find_token(&TokenHash::of(&token), TokenPurpose::ResetPassword, T0)
             .await
-            .expect("user")
-            .reset_token,
+            .expect("find_token"),
         None,
-        "the used token must be cleared"
+        "the used token must be gone"
     );
 
     let err = auth
@@ -621,28 +630,32 @@ async fn debug_output_hides_hashes_and_tokens<S: Store + Clone>(fx: Fixture<S>) 
         .expect("register");
     let reset_token = auth.get_reset_password_token("bob@bob.com").await.unwrap();
     let user = fx.stored_user("bob@bob.com").await.expect("stored user");
-    assert!(user.reset_token.is_some());
-    let debug = format!("{user:?}");
+    let (token, _) = fx
+        .store
+        .find_token(
+            &TokenHash::of(&reset_token),
+            TokenPurpose::ResetPassword,
+            T0,
+        )
+        .await
+        .expect("find_token")
+        .expect("stored token");
+    let debug = format!("{user:?} {token:?}");
     assert!(
         debug.contains("bob@bob.com"),
         "Debug should still say whose record it is: {debug}"
     );
-    assert!(!debug.contains(&user.hashed_password), "{debug}");
+    assert!(!debug.contains(&user.password_hash), "{debug}");
     assert!(!debug.contains("$2b$"), "{debug}");
     assert!(!debug.contains(&reset_token), "{debug}");
-    let pretty = format!("{user:#?}");
+    let pretty = format!("{user:#?} {token:#?}");
     assert!(
         !pretty.contains("$2b$") && !pretty.contains(&reset_token),
         "{pretty}"
     );
 
     let logged_in = auth
-        .log_in(LoginAttempt {
-            email: "bob@bob.com",
-            password: "MyPwdOfBob",
-            client_ip: None,
-            current_session: None,
-        })
+        .log_in(LoginAttempt::new("bob@bob.com", "MyPwdOfBob"))
         .await
         .expect("log_in");
     let debug = format!("{logged_in:?}");
@@ -680,7 +693,10 @@ async fn emails_are_normalized_to_one_account<S: Store + Clone>(fx: Fixture<S>) 
         .await
         .expect_err("the same address in another case is the same account");
     assert_eq!(err.to_string(), "User bob@x.io already exists");
-    assert_eq!(fx.stored_user("bob@x.io").await, Some(user.clone()));
+    assert_eq!(
+        fx.stored_user("bob@x.io").await.map(|r| r.user),
+        Some(user.clone())
+    );
     assert_eq!(fx.stored_user("Bob@X.io ").await, None, "stored normalized");
 
     assert!(auth.valid_login(" BOB@x.IO", "MyPwdOfBob").await.unwrap());

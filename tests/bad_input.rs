@@ -3,16 +3,15 @@
 
 #[path = "support/http.rs"]
 mod http_support;
+#[path = "support/store.rs"]
+mod store_support;
 
-use async_trait::async_trait;
 use http_support::{
     RawResponse, TestServer, client, form, hardened_config, memory_auth, serve_auth, spec_auth,
 };
 use serde_json::{Value, json};
-use tower_auth::{
-    Auth, Counter, NewUser, Session, Store, StoreError, TokenHash, User, UserId, UserLookup,
-    UserUpdate,
-};
+use store_support::{BACKEND_SECRET, InstrumentedStore};
+use tower_auth::Auth;
 
 /// The form endpoints and their fields, in the order the handlers read them.
 const FORM_ENDPOINTS: [(&str, &str, &[&str]); 4] = [
@@ -135,7 +134,9 @@ async fn login_status(server: &TestServer, email: &str, password: &str) -> u16 {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn missing_and_empty_fields_on_every_endpoint() {
     for config in [http_support::spec_config(), hardened_config()] {
-        let server = serve_auth(&Auth::new(tower_auth::MemoryStore::new(), config)).await;
+        let server =
+            serve_auth(&Auth::new(tower_auth::MemoryStore::new(), config).expect("valid config"))
+                .await;
         for (method, path, fields) in FORM_ENDPOINTS {
             for missing in fields {
                 let present: Vec<(&str, &str)> = fields
@@ -741,66 +742,6 @@ async fn protocol_garbage_is_refused_by_the_server_not_a_5xx() {
 
 // ----- a failing store --------------------------------------------------------------------
 
-const BACKEND_SECRET: &str = "disk on fire at /var/lib/secret-db (password=hunter2)";
-
-fn backend_error() -> StoreError {
-    StoreError::Backend(BACKEND_SECRET.into())
-}
-
-/// A store whose every operation fails.
-struct FailingStore;
-
-#[async_trait]
-impl Store for FailingStore {
-    async fn add_user(&self, _: NewUser) -> Result<User, StoreError> {
-        Err(backend_error())
-    }
-    async fn find_user_by(&self, _: UserLookup<'_>) -> Result<Option<User>, StoreError> {
-        Err(backend_error())
-    }
-    async fn update_user(&self, _: UserId, _: UserUpdate) -> Result<(), StoreError> {
-        Err(backend_error())
-    }
-    async fn complete_password_reset(
-        &self,
-        _: &TokenHash,
-        _: i64,
-        _: &str,
-    ) -> Result<Option<UserId>, StoreError> {
-        Err(backend_error())
-    }
-    async fn create_session(&self, _: Session, _: bool) -> Result<(), StoreError> {
-        Err(backend_error())
-    }
-    async fn find_session(&self, _: &TokenHash) -> Result<Option<(Session, User)>, StoreError> {
-        Err(backend_error())
-    }
-    async fn touch_session(&self, _: &TokenHash, _: i64) -> Result<(), StoreError> {
-        Err(backend_error())
-    }
-    async fn delete_session(&self, _: &TokenHash) -> Result<bool, StoreError> {
-        Err(backend_error())
-    }
-    async fn delete_user_sessions(&self, _: UserId) -> Result<u64, StoreError> {
-        Err(backend_error())
-    }
-    async fn delete_expired_sessions(&self, _: i64, _: i64) -> Result<u64, StoreError> {
-        Err(backend_error())
-    }
-    async fn increment_counter(&self, _: &str, _: i64, _: i64) -> Result<Counter, StoreError> {
-        Err(backend_error())
-    }
-    async fn get_counter(&self, _: &str, _: i64) -> Result<Option<Counter>, StoreError> {
-        Err(backend_error())
-    }
-    async fn release_counter(&self, _: &str, _: i64) -> Result<(), StoreError> {
-        Err(backend_error())
-    }
-    async fn reset_counter(&self, _: &str) -> Result<(), StoreError> {
-        Err(backend_error())
-    }
-}
-
 /// Every request that needs the store, with well-formed input.
 fn store_requests() -> Vec<(&'static str, &'static str, Option<&'static str>, String)> {
     let cookie = Some("session_id=6d3c1e1e-1b62-4e5e-9b76-0d7b8c0e4a11");
@@ -840,7 +781,7 @@ fn store_requests() -> Vec<(&'static str, &'static str, Option<&'static str>, St
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_store_is_a_generic_500() {
-    let server = serve_auth(&spec_auth(FailingStore)).await;
+    let server = serve_auth(&spec_auth(InstrumentedStore::failing())).await;
     for (method, path, cookie, body) in store_requests() {
         let mut head = vec![format!("{method} {path} HTTP/1.1")];
         if let Some(cookie) = cookie {
@@ -859,7 +800,9 @@ async fn a_failing_store_is_a_generic_500() {
         assert_eq!(response.text(), "{\"message\":\"internal server error\"}\n");
         for (name, value) in &response.headers {
             assert!(
-                !value.contains("disk") && !value.contains("hunter2"),
+                !BACKEND_SECRET.contains(value.as_str())
+                    && !value.contains("disk")
+                    && !value.contains("hunter2"),
                 "{name}: {value}"
             );
         }
@@ -875,7 +818,10 @@ async fn a_failing_store_is_a_generic_500() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failing_store_is_a_generic_500_in_json_style_too() {
-    let server = serve_auth(&Auth::new(FailingStore, hardened_config())).await;
+    let server = serve_auth(
+        &Auth::new(InstrumentedStore::failing(), hardened_config()).expect("valid config"),
+    )
+    .await;
     for (method, path, cookie, body) in store_requests() {
         let cookie = cookie.map(|c| c.replace("session_id", "__Host-session_id"));
         let body = body.replace("password=pw", "password=correct%20horse%20battery%20staple");

@@ -4,171 +4,29 @@
 
 #[path = "support/http.rs"]
 mod http_support;
+#[path = "support/store.rs"]
+mod store_support;
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
-use std::sync::{Arc, Mutex};
 
-use async_trait::async_trait;
 use axum::Router;
 use axum::extract::Extension;
 use axum::routing::get;
 use http_support::{TestServer, client, hardened_config, serve, spec_config};
 use serde_json::json;
+use store_support::{Calls, InstrumentedStore};
 use tower::{Layer as _, ServiceExt as _};
-use tower_auth::{
-    Auth, AuthConfig, AuthContext, AuthLayer, Counter, CurrentUser, MaybeUser, MemoryStore,
-    NewUser, Session, Store, StoreError, TokenHash, User, UserId, UserLookup, UserUpdate,
-};
-
-// ----- a store that counts every call -------------------------------------------------------
-
-/// Calls per `Store` method.
-#[derive(Debug, Default, Clone)]
-struct Calls(Arc<Mutex<BTreeMap<&'static str, usize>>>);
-
-impl Calls {
-    fn hit(&self, method: &'static str) {
-        *self.0.lock().unwrap().entry(method).or_default() += 1;
-    }
-
-    fn snapshot(&self) -> BTreeMap<&'static str, usize> {
-        self.0.lock().unwrap().clone()
-    }
-
-    /// The calls made since `before`, by method (methods not called are absent).
-    fn since(&self, before: &BTreeMap<&'static str, usize>) -> BTreeMap<&'static str, usize> {
-        self.snapshot()
-            .into_iter()
-            .filter_map(|(method, n)| {
-                let delta = n - before.get(method).copied().unwrap_or(0);
-                (delta > 0).then_some((method, delta))
-            })
-            .collect()
-    }
-}
-
-/// Delegates to a `MemoryStore`, counting each call of each method.
-struct CountingStore {
-    inner: MemoryStore,
-    calls: Calls,
-}
-
-impl CountingStore {
-    fn new() -> (Self, Calls) {
-        let calls = Calls::default();
-        (
-            Self {
-                inner: MemoryStore::new(),
-                calls: calls.clone(),
-            },
-            calls,
-        )
-    }
-}
-
-#[async_trait]
-impl Store for CountingStore {
-    async fn add_user(&self, user: NewUser) -> Result<User, StoreError> {
-        self.calls.hit("add_user");
-        self.inner.add_user(user).await
-    }
-
-    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<User>, StoreError> {
-        self.calls.hit("find_user_by");
-        self.inner.find_user_by(lookup).await
-    }
-
-    async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError> {
-        self.calls.hit("update_user");
-        self.inner.update_user(id, update).await
-    }
-
-    async fn complete_password_reset(
-        &self,
-        token: &TokenHash,
-        now_ms: i64,
-        hashed_password: &str,
-    ) -> Result<Option<UserId>, StoreError> {
-        self.calls.hit("complete_password_reset");
-        self.inner
-            .complete_password_reset(token, now_ms, hashed_password)
-            .await
-    }
-
-    async fn create_session(
-        &self,
-        session: Session,
-        replace_others: bool,
-    ) -> Result<(), StoreError> {
-        self.calls.hit("create_session");
-        self.inner.create_session(session, replace_others).await
-    }
-
-    async fn find_session(&self, token: &TokenHash) -> Result<Option<(Session, User)>, StoreError> {
-        self.calls.hit("find_session");
-        self.inner.find_session(token).await
-    }
-
-    async fn touch_session(&self, token: &TokenHash, now_ms: i64) -> Result<(), StoreError> {
-        self.calls.hit("touch_session");
-        self.inner.touch_session(token, now_ms).await
-    }
-
-    async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
-        self.calls.hit("delete_session");
-        self.inner.delete_session(token).await
-    }
-
-    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
-        self.calls.hit("delete_user_sessions");
-        self.inner.delete_user_sessions(user_id).await
-    }
-
-    async fn delete_expired_sessions(
-        &self,
-        now_ms: i64,
-        idle_cutoff_ms: i64,
-    ) -> Result<u64, StoreError> {
-        self.calls.hit("delete_expired_sessions");
-        self.inner
-            .delete_expired_sessions(now_ms, idle_cutoff_ms)
-            .await
-    }
-
-    async fn increment_counter(
-        &self,
-        key: &str,
-        now_ms: i64,
-        window_ms: i64,
-    ) -> Result<Counter, StoreError> {
-        self.calls.hit("increment_counter");
-        self.inner.increment_counter(key, now_ms, window_ms).await
-    }
-
-    async fn get_counter(&self, key: &str, now_ms: i64) -> Result<Option<Counter>, StoreError> {
-        self.calls.hit("get_counter");
-        self.inner.get_counter(key, now_ms).await
-    }
-
-    async fn release_counter(&self, key: &str, window_ends_ms: i64) -> Result<(), StoreError> {
-        self.calls.hit("release_counter");
-        self.inner.release_counter(key, window_ends_ms).await
-    }
-
-    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
-        self.calls.hit("reset_counter");
-        self.inner.reset_counter(key).await
-    }
-}
+use tower_auth::{Auth, AuthConfig, AuthContext, AuthLayer, CurrentUser, MaybeUser, MemoryStore};
 
 // ----- helpers ------------------------------------------------------------------------------
 
 /// An `Auth` over a counting store with one registered, logged-in user; returns the
 /// session id and the cookie name.
 async fn logged_in(config: AuthConfig) -> (Auth, Calls, String) {
-    let (store, calls) = CountingStore::new();
-    let auth = Auth::new(store, config);
+    let store = InstrumentedStore::memory();
+    let calls = store.calls();
+    let auth = Auth::new(store, config).expect("valid config");
     auth.register_user("bob@bob.com", "a perfectly fine passphrase")
         .await
         .unwrap();
@@ -371,22 +229,15 @@ async fn layer_on_a_plain_tower_service_over_http() {
     );
 }
 
-/// A host app's own JSON login handler: `Auth::log_in`, errors through `AuthRejection`,
-/// and the cookie returned as a `SessionCookie` response part.
+/// A host app's own JSON login handler: `AuthContext::log_in`, errors through
+/// `AuthRejection`, and the cookie returned as a `SessionCookie` response part.
 async fn json_login(
-    axum::extract::State(auth): axum::extract::State<Auth>,
+    auth: AuthContext,
     axum::Json(form): axum::Json<BTreeMap<String, String>>,
 ) -> Result<(tower_auth::SessionCookie, &'static str), tower_auth::AuthRejection> {
     let field = |name: &str| form.get(name).map_or("", String::as_str);
-    let logged_in = auth
-        .log_in(tower_auth::LoginAttempt {
-            email: field("email"),
-            password: field("password"),
-            client_ip: None,
-            current_session: None,
-        })
-        .await?;
-    Ok((auth.session_cookie(&logged_in.session_id), "welcome"))
+    let logged_in = auth.log_in(field("email"), field("password")).await?;
+    Ok((logged_in.cookie, "welcome"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -470,7 +321,7 @@ async fn the_first_of_two_session_cookies_counts() {
 
 #[test]
 fn session_cookies_never_show_their_value_in_debug_output() {
-    let auth = Auth::new(MemoryStore::new(), spec_config());
+    let auth = Auth::new(MemoryStore::new(), spec_config()).expect("valid config");
     let cookie = auth.session_cookie("0d8f1bb4-secret-token");
     assert!(
         cookie
@@ -619,6 +470,11 @@ async fn extractors_without_the_layer_fail_closed() {
         assert_eq!(status, 500, "{path}");
         assert_eq!(content_type.as_deref(), Some("application/json"));
         let body: serde_json::Value = serde_json::from_str(&body).unwrap();
-        assert_eq!(body, json!({"message": "internal server error"}));
+        assert_eq!(
+            body,
+            json!({"message": "server misconfigured: AuthLayer does not cover this route; \
+                                add `.layer(auth.layer())` around it"}),
+            "the answer names the mistake instead of a bare 500"
+        );
     }
 }

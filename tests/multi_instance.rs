@@ -271,7 +271,7 @@ async fn one_of_100_racing_registrations_wins_across_instances() {
     assert_eq!((ok, duplicate), (1, 99));
 
     let pool = sqlx::PgPool::connect(db.url()).await.expect("connect");
-    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM users WHERE email = $1")
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM auth_users WHERE email = $1")
         .bind(email)
         .fetch_one(&pool)
         .await

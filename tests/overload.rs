@@ -13,12 +13,14 @@
 //! Then the gate opens and all N logins complete with `200` (right password) or `401`
 //! (wrong password), and the pool is empty again.
 
+#[path = "support/http.rs"]
+mod http_support;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::redirect::Policy;
 use tokio::task::JoinHandle;
 use tower_auth::password::{Bcrypt, HashError, PasswordHasher};
 use tower_auth::{Auth, AuthConfig, MemoryStore};
@@ -86,12 +88,7 @@ impl PasswordHasher for GatedHasher {
     }
 }
 
-fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(Policy::none())
-        .build()
-        .expect("client")
-}
+use http_support::client;
 
 async fn post(url: String, form: &[(&str, &str)]) -> reqwest::Response {
     client().post(url).form(form).send().await.expect("request")
@@ -114,7 +111,8 @@ fn gated_auth(tweak: impl FnOnce(&mut AuthConfig)) -> (Auth, Arc<Gate>, OpenOnDr
     let auth = Auth::builder(MemoryStore::new())
         .config(config)
         .password_hasher(hasher)
-        .build();
+        .build()
+        .expect("valid config");
     (auth, gate.clone(), OpenOnDrop(gate))
 }
 
@@ -128,15 +126,9 @@ async fn register(base: &str, email: &str) {
     assert_eq!(registered.status(), StatusCode::OK, "registering {email}");
 }
 
-/// Serves the crate's router on a free loopback port; returns its base URL.
+/// Serves the crate's router as the spec server does; returns its base URL.
 async fn serve(auth: &Auth) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("address"));
-    let app = auth.router();
-    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
-    base
+    http_support::serve_auth(auth).await.base()
 }
 
 /// Waits (up to 10 s) until `done` holds.
@@ -422,78 +414,6 @@ async fn pool_refuses_at_once_and_frees_abandoned_places() {
     until("the replacement is queued", || pool.in_flight() == 3).await;
     gate.open();
     for job in held.into_iter().take(2).chain([replacement]) {
-        assert!(job.await.expect("join").expect("verify"));
-    }
-    assert_eq!(pool.in_flight(), 0);
-}
-
-/// With two permits, the second is a spare: taken while the executor is idle (a login storm
-/// alone gets every core), held back while the executor is busy (logged-in traffic keeps a
-/// core).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn spare_permit_only_while_the_executor_is_idle() {
-    use std::sync::atomic::AtomicBool;
-    use tower_auth::password::HashPool;
-
-    let hasher = GatedHasher::default();
-    let gate = hasher.gate.clone();
-    let _release = OpenOnDrop(gate.clone());
-    let stored = Bcrypt::new(4).hash(PASSWORD).expect("hash");
-    let pool = HashPool::new(Arc::new(hasher), 2, 10);
-    let verify_twice = || {
-        (0..2)
-            .map(|_| {
-                let (pool, stored) = (pool.clone(), stored.clone());
-                tokio::spawn(async move { pool.verify(PASSWORD.into(), stored).await })
-            })
-            .collect::<Vec<_>>()
-    };
-
-    // Idle executor: both jobs hash at once.
-    gate.close();
-    let jobs = verify_twice();
-    until("both jobs hash", || {
-        gate.waiting.load(Ordering::SeqCst) == 2
-    })
-    .await;
-    gate.open();
-    for job in jobs {
-        assert!(job.await.expect("join").expect("verify"));
-    }
-
-    // Busy executor (a task that keeps a worker running, yielding every millisecond: tokio
-    // publishes a busy worker's figures every 61 polls): one job hashes, the other waits.
-    let stop = Arc::new(AtomicBool::new(false));
-    let spinner = {
-        let stop = stop.clone();
-        tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let start = std::time::Instant::now();
-                while start.elapsed() < Duration::from_millis(1) {
-                    std::hint::spin_loop();
-                }
-                tokio::task::yield_now().await;
-            }
-        })
-    };
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    gate.close();
-    let jobs = verify_twice();
-    until("both jobs are in the pool", || pool.in_flight() == 2).await;
-    until("one job hashes", || {
-        gate.waiting.load(Ordering::SeqCst) == 1
-    })
-    .await;
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(
-        gate.waiting.load(Ordering::SeqCst),
-        1,
-        "the spare permit was used while the executor was busy"
-    );
-    stop.store(true, Ordering::Relaxed);
-    spinner.await.expect("spinner");
-    gate.open();
-    for job in jobs {
         assert!(job.await.expect("join").expect("verify"));
     }
     assert_eq!(pool.in_flight(), 0);

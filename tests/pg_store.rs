@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tower_auth::{
-    Auth, AuthConfig, AuthError, NewUser, PgStore, PgStoreOptions, ResetToken, Session, Store,
-    StoreError, TokenHash, UserId, UserLookup, UserUpdate,
+    Auth, AuthConfig, AuthError, EmailToken, NewUser, PgStore, PgStoreOptions, Session, Store,
+    StoreError, TokenHash, TokenPurpose, UserId, UserLookup, UserUpdate,
 };
 
 /// A generous guard so a broken pool setting fails the test instead of hanging CI. It is
@@ -25,7 +25,7 @@ const HANG_GUARD: Duration = Duration::from_secs(120);
 fn new_user(email: &str) -> NewUser {
     NewUser {
         email: email.to_owned(),
-        hashed_password: "hash-1".to_owned(),
+        password_hash: "hash-1".to_owned(),
         created_at_ms: 1_000,
     }
 }
@@ -99,18 +99,27 @@ async fn migrations_are_idempotent() {
         .await
         .unwrap()
         .expect("user survives reconnects");
-    assert_eq!(found.id, user.id);
+    assert_eq!(found.user.id, user.id);
 
-    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations")
+    let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM auth_schema_migrations")
         .fetch_one(third.pool())
         .await
         .unwrap();
     let unique_versions: i64 =
-        sqlx::query_scalar("SELECT count(DISTINCT version) FROM _sqlx_migrations")
+        sqlx::query_scalar("SELECT count(DISTINCT version) FROM auth_schema_migrations")
             .fetch_one(third.pool())
             .await
             .unwrap();
     assert_eq!(applied, unique_versions, "each migration recorded once");
+    let sqlx_bookkeeping: Option<String> =
+        sqlx::query_scalar("SELECT to_regclass('_sqlx_migrations')::text")
+            .fetch_one(third.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        sqlx_bookkeeping, None,
+        "sqlx's own bookkeeping table is left to the host app"
+    );
 }
 
 #[tokio::test]
@@ -208,13 +217,13 @@ async fn two_instances_see_each_others_users_at_once() {
         .await
         .unwrap()
         .expect("B sees A's user");
-    assert_eq!(seen.id, user.id);
-    assert_eq!(seen.hashed_password, "hash-1");
+    assert_eq!(seen.user.id, user.id);
+    assert_eq!(seen.password_hash, "hash-1");
     assert_eq!(
         b.find_user_by(UserLookup::Id(user.id))
             .await
             .unwrap()
-            .map(|u| u.email),
+            .map(|r| r.user.email),
         Some("bob@bob.com".to_owned())
     );
 
@@ -225,7 +234,7 @@ async fn two_instances_see_each_others_users_at_once() {
     ));
 
     // A password change on B is what A reads next.
-    b.update_user(user.id, UserUpdate::new().hashed_password("hash-2"))
+    b.update_user(user.id, UserUpdate::new().password_hash("hash-2"))
         .await
         .unwrap();
     let on_a = a
@@ -233,13 +242,13 @@ async fn two_instances_see_each_others_users_at_once() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(on_a.hashed_password, "hash-2");
+    assert_eq!(on_a.password_hash, "hash-2");
 
     // Unknown ids are NotFound from either side.
     assert!(matches!(
         a.update_user(
             UserId(user.id.0 + 1_000),
-            UserUpdate::new().hashed_password("x")
+            UserUpdate::new().password_hash("x")
         )
         .await,
         Err(StoreError::NotFound)
@@ -329,7 +338,7 @@ async fn two_instances_share_sessions() {
     let mut expired = session("tok-5", user.id);
     expired.expires_at_ms = 2_000;
     a.create_session(expired, false).await.unwrap();
-    assert_eq!(b.delete_expired_sessions(3_000, 0).await.unwrap(), 1);
+    assert_eq!(b.delete_expired(3_000, 0).await.unwrap().sessions, 1);
     assert!(
         a.find_session(&TokenHash::of("tok-5"))
             .await
@@ -392,6 +401,18 @@ async fn two_instances_share_counters() {
     assert!(a.get_counter("login:x", 61_500).await.unwrap().is_none());
 }
 
+fn reset_token(label: &str, user: &tower_auth::User, expires_at_ms: i64) -> EmailToken {
+    EmailToken {
+        hash: TokenHash::of(label),
+        user_id: user.id,
+        purpose: TokenPurpose::ResetPassword,
+        sent_to: user.email.clone(),
+        account_email: user.email.clone(),
+        created_at_ms: 1_000,
+        expires_at_ms,
+    }
+}
+
 #[tokio::test]
 async fn two_instances_share_reset_tokens() {
     let Some(db) = pg::test_database().await else {
@@ -400,53 +421,52 @@ async fn two_instances_share_reset_tokens() {
     let (a, b) = two_instances(db.url()).await;
     let user = a.add_user(new_user("r@example.com")).await.unwrap();
     let other = a.add_user(new_user("o@example.com")).await.unwrap();
+    let reset = TokenPurpose::ResetPassword;
 
-    let token = ResetToken {
-        hash: TokenHash::of("reset-1"),
-        expires_at_ms: 10_000,
-    };
-    a.update_user(user.id, UserUpdate::new().reset_token(Some(token.clone())))
-        .await
-        .unwrap();
+    let token = reset_token("reset-1", &user, 10_000);
+    a.create_token(token.clone(), true).await.unwrap();
 
     // Issued on A, found on B.
-    let holder = b
-        .find_user_by(UserLookup::ResetToken(&TokenHash::of("reset-1")))
+    let (found, holder) = b
+        .find_token(&TokenHash::of("reset-1"), reset, 5_000)
         .await
         .unwrap()
         .expect("B finds the token A issued");
     assert_eq!(holder.id, user.id);
-    assert_eq!(
-        holder.reset_token.as_ref().map(|t| t.expires_at_ms),
-        Some(10_000)
-    );
+    assert_eq!(found, token);
 
-    // The same token for another user is a collision, from either instance.
+    // The same hash for another user is a collision, from either instance.
     assert!(matches!(
-        b.update_user(other.id, UserUpdate::new().reset_token(Some(token)))
+        b.create_token(reset_token("reset-1", &other, 10_000), true)
             .await,
         Err(StoreError::Duplicate)
     ));
 
     // An expired token is not redeemed.
+    let update = || UserUpdate::new().password_hash("hash-new");
     assert_eq!(
-        b.complete_password_reset(&TokenHash::of("reset-1"), 10_000, "nope")
+        b.redeem_token(&TokenHash::of("reset-1"), reset, 10_000, update())
             .await
             .unwrap(),
         None
     );
     // Redeemed on B...
-    assert_eq!(
-        b.complete_password_reset(&TokenHash::of("reset-1"), 5_000, "hash-new")
-            .await
-            .unwrap(),
-        Some(user.id)
-    );
+    let (_, owner) = b
+        .redeem_token(&TokenHash::of("reset-1"), reset, 5_000, update())
+        .await
+        .unwrap()
+        .expect("redeemed on B");
+    assert_eq!(owner.id, user.id);
     // ...dead on A.
     assert_eq!(
-        a.complete_password_reset(&TokenHash::of("reset-1"), 5_000, "hash-evil")
-            .await
-            .unwrap(),
+        a.redeem_token(
+            &TokenHash::of("reset-1"),
+            reset,
+            5_000,
+            UserUpdate::new().password_hash("hash-evil")
+        )
+        .await
+        .unwrap(),
         None
     );
     let after = a
@@ -454,36 +474,35 @@ async fn two_instances_share_reset_tokens() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(after.hashed_password, "hash-new");
-    assert!(after.reset_token.is_none());
+    assert_eq!(after.password_hash, "hash-new");
 
-    // Clearing a token from B.
-    a.update_user(
-        user.id,
-        UserUpdate::new().reset_token(Some(ResetToken {
-            hash: TokenHash::of("reset-2"),
-            expires_at_ms: 10_000,
-        })),
-    )
-    .await
-    .unwrap();
-    b.update_user(user.id, UserUpdate::new().reset_token(None))
+    // A new token issued on A replaces the one issued on B; an email change on B voids it.
+    b.create_token(reset_token("reset-2", &user, 10_000), true)
+        .await
+        .unwrap();
+    a.create_token(reset_token("reset-3", &user, 10_000), true)
         .await
         .unwrap();
     assert!(
-        a.find_user_by(UserLookup::ResetToken(&TokenHash::of("reset-2")))
+        b.find_token(&TokenHash::of("reset-2"), reset, 5_000)
             .await
             .unwrap()
             .is_none()
     );
-    // An update that sets nothing keeps everything.
-    b.update_user(user.id, UserUpdate::new()).await.unwrap();
-    let kept = a
-        .find_user_by(UserLookup::Id(user.id))
+    b.update_user(user.id, UserUpdate::new().email("moved@example.com"))
         .await
-        .unwrap()
         .unwrap();
-    assert_eq!(kept.hashed_password, "hash-new");
+    assert!(
+        a.find_token(&TokenHash::of("reset-3"), reset, 5_000)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // Sweeping from B removes what A issued once it has expired.
+    a.create_token(reset_token("reset-4", &other, 2_000), true)
+        .await
+        .unwrap();
+    assert_eq!(b.delete_expired(3_000, 0).await.unwrap().tokens, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -493,21 +512,20 @@ async fn concurrent_redemption_of_one_token_across_instances_succeeds_once() {
     };
     let (a, b) = two_instances(db.url()).await;
     let user = a.add_user(new_user("race@example.com")).await.unwrap();
-    a.update_user(
-        user.id,
-        UserUpdate::new().reset_token(Some(ResetToken {
-            hash: TokenHash::of("race-token"),
-            expires_at_ms: 10_000,
-        })),
-    )
-    .await
-    .unwrap();
+    a.create_token(reset_token("race-token", &user, 10_000), false)
+        .await
+        .unwrap();
     let tasks: Vec<_> = (0..20)
         .map(|i| {
             let store = if i % 2 == 0 { a.clone() } else { b.clone() };
             tokio::spawn(async move {
                 store
-                    .complete_password_reset(&TokenHash::of("race-token"), 1_000, &format!("h{i}"))
+                    .redeem_token(
+                        &TokenHash::of("race-token"),
+                        TokenPurpose::ResetPassword,
+                        1_000,
+                        UserUpdate::new().password_hash(format!("h{i}")),
+                    )
                     .await
             })
         })
@@ -755,7 +773,8 @@ async fn auth_connect_shares_state_across_instances_via_arc_store() {
     let store: Arc<dyn Store> = tower_auth::connect_store(db.url(), false).await.unwrap();
     let auth = Auth::builder_shared(store.clone())
         .config(spec_config())
-        .build();
+        .build()
+        .expect("valid config");
     auth.register_user("ann@example.com", "AnnsPassword1")
         .await
         .unwrap();

@@ -12,8 +12,12 @@
 //! Tests that apply to both presets are written once as `async fn name(preset: Preset)` and
 //! instantiated by `both_presets!` as `name::hardened` and `name::spec`.
 
+#[path = "support/http.rs"]
+mod http_support;
+#[path = "support/logs.rs"]
+mod logs;
+
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::ops::Deref;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,12 +27,12 @@ use base64::Engine as _;
 use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use tower_auth::clock::ManualClock;
+use tower_auth::clock::{Clock as _, ManualClock};
 use tower_auth::password::{Bcrypt, HashError, PasswordHasher};
 use tower_auth::reset::{FileOutbox, ResetTokenSender};
 use tower_auth::{
-    Auth, AuthConfig, MemoryStore, ResetDelivery, Store, TokenFormat, TokenHash, UserLookup,
-    WireStyle,
+    Auth, AuthConfig, MemoryStore, ResetDelivery, Store, TokenFormat, TokenHash, TokenPurpose,
+    UserLookup, WireStyle,
 };
 
 // ----- fixtures ---------------------------------------------------------------------------
@@ -206,44 +210,24 @@ struct Sess {
     set_cookie: String,
 }
 
-/// The router of one `Auth`, served on 127.0.0.1 with connect info, and a client for it.
+/// The router of one `Auth`, served as the spec server serves it (the shared harness:
+/// `support/http.rs`), and a client for it.
 struct Server {
     base: String,
     /// `127.0.0.1:<port>`, as the client sends it in `Host`.
     host: String,
     cookie_name: String,
     http: reqwest::Client,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
 }
 
 impl Server {
     async fn start(auth: &Auth) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let app = auth.router();
-        let task = tokio::spawn(async move {
-            axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<SocketAddr>(),
-            )
-            .await
-            .unwrap();
-        });
+        let server = http_support::serve_auth(auth).await;
         Self {
-            base: format!("http://{addr}"),
-            host: addr.to_string(),
+            base: server.base(),
+            host: server.host(),
             cookie_name: auth.config().cookie.name.clone(),
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            task,
+            http: http_support::client(),
         }
     }
 
@@ -389,7 +373,7 @@ impl Harness {
         if let Some(hasher) = hasher {
             builder = builder.password_hasher(hasher);
         }
-        let auth = builder.build();
+        let auth = builder.build().expect("valid config");
         let server = Server::start(&auth).await;
         Self {
             auth,
@@ -490,9 +474,47 @@ fn presets_hold_the_documented_values() {
 
 // ----- both presets: tokens at rest -------------------------------------------------------
 
-both_presets!(tokens_are_stored_hashed);
+both_presets!(tokens_are_stored_hashed, only_the_exact_cookie_name_counts);
 #[cfg(feature = "sqlite")]
 both_presets!(tokens_are_stored_hashed_in_sqlite);
+
+/// Only a cookie of exactly the configured name carries the session: a percent-encoded or
+/// otherwise different spelling (`__Host%2Dsession_id`, which any site on the network path
+/// could set, as the `__Host-` prefix is what stops it) is another cookie and is ignored,
+/// on reads, logouts and logins alike.
+async fn only_the_exact_cookie_name_counts(preset: Preset) {
+    let h = Harness::start(preset.config()).await;
+    h.register(ALICE, PW).await.expect(StatusCode::OK);
+    let s = h.session(ALICE, PW).await;
+    let encoded_dash = h.cookie_name.replace('-', "%2D");
+    let encoded_underscore = h.cookie_name.replace('_', "%5F");
+    let lookalikes: Vec<String> = [
+        encoded_dash.clone(),
+        encoded_underscore.clone(),
+        h.cookie_name.to_uppercase(),
+        h.cookie_name.replace("session", "Session"),
+    ]
+    .into_iter()
+    .filter(|name| *name != h.cookie_name)
+    .collect();
+    assert!(lookalikes.len() >= 3, "{lookalikes:?}");
+    for name in &lookalikes {
+        let cookie = format!("{name}={}", s.token);
+        h.send(Method::GET, "/profile", &[], Some(&cookie), &[])
+            .await
+            .expect(StatusCode::FORBIDDEN);
+        h.send(Method::DELETE, "/sessions", &[], Some(&cookie), &[])
+            .await
+            .expect(StatusCode::FORBIDDEN);
+    }
+    // The look-alike did not end the session; the exact name still works, also when a
+    // look-alike with another value comes first.
+    let both = format!("{encoded_underscore}=forged; {}", s.cookie);
+    h.send(Method::GET, "/profile", &[], Some(&both), &[])
+        .await
+        .expect(StatusCode::OK);
+    h.profile(&s).await.expect(StatusCode::OK);
+}
 
 /// Session and reset tokens are kept as `TokenHash::of(token)`; the stored hash presented
 /// as a token grants nothing.
@@ -524,14 +546,16 @@ async fn tokens_are_stored_hashed(preset: Preset) {
     }
 
     let token = h.reset_token(ALICE).await;
-    let user = h
+    let (stored, _) = h
         .store
-        .find_user_by(UserLookup::Email(ALICE))
+        .find_token(
+            &TokenHash::of(&token),
+            TokenPurpose::ResetPassword,
+            h.clock.now_ms(),
+        )
         .await
         .unwrap()
-        .unwrap();
-    let stored = user.reset_token.expect("a pending reset token");
-    assert_eq!(stored.hash, TokenHash::of(&token));
+        .expect("a pending reset token, stored as its SHA-256");
     assert!(stored.expires_at_ms > START_MS);
     // ...and the stored hash does not redeem.
     h.reset(ALICE, &hex(&stored.hash.0).to_lowercase(), PW2)
@@ -565,7 +589,12 @@ async fn tokens_are_stored_hashed_in_sqlite(preset: Preset) {
             .fetch_all(pool)
             .await
             .unwrap();
-    for table in ["users", "sessions", "counters"] {
+    for table in [
+        "auth_users",
+        "auth_sessions",
+        "auth_tokens",
+        "auth_counters",
+    ] {
         assert!(tables.iter().any(|t| t == table), "table {table} exists");
     }
     let mut cells = 0;
@@ -596,18 +625,19 @@ async fn tokens_are_stored_hashed_in_sqlite(preset: Preset) {
     assert!(cells > 0);
 
     // Positive control: what is there is the SHA-256 of the live tokens.
-    let session_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM sessions")
+    let session_hashes: Vec<Vec<u8>> = sqlx::query_scalar("SELECT token_hash FROM auth_sessions")
         .fetch_all(pool)
         .await
         .unwrap();
     assert!(session_hashes.contains(&TokenHash::of(&s3.token).0.to_vec()));
-    let reset_hash: Option<Vec<u8>> =
-        sqlx::query_scalar("SELECT reset_token_hash FROM users WHERE email = $1")
-            .bind(ALICE)
-            .fetch_one(pool)
-            .await
-            .unwrap();
-    assert_eq!(reset_hash, Some(TokenHash::of(&pending).0.to_vec()));
+    let reset_hashes: Vec<Vec<u8>> = sqlx::query_scalar(
+        "SELECT token_hash FROM auth_tokens WHERE account_email = $1 AND purpose = 'reset_password'",
+    )
+    .bind(ALICE)
+    .fetch_all(pool)
+    .await
+    .unwrap();
+    assert_eq!(reset_hashes, [TokenHash::of(&pending).0.to_vec()]);
 
     // The files themselves: a copy of them grants nothing.
     let mut files = 0;
@@ -795,13 +825,16 @@ async fn reset_token_dies_on_use(preset: Preset) {
         .expect(StatusCode::FORBIDDEN);
     h.login(ALICE, PW2).await.expect(StatusCode::OK);
     h.login(ALICE, PW3).await.expect(StatusCode::UNAUTHORIZED);
-    let user = h
+    let left = h
         .store
-        .find_user_by(UserLookup::Email(ALICE))
+        .find_token(
+            &TokenHash::of(&token),
+            TokenPurpose::ResetPassword,
+            h.clock.now_ms(),
+        )
         .await
-        .unwrap()
         .unwrap();
-    assert!(user.reset_token.is_none(), "the used token is cleared");
+    assert!(left.is_none(), "the used token is gone");
 }
 
 /// Asking again replaces the earlier token: the old one is 403, the new one works.
@@ -1135,11 +1168,13 @@ async fn throttling_counters_live_in_the_store(preset: Preset) {
     let one = Auth::builder(store.clone())
         .config(config.clone())
         .clock(clock.clone())
-        .build();
+        .build()
+        .expect("valid config");
     let two = Auth::builder(store.clone())
         .config(config)
         .clock(clock.clone())
-        .build();
+        .build()
+        .expect("valid config");
     let (a, b) = (Server::start(&one).await, Server::start(&two).await);
     a.register(ALICE, PW).await.expect(StatusCode::OK);
 
@@ -1185,7 +1220,8 @@ async fn throttling_counters_are_shared_through_one_database() {
             .config(config.clone())
             .clock(clock.clone())
             .password_hasher(hasher.clone())
-            .build();
+            .build()
+            .expect("valid config");
         servers.push(Server::start(&auth).await);
     }
     let (a, b) = (&servers[0], &servers[1]);
@@ -1484,106 +1520,7 @@ async fn responses_with_sessions_or_tokens_are_not_cached(preset: Preset) {
 
 // ----- both presets: auth events ----------------------------------------------------------
 
-/// What a test thread's subscriber saw: events and span fields, all targets, all levels.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Captured>>>);
-
-#[derive(Debug, Clone)]
-struct Captured {
-    target: String,
-    fields: BTreeMap<String, String>,
-}
-
-impl Captured {
-    fn text(&self) -> String {
-        format!("{} {:?}", self.target, self.fields)
-    }
-}
-
-thread_local! {
-    static THREAD_CAPTURE: std::cell::RefCell<Option<Capture>> =
-        const { std::cell::RefCell::new(None) };
-}
-
-/// Captures everything traced on this thread until dropped.
-struct CaptureGuard;
-
-impl Drop for CaptureGuard {
-    fn drop(&mut self) {
-        THREAD_CAPTURE.with(|c| c.borrow_mut().take());
-    }
-}
-
-impl Capture {
-    /// Starts capturing what is traced on the current thread.
-    ///
-    /// The subscriber is process-wide, set once, and hands each event to the capture of
-    /// the thread it happens on. A thread-scoped subscriber (`set_default`) is not enough
-    /// here: tracing caches each callsite's interest when the callsite is first hit, and
-    /// with a single scoped subscriber it asks the *hitting* thread's subscriber, so a test
-    /// running in parallel could make `tower_auth::event` "never interesting" for good.
-    fn start(&self) -> CaptureGuard {
-        static GLOBAL: std::sync::Once = std::sync::Once::new();
-        GLOBAL.call_once(|| {
-            use tracing_subscriber::layer::SubscriberExt as _;
-            tracing::subscriber::set_global_default(
-                tracing_subscriber::registry().with(ThreadCapture),
-            )
-            .expect("no other global subscriber in this test binary");
-        });
-        THREAD_CAPTURE.with(|c| *c.borrow_mut() = Some(self.clone()));
-        CaptureGuard
-    }
-
-    fn push(target: String, record: impl FnOnce(&mut FieldVisitor<'_>)) {
-        THREAD_CAPTURE.with(|c| {
-            if let Some(capture) = &*c.borrow() {
-                let mut fields = BTreeMap::new();
-                record(&mut FieldVisitor(&mut fields));
-                capture.0.lock().unwrap().push(Captured { target, fields });
-            }
-        });
-    }
-}
-
-struct FieldVisitor<'a>(&'a mut BTreeMap<String, String>);
-
-impl tracing::field::Visit for FieldVisitor<'_> {
-    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
-        self.0.insert(field.name().to_owned(), value.to_owned());
-    }
-
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
-        self.0.insert(field.name().to_owned(), format!("{value:?}"));
-    }
-}
-
-/// The global layer: forwards to the current thread's [`Capture`], if any.
-struct ThreadCapture;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for ThreadCapture {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        Capture::push(event.metadata().target().to_owned(), |v| event.record(v));
-    }
-
-    fn on_new_span(
-        &self,
-        attrs: &tracing::span::Attributes<'_>,
-        _: &tracing::span::Id,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        Capture::push(attrs.metadata().target().to_owned(), |v| attrs.record(v));
-    }
-
-    fn on_record(
-        &self,
-        span: &tracing::span::Id,
-        values: &tracing::span::Record<'_>,
-        _: tracing_subscriber::layer::Context<'_, S>,
-    ) {
-        Capture::push(format!("span {span:?}"), |v| values.record(v));
-    }
-}
+use logs::{Capture, Captured};
 
 // Current-thread runtimes: the server's tasks run on the test's thread, so everything
 // they trace is captured (and nothing from tests running on other threads).
@@ -1614,6 +1551,7 @@ async fn auth_events_are_traced_without_secrets(preset: Preset) {
         .await
         .unwrap()
         .unwrap()
+        .user
         .id
         .0
         .to_string();
@@ -1635,7 +1573,7 @@ async fn auth_events_are_traced_without_secrets(preset: Preset) {
         .await
         .unwrap()
         .unwrap()
-        .hashed_password;
+        .password_hash;
 
     let captured = capture.0.lock().unwrap().clone();
     let events: Vec<&Captured> = captured

@@ -695,7 +695,7 @@ async fn password_update_ends_sessions_when_configured() {
     // The same flow with the one field the hardened preset changes: the old session ends.
     let mut config = spec_config();
     config.end_sessions_on_password_reset = true;
-    let server = serve_auth(&Auth::new(MemoryStore::new(), config)).await;
+    let server = serve_auth(&Auth::new(MemoryStore::new(), config).expect("valid config")).await;
     register(&server, "bob@bob.com", "pw").await;
     let id = log_in(&server, "bob@bob.com", "pw").await;
     let token = reset_token(&server, "bob@bob.com").await;
@@ -798,7 +798,7 @@ async fn sqlite_data_survives_a_new_server_on_the_same_file() {
 async fn nested_under_a_prefix() {
     let mut config = spec_config();
     config.logout_redirect = "/auth/".into();
-    let auth = Auth::new(MemoryStore::new(), config);
+    let auth = Auth::new(MemoryStore::new(), config).expect("valid config");
     let server = serve(Router::new().nest("/auth", auth.router())).await;
 
     let index = server.raw(&curl_request("GET", "/auth", None, "")).await;
@@ -897,7 +897,7 @@ async fn nested_logout_redirect_lands_on_the_nested_index() {
     // `/auth` lands on the auth router's index.
     let mut config = spec_config();
     config.logout_redirect = "/auth".into();
-    let auth = Auth::new(MemoryStore::new(), config);
+    let auth = Auth::new(MemoryStore::new(), config).expect("valid config");
     let server = serve(Router::new().nest("/auth", auth.router())).await;
     let body = "email=bob@bob.com&password=pw";
     assert_eq!(
@@ -933,7 +933,7 @@ async fn logout_location_follows_config_in_json_style() {
     let mut config = spec_config();
     config.wire_style = tower_auth::WireStyle::Json;
     config.logout_redirect = "/bye".into();
-    let server = serve_auth(&Auth::new(MemoryStore::new(), config)).await;
+    let server = serve_auth(&Auth::new(MemoryStore::new(), config).expect("valid config")).await;
     register_json_style(&server).await;
     let login = server
         .raw(&curl_request(

@@ -19,8 +19,8 @@ mod sqlite {
     use tempfile::TempDir;
     use tower_auth::store::conformance;
     use tower_auth::{
-        Counter, NewUser, ResetToken, Session, SqliteStore, Store, TokenHash, User, UserLookup,
-        UserUpdate,
+        Counter, EmailToken, NewUser, Session, SqliteStore, Store, TokenHash, TokenPurpose,
+        UserLookup, UserRecord, UserUpdate,
     };
 
     /// A SQLite URL for a new file in `dir`, created on first connect.
@@ -68,7 +68,7 @@ mod sqlite {
         fixture.assert_gone(&fresh).await;
         assert_eq!(
             fresh
-                .find_user_by(UserLookup::Id(fixture.user.id))
+                .find_user_by(UserLookup::Id(fixture.user.user.id))
                 .await
                 .expect("find_user_by"),
             None,
@@ -93,7 +93,7 @@ mod sqlite {
                 store
                     .add_user(NewUser {
                         email: format!("bulk-{i}@example.com"),
-                        hashed_password: format!("bulk-hash-{i}"),
+                        password_hash: format!("bulk-hash-{i}"),
                         created_at_ms: 1_700_000_000_000 + i,
                     })
                     .await
@@ -115,6 +115,7 @@ mod sqlite {
                     .find_user_by(UserLookup::Email(&user.email))
                     .await
                     .expect("find_user_by after reopening")
+                    .map(|r| r.user)
                     .as_ref(),
                 Some(user),
                 "an acknowledged add_user must survive closing and reopening the file"
@@ -125,12 +126,16 @@ mod sqlite {
         let newcomer = reopened
             .add_user(NewUser {
                 email: "newcomer@example.com".into(),
-                hashed_password: "h".into(),
+                password_hash: "h".into(),
                 created_at_ms: 1_700_000_000_000,
             })
             .await
             .expect("add_user after reopening");
-        let highest = bulk.iter().map(|u| u.id).chain([fixture.user.id]).max();
+        let highest = bulk
+            .iter()
+            .map(|u| u.id)
+            .chain([fixture.user.user.id])
+            .max();
         assert!(
             Some(newcomer.id) > highest,
             "ids after reopening must not reuse old ones: {:?} vs {highest:?}",
@@ -140,7 +145,8 @@ mod sqlite {
 
     /// One of each kind of record, written through the `Store` trait.
     struct Fixture {
-        user: User,
+        user: UserRecord,
+        token: EmailToken,
         session: Session,
         counter_key: String,
         counter: Counter,
@@ -154,29 +160,28 @@ mod sqlite {
             let user = store
                 .add_user(NewUser {
                     email: format!("{label}@example.com"),
-                    hashed_password: "first-hash".into(),
+                    password_hash: "first-hash".into(),
                     created_at_ms: T,
                 })
                 .await
                 .expect("add_user");
-            let reset = ResetToken {
+            store
+                .update_user(user.id, UserUpdate::new().password_hash("second-hash"))
+                .await
+                .expect("update_user");
+            let token = EmailToken {
                 hash: TokenHash::of(&format!("{label}-reset")),
+                user_id: user.id,
+                purpose: TokenPurpose::ResetPassword,
+                sent_to: user.email.clone(),
+                account_email: user.email.clone(),
+                created_at_ms: T,
                 expires_at_ms: T + 1_000,
             };
             store
-                .update_user(
-                    user.id,
-                    UserUpdate::new()
-                        .hashed_password("second-hash")
-                        .reset_token(Some(reset.clone())),
-                )
+                .create_token(token.clone(), true)
                 .await
-                .expect("update_user");
-            let user = User {
-                hashed_password: "second-hash".into(),
-                reset_token: Some(reset),
-                ..user
-            };
+                .expect("create_token");
             let session = Session {
                 token_hash: TokenHash::of(&format!("{label}-session")),
                 user_id: user.id,
@@ -199,7 +204,8 @@ mod sqlite {
                 .expect("increment_counter");
             assert_eq!(counter.count, 2);
             Self {
-                user,
+                user: UserRecord::new(user, "second-hash"),
+                token,
                 session,
                 counter_key,
                 counter,
@@ -209,19 +215,27 @@ mod sqlite {
         async fn assert_intact(&self, store: &SqliteStore) {
             assert_eq!(
                 store
-                    .find_user_by(UserLookup::Id(self.user.id))
+                    .find_user_by(UserLookup::Id(self.user.user.id))
                     .await
                     .expect("find_user_by")
                     .as_ref(),
                 Some(&self.user),
-                "the user (with its updated hash and reset token) must be kept"
+                "the user (with its updated hash) must be kept"
+            );
+            assert_eq!(
+                store
+                    .find_token(&self.token.hash, self.token.purpose, T)
+                    .await
+                    .expect("find_token"),
+                Some((self.token.clone(), self.user.user.clone())),
+                "the reset token must be kept"
             );
             assert_eq!(
                 store
                     .find_session(&self.session.token_hash)
                     .await
                     .expect("find_session"),
-                Some((self.session.clone(), self.user.clone())),
+                Some((self.session.clone(), self.user.user.clone())),
                 "the session must be kept"
             );
             assert_eq!(
@@ -239,20 +253,11 @@ mod sqlite {
         async fn assert_gone(&self, store: &SqliteStore) {
             assert_eq!(
                 store
-                    .find_user_by(UserLookup::Email(&self.user.email))
+                    .find_user_by(UserLookup::Email(&self.user.user.email))
                     .await
                     .expect("find_user_by"),
                 None,
                 "connect_fresh must drop every user"
-            );
-            let reset = self.user.reset_token.as_ref().expect("fixture reset token");
-            assert_eq!(
-                store
-                    .find_user_by(UserLookup::ResetToken(&reset.hash))
-                    .await
-                    .expect("find_user_by"),
-                None,
-                "connect_fresh must drop every reset token"
             );
             assert_eq!(
                 store

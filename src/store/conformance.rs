@@ -4,7 +4,7 @@
 //!
 //! [`run`] exercises every method of the [`Store`] trait, including its concurrency
 //! guarantees (one winner among concurrent registrations of one email, one winner among
-//! concurrent redemptions of one reset token, no lost counter increments), and panics with
+//! concurrent redemptions of one emailed token, no lost counter increments), and panics with
 //! a message naming the broken rule at the first violation. Call it from a test:
 //!
 //! ```
@@ -19,15 +19,15 @@
 //! at a database that already has users and sessions:
 //!
 //! - every email, token and counter key it creates carries a random per-run suffix;
-//! - the sessions it creates live either in 1970 or in the 2090s of a fake clock, and the
-//!   only global operation, [`Store::delete_expired_sessions`], is called with 1970
-//!   timestamps, so it removes nothing a real deployment wrote;
-//! - it deletes the sessions and counters it created; the users stay (the trait has no way
-//!   to delete one), under emails ending in `@conformance.invalid`.
+//! - the sessions, tokens and counters it creates live either in 1970 or in the 2090s of a
+//!   fake clock, and the only global operation, [`Store::delete_expired`], is called with
+//!   1970 timestamps, so it removes nothing a real deployment wrote;
+//! - it deletes the sessions and counters it created; the users mostly stay, under emails
+//!   ending in `@conformance.invalid`.
 //!
 //! Two runs of the suite must not overlap in time on one database: both would sweep the
-//! same 1970 sessions, and the counts [`Store::delete_expired_sessions`] returns would not
-//! match. Runs one after another on one database are fine.
+//! same 1970 records, and the counts [`Store::delete_expired`] returns would not match.
+//! Runs one after another on one database are fine.
 //!
 //! The suite spawns tasks with [`tokio::spawn`], so it must run inside a tokio runtime; use
 //! a multi-threaded one (`#[tokio::test(flavor = "multi_thread")]`) so the concurrency
@@ -38,9 +38,10 @@ use std::sync::Arc;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
+use super::{Counter, EmailToken, Session, Swept, TokenPurpose};
 use super::{Store, StoreError};
 use crate::token::TokenHash;
-use crate::user::{Counter, NewUser, ResetToken, Session, User, UserId, UserLookup, UserUpdate};
+use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
 /// How many tasks race to register one email.
 const REGISTRATION_RACERS: usize = 50;
@@ -88,11 +89,12 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.users_get_distinct_ids_and_unique_emails().await;
     suite.every_lookup_finds_and_misses().await;
     suite.update_user_changes_only_what_it_names().await;
+    suite.delete_user_takes_sessions_and_tokens_with_it().await;
+    suite.tokens_round_trip_and_expire_at_the_boundary().await;
+    suite.new_tokens_replace_only_the_same_purpose().await;
+    suite.tokens_die_when_the_account_email_changes().await;
     suite
-        .update_user_refuses_unknown_ids_and_shared_reset_tokens()
-        .await;
-    suite
-        .password_reset_redeems_once_and_only_before_expiry()
+        .redeeming_consumes_the_token_and_applies_the_update()
         .await;
     suite.sessions_round_trip().await;
     suite.sessions_are_deleted_one_by_one_and_per_user().await;
@@ -101,6 +103,7 @@ pub async fn run_shared(store: Arc<dyn Store>) {
         .session_creation_refuses_collisions_and_unknown_users()
         .await;
     suite.expired_sessions_are_swept_at_the_boundary().await;
+    suite.expired_tokens_and_counters_are_swept().await;
     suite.counters_count_in_fixed_windows().await;
     suite
         .counter_release_takes_back_one_event_of_its_window()
@@ -108,7 +111,7 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite
         .concurrent_registrations_of_one_email_have_one_winner()
         .await;
-    suite.concurrent_reset_redemptions_have_one_winner().await;
+    suite.concurrent_token_redemptions_have_one_winner().await;
     suite.concurrent_increments_are_not_lost().await;
     suite.same_user_collision_is_not_an_overwrite().await;
     suite.unknown_id_is_not_found_before_any_collision().await;
@@ -143,12 +146,12 @@ impl Suite {
     /// Registers a user with a unique email and checks the returned record.
     async fn new_user(&self, label: &str) -> User {
         let email = self.email(label);
-        let hashed_password = format!("hash-of-{label}");
+        let password_hash = format!("hash-of-{label}");
         let user = self
             .store
             .add_user(NewUser {
                 email: email.clone(),
-                hashed_password: hashed_password.clone(),
+                password_hash: password_hash.clone(),
                 created_at_ms: LIVE_MS,
             })
             .await
@@ -158,25 +161,25 @@ impl Suite {
             "add_user must return the email it stored"
         );
         assert_eq!(
-            user.hashed_password, hashed_password,
-            "add_user must return the password hash it stored"
-        );
-        assert_eq!(user.reset_token, None, "a new user has no reset token");
-        assert_eq!(
             user.created_at_ms, LIVE_MS,
             "add_user must return the creation time it stored"
+        );
+        assert_eq!(
+            self.find_id(user.id).await.password_hash,
+            password_hash,
+            "add_user must store the password hash"
         );
         user
     }
 
-    async fn find(&self, lookup: UserLookup<'_>) -> Option<User> {
+    async fn find(&self, lookup: UserLookup<'_>) -> Option<UserRecord> {
         self.store
             .find_user_by(lookup)
             .await
             .unwrap_or_else(|e| panic!("find_user_by({lookup:?}) failed: {e:?}"))
     }
 
-    async fn find_id(&self, id: UserId) -> User {
+    async fn find_id(&self, id: UserId) -> UserRecord {
         self.find(UserLookup::Id(id))
             .await
             .unwrap_or_else(|| panic!("user {id} must exist"))
@@ -221,13 +224,11 @@ impl Suite {
             .unwrap_or_else(|e| panic!("delete_user_sessions({user}) failed: {e:?}"))
     }
 
-    async fn sweep(&self, now_ms: i64, idle_cutoff_ms: i64) -> u64 {
+    async fn sweep(&self, now_ms: i64, idle_cutoff_ms: i64) -> Swept {
         self.store
-            .delete_expired_sessions(now_ms, idle_cutoff_ms)
+            .delete_expired(now_ms, idle_cutoff_ms)
             .await
-            .unwrap_or_else(|e| {
-                panic!("delete_expired_sessions({now_ms}, {idle_cutoff_ms}) failed: {e:?}")
-            })
+            .unwrap_or_else(|e| panic!("delete_expired({now_ms}, {idle_cutoff_ms}) failed: {e:?}"))
     }
 
     async fn increment(&self, key: &str, now_ms: i64, window_ms: i64) -> Counter {
@@ -258,11 +259,47 @@ impl Suite {
             .unwrap_or_else(|e| panic!("reset_counter({key}) failed: {e:?}"));
     }
 
-    async fn redeem(&self, token: &TokenHash, now_ms: i64, hash: &str) -> Option<UserId> {
+    /// A valid token of `purpose` for `user`, sent to the user's own address.
+    fn token_for(&self, label: &str, user: &User, purpose: TokenPurpose) -> EmailToken {
+        EmailToken {
+            hash: self.fresh_token(label),
+            user_id: user.id,
+            purpose,
+            sent_to: user.email.clone(),
+            account_email: user.email.clone(),
+            created_at_ms: LIVE_MS,
+            expires_at_ms: LIVE_MS + DAY_MS,
+        }
+    }
+
+    async fn create_token(&self, token: EmailToken, replace_others: bool) {
+        let purpose = token.purpose;
         self.store
-            .complete_password_reset(token, now_ms, hash)
+            .create_token(token, replace_others)
             .await
-            .unwrap_or_else(|e| panic!("complete_password_reset failed: {e:?}"))
+            .unwrap_or_else(|e| panic!("create_token({purpose}, {replace_others}) failed: {e:?}"));
+    }
+
+    async fn find_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+    ) -> Option<(EmailToken, User)> {
+        self.store
+            .find_token(hash, purpose, now_ms)
+            .await
+            .unwrap_or_else(|e| panic!("find_token({purpose}, {now_ms}) failed: {e:?}"))
+    }
+
+    async fn redeem(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+        update: UserUpdate,
+    ) -> Result<Option<(EmailToken, User)>, StoreError> {
+        self.store.redeem_token(hash, purpose, now_ms, update).await
     }
 
     // ----- users --------------------------------------------------------------------------
@@ -271,12 +308,13 @@ impl Suite {
         let a = self.new_user("distinct-a").await;
         let b = self.new_user("distinct-b").await;
         assert_ne!(a.id, b.id, "two users must get two distinct ids");
+        let before = self.find_id(a.id).await;
 
         let duplicate = self
             .store
             .add_user(NewUser {
                 email: a.email.clone(),
-                hashed_password: "another-hash".into(),
+                password_hash: "another-hash".into(),
                 created_at_ms: LIVE_MS + 1,
             })
             .await;
@@ -286,11 +324,13 @@ impl Suite {
         );
         assert_eq!(
             self.find_id(a.id).await,
-            a,
+            before,
             "a refused duplicate registration must leave the first account untouched"
         );
         assert_eq!(
-            self.find(UserLookup::Email(&a.email)).await.map(|u| u.id),
+            self.find(UserLookup::Email(&a.email))
+                .await
+                .map(|r| r.user.id),
             Some(a.id),
             "after a refused duplicate, the email must still lead to the first account"
         );
@@ -298,34 +338,17 @@ impl Suite {
 
     async fn every_lookup_finds_and_misses(&self) {
         let user = self.new_user("lookup").await;
-        let token = ResetToken {
-            hash: self.fresh_token("lookup"),
-            expires_at_ms: LIVE_MS + DAY_MS,
-        };
-        self.update(user.id, UserUpdate::new().reset_token(Some(token.clone())))
-            .await
-            .expect("setting a reset token on an existing user");
-        let expected = User {
-            reset_token: Some(token.clone()),
-            ..user.clone()
-        };
-
+        let expected = UserRecord::new(user.clone(), "hash-of-lookup");
         assert_eq!(
             self.find(UserLookup::Id(user.id)).await,
             Some(expected.clone()),
-            "UserLookup::Id must find the user with every field as stored"
+            "UserLookup::Id must find the user and its hash as stored"
         );
         assert_eq!(
             self.find(UserLookup::Email(&user.email)).await,
-            Some(expected.clone()),
-            "UserLookup::Email must find the user with every field as stored"
-        );
-        assert_eq!(
-            self.find(UserLookup::ResetToken(&token.hash)).await,
             Some(expected),
-            "UserLookup::ResetToken must find the user holding the token"
+            "UserLookup::Email must find the user and its hash as stored"
         );
-
         assert_eq!(
             self.find(UserLookup::Id(UNKNOWN_ID)).await,
             None,
@@ -336,289 +359,421 @@ impl Suite {
             None,
             "UserLookup::Email of an unregistered email must find nothing"
         );
-        assert_eq!(
-            self.find(UserLookup::ResetToken(&self.fresh_token("nobody")))
-                .await,
-            None,
-            "UserLookup::ResetToken of a token nobody holds must find nothing"
-        );
-
-        // An expired token is still found: expiry is the caller's decision.
-        let expired = ResetToken {
-            hash: self.fresh_token("lookup-expired"),
-            expires_at_ms: 1,
-        };
-        self.update(
-            user.id,
-            UserUpdate::new().reset_token(Some(expired.clone())),
-        )
-        .await
-        .expect("replacing a reset token");
-        assert_eq!(
-            self.find(UserLookup::ResetToken(&expired.hash))
-                .await
-                .map(|u| u.id),
-            Some(user.id),
-            "UserLookup::ResetToken must find an expired token too (the caller checks expiry)"
-        );
-        assert_eq!(
-            self.find(UserLookup::ResetToken(&token.hash)).await,
-            None,
-            "a replaced reset token must no longer be found"
-        );
     }
 
     async fn update_user_changes_only_what_it_names(&self) {
         let user = self.new_user("update").await;
         let other = self.new_user("update-bystander").await;
+        let other_before = self.find_id(other.id).await;
 
-        self.update(user.id, UserUpdate::new().hashed_password("new-hash"))
+        self.update(user.id, UserUpdate::new().password_hash("new-hash"))
             .await
             .expect("updating the password hash of an existing user");
+        assert_eq!(
+            self.find_id(user.id).await,
+            UserRecord::new(user.clone(), "new-hash"),
+            "a password update must set the hash and change nothing else"
+        );
+
+        let moved = self.email("update-moved");
+        self.update(user.id, UserUpdate::new().email(moved.clone()))
+            .await
+            .expect("changing the email of an existing user");
         let after = self.find_id(user.id).await;
         assert_eq!(
-            after.hashed_password, "new-hash",
-            "update_user must set the new password hash"
+            after.user.email, moved,
+            "update_user must set the new email"
         );
         assert_eq!(
-            after,
-            User {
-                hashed_password: "new-hash".into(),
-                ..user.clone()
-            },
-            "a password update must change nothing else"
-        );
-
-        let token = ResetToken {
-            hash: self.fresh_token("update"),
-            expires_at_ms: LIVE_MS + DAY_MS,
-        };
-        self.update(user.id, UserUpdate::new().reset_token(Some(token.clone())))
-            .await
-            .expect("setting a reset token");
-        let after = self.find_id(user.id).await;
-        assert_eq!(
-            after.reset_token,
-            Some(token.clone()),
-            "update_user must store the reset token hash and expiry"
+            after.password_hash, "new-hash",
+            "an email update must not touch the password hash"
         );
         assert_eq!(
-            after.hashed_password, "new-hash",
-            "setting a reset token must not touch the password hash"
-        );
-
-        self.update(user.id, UserUpdate::new().hashed_password("newer-hash"))
-            .await
-            .expect("updating the password hash again");
-        assert_eq!(
-            self.find_id(user.id).await.reset_token,
-            Some(token.clone()),
-            "a password-only update must leave the reset token alone"
-        );
-
-        self.update(user.id, UserUpdate::new().reset_token(Some(token.clone())))
-            .await
-            .expect("re-setting the token a user already holds is not a collision");
-
-        self.update(user.id, UserUpdate::new())
-            .await
-            .expect("an empty update of an existing user succeeds");
-        let unchanged = self.find_id(user.id).await;
-        assert_eq!(
-            (unchanged.hashed_password.as_str(), unchanged.reset_token),
-            ("newer-hash", Some(token.clone())),
-            "an empty update must change nothing"
-        );
-
-        self.update(user.id, UserUpdate::new().reset_token(None))
-            .await
-            .expect("clearing a reset token");
-        let after = self.find_id(user.id).await;
-        assert_eq!(after.reset_token, None, "update_user must clear the token");
-        assert_eq!(
-            after.hashed_password, "newer-hash",
-            "clearing the token must not touch the password hash"
+            self.find(UserLookup::Email(&moved))
+                .await
+                .map(|r| r.user.id),
+            Some(user.id),
+            "the new email must lead to the account"
         );
         assert_eq!(
-            self.find(UserLookup::ResetToken(&token.hash)).await,
+            self.find(UserLookup::Email(&user.email)).await,
             None,
-            "a cleared reset token must no longer be found"
+            "the old email must lead nowhere after a change"
         );
 
-        assert_eq!(
-            self.find_id(other.id).await,
-            other,
-            "updates of one user must not touch another"
-        );
-    }
-
-    async fn update_user_refuses_unknown_ids_and_shared_reset_tokens(&self) {
-        for (what, update) in [
-            ("a password update", UserUpdate::new().hashed_password("x")),
-            (
-                "setting a reset token",
-                UserUpdate::new().reset_token(Some(ResetToken {
-                    hash: self.fresh_token("unknown-id"),
-                    expires_at_ms: LIVE_MS,
-                })),
-            ),
-            (
-                "clearing a reset token",
-                UserUpdate::new().reset_token(None),
-            ),
-            ("an empty update", UserUpdate::new()),
-        ] {
-            let result = self.update(UNKNOWN_ID, update).await;
-            assert!(
-                matches!(result, Err(StoreError::NotFound)),
-                "{what} of an unknown user id must fail with StoreError::NotFound, got {result:?}"
-            );
-        }
-
-        let holder = self.new_user("token-holder").await;
-        let taker = self.new_user("token-taker").await;
-        let token = ResetToken {
-            hash: self.fresh_token("shared"),
-            expires_at_ms: LIVE_MS + DAY_MS,
-        };
-        self.update(
-            holder.id,
-            UserUpdate::new().reset_token(Some(token.clone())),
-        )
-        .await
-        .expect("setting the holder's reset token");
-        let own = ResetToken {
-            hash: self.fresh_token("taker-own"),
-            expires_at_ms: LIVE_MS + DAY_MS,
-        };
-        self.update(taker.id, UserUpdate::new().reset_token(Some(own.clone())))
-            .await
-            .expect("setting the taker's own reset token");
-
-        let collision = self
+        let taken = self
             .update(
-                taker.id,
+                user.id,
                 UserUpdate::new()
-                    .hashed_password("taker-new-hash")
-                    .reset_token(Some(ResetToken {
-                        hash: token.hash,
-                        expires_at_ms: LIVE_MS + 2 * DAY_MS,
-                    })),
+                    .email(other.email.clone())
+                    .password_hash("never-set"),
             )
             .await;
         assert!(
-            matches!(collision, Err(StoreError::Duplicate)),
-            "a reset token hash another user holds must fail with StoreError::Duplicate, got {collision:?}"
+            matches!(taken, Err(StoreError::Duplicate)),
+            "update_user to another user's email must fail with StoreError::Duplicate, \
+             got {taken:?}"
         );
         assert_eq!(
-            self.find_id(holder.id).await.reset_token,
-            Some(token.clone()),
-            "a refused token collision must leave the holder's token untouched"
+            self.find_id(user.id).await,
+            after,
+            "a refused update must change nothing, not even the fields it could set"
         );
-        let taker_after = self.find_id(taker.id).await;
+
+        self.update(user.id, UserUpdate::new())
+            .await
+            .expect("an empty update of an existing user");
         assert_eq!(
-            (
-                taker_after.hashed_password.as_str(),
-                taker_after.reset_token
-            ),
-            (taker.hashed_password.as_str(), Some(own)),
-            "a refused update must change nothing, not even its other fields"
+            self.find_id(user.id).await,
+            after,
+            "an empty update must change nothing"
+        );
+        let unknown = self
+            .update(UNKNOWN_ID, UserUpdate::new().password_hash("x"))
+            .await;
+        assert!(
+            matches!(unknown, Err(StoreError::NotFound)),
+            "update_user of an unknown id must fail with StoreError::NotFound, got {unknown:?}"
         );
         assert_eq!(
-            self.find(UserLookup::ResetToken(&token.hash))
-                .await
-                .map(|u| u.id),
-            Some(holder.id),
-            "after a refused collision the token must still lead to its holder"
+            self.find_id(other.id).await,
+            other_before,
+            "updates must not touch other users"
         );
     }
 
-    // ----- password reset -----------------------------------------------------------------
+    async fn delete_user_takes_sessions_and_tokens_with_it(&self) {
+        let user = self.new_user("delete-user").await;
+        let other = self.new_user("delete-user-other").await;
+        let session = self.live_session("delete-user", user.id);
+        self.create_session(session.clone(), false).await;
+        let token = self.token_for("delete-user", &user, TokenPurpose::ResetPassword);
+        self.create_token(token.clone(), false).await;
+        let kept = self.live_session("delete-user-other", other.id);
+        self.create_session(kept.clone(), false).await;
 
-    async fn password_reset_redeems_once_and_only_before_expiry(&self) {
-        let expires = LIVE_MS + DAY_MS;
-        let user = self.new_user("reset").await;
-        let bystander = self.new_user("reset-bystander").await;
-        let token = self.fresh_token("reset");
-        let bystander_token = ResetToken {
-            hash: self.fresh_token("reset-bystander"),
-            expires_at_ms: expires,
-        };
-        self.update(
-            user.id,
-            UserUpdate::new().reset_token(Some(ResetToken {
-                hash: token,
-                expires_at_ms: expires,
-            })),
-        )
-        .await
-        .expect("setting a reset token");
-        self.update(
-            bystander.id,
-            UserUpdate::new().reset_token(Some(bystander_token.clone())),
-        )
-        .await
-        .expect("setting the bystander's reset token");
+        assert!(
+            self.store
+                .delete_user(user.id)
+                .await
+                .expect("delete_user of an existing user"),
+            "delete_user must say the user existed"
+        );
+        assert_eq!(
+            self.find(UserLookup::Id(user.id)).await,
+            None,
+            "a deleted user must not be found by id"
+        );
+        assert_eq!(
+            self.find(UserLookup::Email(&user.email)).await,
+            None,
+            "a deleted user must not be found by email"
+        );
+        assert!(
+            !self.session_exists(&session.token_hash).await,
+            "delete_user must delete the user's sessions"
+        );
+        assert_eq!(
+            self.find_token(&token.hash, token.purpose, LIVE_MS).await,
+            None,
+            "delete_user must delete the user's tokens"
+        );
+        assert!(
+            !self
+                .store
+                .delete_user(user.id)
+                .await
+                .expect("delete_user of a deleted user"),
+            "delete_user of an unknown id must say false"
+        );
+        assert!(
+            self.session_exists(&kept.token_hash).await,
+            "delete_user must not touch other users' sessions"
+        );
+        self.new_user("delete-user").await;
+        self.delete_user_sessions(other.id).await;
+    }
+
+    // ----- emailed tokens -----------------------------------------------------------------
+
+    async fn tokens_round_trip_and_expire_at_the_boundary(&self) {
+        let user = self.new_user("token").await;
+        let token = self.token_for("token", &user, TokenPurpose::ConfirmEmail);
+        self.create_token(token.clone(), false).await;
 
         assert_eq!(
-            self.redeem(&self.fresh_token("reset-unknown"), LIVE_MS, "h")
+            self.find_token(&token.hash, TokenPurpose::ConfirmEmail, LIVE_MS)
+                .await,
+            Some((token.clone(), user.clone())),
+            "find_token must return the token with every field as stored, and its user"
+        );
+        assert_eq!(
+            self.find_token(&token.hash, TokenPurpose::ResetPassword, LIVE_MS)
                 .await,
             None,
-            "complete_password_reset with a token nobody holds must return None"
+            "find_token must not find a token under another purpose"
+        );
+        assert_eq!(
+            self.find_token(&self.fresh_token("token-unknown"), token.purpose, LIVE_MS)
+                .await,
+            None,
+            "find_token of an unknown hash must find nothing"
+        );
+        assert!(
+            self.find_token(&token.hash, token.purpose, token.expires_at_ms - 1)
+                .await
+                .is_some(),
+            "a token must be valid until just before its expiry"
+        );
+        assert_eq!(
+            self.find_token(&token.hash, token.purpose, token.expires_at_ms)
+                .await,
+            None,
+            "a token must be invalid from its expiry on (expires_at_ms > now_ms)"
+        );
+        assert_eq!(
+            self.redeem(
+                &token.hash,
+                token.purpose,
+                token.expires_at_ms,
+                UserUpdate::new()
+            )
+            .await
+            .expect("redeem_token of an expired token"),
+            None,
+            "redeem_token must refuse an expired token"
         );
 
-        for now in [expires, expires + 1] {
+        let collision = EmailToken {
+            user_id: user.id,
+            ..self.token_for("token-collision", &user, TokenPurpose::MagicLink)
+        };
+        let collision = EmailToken {
+            hash: token.hash,
+            ..collision
+        };
+        let refused = self.store.create_token(collision, true).await;
+        assert!(
+            matches!(refused, Err(StoreError::Duplicate)),
+            "create_token with a stored hash must fail with StoreError::Duplicate (even with \
+             replace_others), got {refused:?}"
+        );
+        assert_eq!(
+            self.find_token(&token.hash, TokenPurpose::ConfirmEmail, LIVE_MS)
+                .await,
+            Some((token.clone(), user.clone())),
+            "a refused collision must leave the stored token as it was"
+        );
+        let orphan = EmailToken {
+            user_id: UNKNOWN_ID,
+            ..self.token_for("token-orphan", &user, TokenPurpose::MagicLink)
+        };
+        let refused = self.store.create_token(orphan, false).await;
+        assert!(
+            matches!(refused, Err(StoreError::NotFound)),
+            "create_token for an unknown user must fail with StoreError::NotFound, got {refused:?}"
+        );
+    }
+
+    async fn new_tokens_replace_only_the_same_purpose(&self) {
+        let user = self.new_user("replace-token").await;
+        let other = self.new_user("replace-token-other").await;
+        let first = self.token_for("replace-1", &user, TokenPurpose::ResetPassword);
+        let confirm = self.token_for("replace-confirm", &user, TokenPurpose::ConfirmEmail);
+        let others = self.token_for("replace-other", &other, TokenPurpose::ResetPassword);
+        for token in [&first, &confirm, &others] {
+            self.create_token(token.clone(), false).await;
+        }
+        let second = self.token_for("replace-2", &user, TokenPurpose::ResetPassword);
+        self.create_token(second.clone(), false).await;
+        assert!(
+            self.find_token(&first.hash, first.purpose, LIVE_MS)
+                .await
+                .is_some(),
+            "create_token without replace_others must keep the user's other tokens"
+        );
+        let third = self.token_for("replace-3", &user, TokenPurpose::ResetPassword);
+        self.create_token(third.clone(), true).await;
+        for (what, token, alive) in [
+            ("the user's earlier token of that purpose", &first, false),
+            (
+                "the user's other earlier token of that purpose",
+                &second,
+                false,
+            ),
+            ("the new token", &third, true),
+            ("the user's token of another purpose", &confirm, true),
+            ("another user's token of that purpose", &others, true),
+        ] {
             assert_eq!(
-                self.redeem(&token, now, "too-late-hash").await,
-                None,
-                "a reset token must be refused at or after its expiry (expires_at_ms={expires}, now_ms={now})"
-            );
-            let after = self.find_id(user.id).await;
-            assert_eq!(
-                after.hashed_password, user.hashed_password,
-                "a refused (expired) redemption must not change the password"
-            );
-            assert_eq!(
-                after.reset_token.map(|r| r.hash),
-                Some(token),
-                "a refused (expired) redemption must not clear the token"
+                self.find_token(&token.hash, token.purpose, LIVE_MS)
+                    .await
+                    .is_some(),
+                alive,
+                "after create_token with replace_others, {what} must {}",
+                if alive { "stay" } else { "be gone" }
             );
         }
+    }
 
+    async fn tokens_die_when_the_account_email_changes(&self) {
+        let user = self.new_user("email-bound").await;
+        let token = self.token_for("email-bound", &user, TokenPurpose::MagicLink);
+        self.create_token(token.clone(), false).await;
+        // An email-change token goes to the new address but is bound to the current one.
+        let change = EmailToken {
+            sent_to: self.email("email-bound-new"),
+            ..self.token_for("email-bound-change", &user, TokenPurpose::ChangeEmail)
+        };
+        self.create_token(change.clone(), false).await;
         assert_eq!(
-            self.redeem(&token, expires - 1, "reset-hash").await,
-            Some(user.id),
-            "complete_password_reset with a valid token must return the holder's id"
+            self.find_token(&change.hash, TokenPurpose::ChangeEmail, LIVE_MS)
+                .await
+                .map(|(t, _)| t.sent_to),
+            Some(change.sent_to.clone()),
+            "a token sent elsewhere is valid while the account has its account_email"
         );
-        let after = self.find_id(user.id).await;
+
+        self.update(
+            user.id,
+            UserUpdate::new().email(self.email("email-bound-moved")),
+        )
+        .await
+        .expect("changing the email");
+        for held in [&token, &change] {
+            assert_eq!(
+                self.find_token(&held.hash, held.purpose, LIVE_MS).await,
+                None,
+                "a token issued to the old address must be invalid once the email changed"
+            );
+            assert_eq!(
+                self.redeem(&held.hash, held.purpose, LIVE_MS, UserUpdate::new())
+                    .await
+                    .expect("redeem_token after an email change"),
+                None,
+                "redeem_token must refuse a token issued to the old address"
+            );
+        }
+    }
+
+    async fn redeeming_consumes_the_token_and_applies_the_update(&self) {
+        let user = self.new_user("redeem").await;
+        let token = self.token_for("redeem", &user, TokenPurpose::ResetPassword);
+        self.create_token(token.clone(), false).await;
+        let (redeemed, after) = self
+            .redeem(
+                &token.hash,
+                token.purpose,
+                LIVE_MS,
+                UserUpdate::new().password_hash("redeemed-hash"),
+            )
+            .await
+            .expect("redeem_token of a valid token")
+            .expect("a valid token must be redeemed");
         assert_eq!(
-            after.hashed_password, "reset-hash",
-            "a redemption must set the new password hash"
+            redeemed, token,
+            "redeem_token must return the token as stored"
         );
-        assert_eq!(after.reset_token, None, "a redemption must clear the token");
+        assert_eq!(after, user, "redeem_token must return the user as updated");
         assert_eq!(
-            self.find(UserLookup::ResetToken(&token)).await,
+            self.find_id(user.id).await.password_hash,
+            "redeemed-hash",
+            "redeem_token must apply the update to the token's user"
+        );
+        assert_eq!(
+            self.redeem(&token.hash, token.purpose, LIVE_MS, UserUpdate::new())
+                .await
+                .expect("redeem_token of a used token"),
             None,
-            "a redeemed token must no longer be found"
+            "a token must die on use"
         );
 
-        assert_eq!(
-            self.redeem(&token, expires - 1, "second-hash").await,
-            None,
-            "a reset token must be usable only once"
+        // An update that cannot be applied leaves the token alive.
+        let other = self.new_user("redeem-other").await;
+        let change = EmailToken {
+            sent_to: other.email.clone(),
+            ..self.token_for("redeem-change", &user, TokenPurpose::ChangeEmail)
+        };
+        self.create_token(change.clone(), false).await;
+        let taken = self
+            .redeem(
+                &change.hash,
+                change.purpose,
+                LIVE_MS,
+                UserUpdate::new().email(other.email.clone()),
+            )
+            .await;
+        assert!(
+            matches!(taken, Err(StoreError::Duplicate)),
+            "redeem_token whose update takes another user's email must fail with \
+             StoreError::Duplicate, got {taken:?}"
         );
-        assert_eq!(
-            self.find_id(user.id).await.hashed_password,
-            "reset-hash",
-            "a second redemption must not change the password"
+        assert!(
+            self.find_token(&change.hash, change.purpose, LIVE_MS)
+                .await
+                .is_some(),
+            "a redemption whose update failed must leave the token valid"
         );
+        let moved = self.email("redeem-moved");
+        let (_, after) = self
+            .redeem(
+                &change.hash,
+                change.purpose,
+                LIVE_MS,
+                UserUpdate::new().email(moved.clone()),
+            )
+            .await
+            .expect("redeem_token with an email update")
+            .expect("the change token is still valid");
+        assert_eq!(
+            after.email, moved,
+            "redeem_token must return the user with the updated email"
+        );
+    }
 
-        let bystander_after = self.find_id(bystander.id).await;
+    async fn expired_tokens_and_counters_are_swept(&self) {
+        let now = SWEEP_NOW_MS;
+        self.sweep(now, SWEEP_IDLE_CUTOFF_MS).await;
+        let user = self.new_user("sweep-tokens").await;
+        let make = |label: &str, expires_at_ms: i64| EmailToken {
+            created_at_ms: 1,
+            expires_at_ms,
+            ..self.token_for(label, &user, TokenPurpose::ResetPassword)
+        };
+        let at_now = make("sweep-token-now", now);
+        let later = make("sweep-token-later", now + 1);
+        self.create_token(at_now.clone(), false).await;
+        self.create_token(later.clone(), false).await;
+        let (ended, running) = (self.key("sweep-ended"), self.key("sweep-running"));
+        self.increment(&ended, now - 10, 10).await;
+        self.increment(&running, now - 10, 11).await;
+
+        let swept = self.sweep(now, 0).await;
         assert_eq!(
-            (bystander_after.hashed_password, bystander_after.reset_token),
-            (bystander.hashed_password, Some(bystander_token)),
-            "redeeming one user's token must not touch another user"
+            (swept.tokens, swept.counters),
+            (1, 1),
+            "delete_expired must delete exactly the tokens with expires_at_ms <= now_ms and \
+             the counters with window_ends_ms <= now_ms"
         );
+        assert!(
+            self.find_token(&later.hash, later.purpose, now)
+                .await
+                .is_some(),
+            "a token expiring after now_ms must survive the sweep"
+        );
+        assert_eq!(
+            self.counter(&running, now).await.map(|c| c.count),
+            Some(1),
+            "a counter whose window runs on must survive the sweep"
+        );
+        assert_eq!(
+            self.increment(&ended, now, 10).await.count,
+            1,
+            "a swept counter starts over"
+        );
+        for key in [&ended, &running] {
+            self.reset_counter(key).await;
+        }
     }
 
     // ----- sessions -----------------------------------------------------------------------
@@ -648,7 +803,7 @@ impl Suite {
         );
         assert_eq!(
             owner,
-            self.find_id(user.id).await,
+            self.find_id(user.id).await.user,
             "find_session must return the session's user with every field"
         );
         assert_eq!(
@@ -909,35 +1064,23 @@ impl Suite {
     }
 
     /// Kept apart (and run last): an update of an unknown user is `NotFound` even when its
-    /// reset token collides with another user's, because there is no row to update (a SQL
+    /// new email is another user's, because there is no row to update (a SQL
     /// `UPDATE ... WHERE id = ?` never reaches the unique constraint).
     async fn unknown_id_is_not_found_before_any_collision(&self) {
         let holder = self.new_user("collide-unknown").await;
-        let token = ResetToken {
-            hash: self.fresh_token("collide-unknown"),
-            expires_at_ms: LIVE_MS + DAY_MS,
-        };
-        self.update(
-            holder.id,
-            UserUpdate::new().reset_token(Some(token.clone())),
-        )
-        .await
-        .expect("setting the holder's reset token");
+        let before = self.find_id(holder.id).await;
         let result = self
-            .update(
-                UNKNOWN_ID,
-                UserUpdate::new().reset_token(Some(token.clone())),
-            )
+            .update(UNKNOWN_ID, UserUpdate::new().email(holder.email.clone()))
             .await;
         assert!(
             matches!(result, Err(StoreError::NotFound)),
             "update_user of an unknown user id must fail with StoreError::NotFound, even \
-             with a reset token another user holds; got {result:?}"
+             with an email another user has; got {result:?}"
         );
         assert_eq!(
-            self.find_id(holder.id).await.reset_token,
-            Some(token),
-            "a refused update must leave the holder's token untouched"
+            self.find_id(holder.id).await,
+            before,
+            "a refused update must leave the holder untouched"
         );
     }
 
@@ -974,9 +1117,9 @@ impl Suite {
         }
 
         assert_eq!(
-            self.sweep(now, 0).await,
+            self.sweep(now, 0).await.sessions,
             2,
-            "delete_expired_sessions must delete exactly the sessions with expires_at_ms <= now_ms"
+            "delete_expired must delete exactly the sessions with expires_at_ms <= now_ms"
         );
         assert!(
             !self.session_exists(&expires_now.token_hash).await,
@@ -1000,9 +1143,9 @@ impl Suite {
         }
 
         assert_eq!(
-            self.sweep(0, cutoff).await,
+            self.sweep(0, cutoff).await.sessions,
             2,
-            "delete_expired_sessions must delete exactly the sessions with \
+            "delete_expired must delete exactly the sessions with \
              last_seen_ms <= idle_cutoff_ms"
         );
         assert!(
@@ -1016,7 +1159,7 @@ impl Suite {
         );
 
         assert_eq!(
-            self.sweep(now, cutoff).await,
+            self.sweep(now, cutoff).await.sessions,
             0,
             "a sweep with nothing expired must delete nothing"
         );
@@ -1179,7 +1322,7 @@ impl Suite {
             let barrier = Arc::clone(&barrier);
             let user = NewUser {
                 email: email.clone(),
-                hashed_password: format!("race-hash-{i}"),
+                password_hash: format!("race-hash-{i}"),
                 created_at_ms: LIVE_MS,
             };
             tasks.spawn(async move {
@@ -1208,65 +1351,68 @@ impl Suite {
         );
         let winner = &winners[0];
         assert_eq!(
-            self.find(UserLookup::Email(&email)).await.as_ref(),
+            self.find(UserLookup::Email(&email))
+                .await
+                .map(|r| r.user)
+                .as_ref(),
             Some(winner),
             "after the race, the email must lead to the one account that won"
         );
     }
 
-    async fn concurrent_reset_redemptions_have_one_winner(&self) {
+    async fn concurrent_token_redemptions_have_one_winner(&self) {
         let user = self.new_user("reset-race").await;
-        let token = self.fresh_token("reset-race");
-        self.update(
-            user.id,
-            UserUpdate::new().reset_token(Some(ResetToken {
-                hash: token,
-                expires_at_ms: LIVE_MS + DAY_MS,
-            })),
-        )
-        .await
-        .expect("setting a reset token");
+        let token = self.token_for("reset-race", &user, TokenPurpose::ResetPassword);
+        self.create_token(token.clone(), false).await;
 
         let barrier = Arc::new(Barrier::new(RESET_RACERS));
         let mut tasks = JoinSet::new();
         for i in 0..RESET_RACERS {
             let store = Arc::clone(&self.store);
             let barrier = Arc::clone(&barrier);
+            let hash = token.hash;
             tasks.spawn(async move {
                 barrier.wait().await;
-                let hash = format!("raced-hash-{i}");
-                let result = store.complete_password_reset(&token, LIVE_MS, &hash).await;
-                (hash, result)
+                let password_hash = format!("raced-hash-{i}");
+                let update = UserUpdate::new().password_hash(password_hash.clone());
+                let result = store
+                    .redeem_token(&hash, TokenPurpose::ResetPassword, LIVE_MS, update)
+                    .await;
+                (password_hash, result)
             });
         }
         let mut winners = Vec::new();
         while let Some(joined) = tasks.join_next().await {
-            let (hash, result) = joined.expect("a redemption task panicked");
+            let (password_hash, result) = joined.expect("a redemption task panicked");
             match result {
-                Ok(Some(id)) => {
+                Ok(Some((_, owner))) => {
                     assert_eq!(
-                        id, user.id,
-                        "a redemption must return the token holder's id"
+                        owner.id, user.id,
+                        "a redemption must return the token's user"
                     );
-                    winners.push(hash);
+                    winners.push(password_hash);
                 }
                 Ok(None) => {}
-                Err(e) => panic!("concurrent complete_password_reset failed: {e:?}"),
+                Err(e) => panic!("concurrent redeem_token failed: {e:?}"),
             }
         }
         assert_eq!(
             winners.len(),
             1,
-            "{RESET_RACERS} concurrent redemptions of one reset token must give exactly one \
+            "{RESET_RACERS} concurrent redemptions of one token must give exactly one \
              Some, got {}",
             winners.len()
         );
-        let after = self.find_id(user.id).await;
         assert_eq!(
-            after.hashed_password, winners[0],
-            "the password must be the one set by the single winning redemption"
+            self.find_id(user.id).await.password_hash,
+            winners[0],
+            "the update must be the one of the single winning redemption"
         );
-        assert_eq!(after.reset_token, None, "the raced token must be cleared");
+        assert_eq!(
+            self.find_token(&token.hash, token.purpose, LIVE_MS).await,
+            None,
+            "the raced token must be consumed"
+        );
     }
 
     async fn concurrent_increments_are_not_lost(&self) {

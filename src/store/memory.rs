@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Store, StoreError};
+use super::{Counter, EmailToken, Session, Store, StoreError, Swept, TokenPurpose};
 use crate::token::TokenHash;
-use crate::user::{Counter, NewUser, Session, User, UserId, UserLookup, UserUpdate};
+use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
 /// A [`Store`] kept in memory behind one mutex. Clones share the same data.
 ///
@@ -27,10 +27,49 @@ impl std::fmt::Debug for MemoryStore {
 #[derive(Default)]
 struct Tables {
     next_id: i64,
-    users: HashMap<UserId, User>,
+    users: HashMap<UserId, UserRecord>,
     by_email: HashMap<String, UserId>,
     sessions: HashMap<TokenHash, Session>,
+    tokens: HashMap<TokenHash, EmailToken>,
     counters: HashMap<String, Counter>,
+}
+
+impl Tables {
+    /// The token and its user when the token is valid at `now_ms`.
+    fn valid_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+    ) -> Option<(EmailToken, User)> {
+        let token = self.tokens.get(hash)?;
+        let record = self.users.get(&token.user_id)?;
+        (token.purpose == purpose
+            && token.expires_at_ms > now_ms
+            && token.account_email == record.user.email)
+            .then(|| (token.clone(), record.user.clone()))
+    }
+
+    /// Applies `update` to the user `id`, or changes nothing and fails.
+    fn update_user(&mut self, id: UserId, update: UserUpdate) -> Result<User, StoreError> {
+        let current = self.users.get(&id).ok_or(StoreError::NotFound)?;
+        if let Some(email) = &update.email {
+            if self.by_email.get(email).is_some_and(|owner| *owner != id) {
+                return Err(StoreError::Duplicate);
+            }
+        }
+        let old_email = current.user.email.clone();
+        let record = self.users.get_mut(&id).ok_or(StoreError::NotFound)?;
+        if let Some(hash) = update.password_hash {
+            record.password_hash = hash;
+        }
+        if let Some(email) = update.email {
+            record.user.email = email.clone();
+            self.by_email.remove(&old_email);
+            self.by_email.insert(email, id);
+        }
+        Ok(self.users[&id].user.clone())
+    }
 }
 
 impl MemoryStore {
@@ -57,71 +96,35 @@ impl Store for MemoryStore {
         }
         t.next_id += 1;
         let id = UserId(t.next_id);
-        let created = User {
-            id,
-            email: user.email,
-            hashed_password: user.hashed_password,
-            reset_token: None,
-            created_at_ms: user.created_at_ms,
-        };
+        let created = User::new(id, user.email, user.created_at_ms);
         t.by_email.insert(created.email.clone(), id);
-        t.users.insert(id, created.clone());
+        t.users
+            .insert(id, UserRecord::new(created.clone(), user.password_hash));
         Ok(created)
     }
 
-    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<User>, StoreError> {
+    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<UserRecord>, StoreError> {
         let t = self.lock();
         let found = match lookup {
             UserLookup::Id(id) => t.users.get(&id),
             UserLookup::Email(email) => t.by_email.get(email).and_then(|id| t.users.get(id)),
-            UserLookup::ResetToken(hash) => t
-                .users
-                .values()
-                .find(|u| u.reset_token.as_ref().is_some_and(|r| &r.hash == hash)),
         };
         Ok(found.cloned())
     }
 
     async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError> {
-        let mut t = self.lock();
-        if !t.users.contains_key(&id) {
-            return Err(StoreError::NotFound);
-        }
-        if let Some(Some(token)) = &update.reset_token {
-            let taken = t.users.values().any(|u| {
-                u.id != id && u.reset_token.as_ref().is_some_and(|r| r.hash == token.hash)
-            });
-            if taken {
-                return Err(StoreError::Duplicate);
-            }
-        }
-        let user = t.users.get_mut(&id).ok_or(StoreError::NotFound)?;
-        if let Some(hash) = update.hashed_password {
-            user.hashed_password = hash;
-        }
-        if let Some(token) = update.reset_token {
-            user.reset_token = token;
-        }
-        Ok(())
+        self.lock().update_user(id, update).map(|_| ())
     }
 
-    async fn complete_password_reset(
-        &self,
-        token: &TokenHash,
-        now_ms: i64,
-        hashed_password: &str,
-    ) -> Result<Option<UserId>, StoreError> {
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
         let mut t = self.lock();
-        let user = t.users.values_mut().find(|u| {
-            u.reset_token
-                .as_ref()
-                .is_some_and(|r| &r.hash == token && r.expires_at_ms > now_ms)
-        });
-        Ok(user.map(|u| {
-            u.reset_token = None;
-            u.hashed_password = hashed_password.to_owned();
-            u.id
-        }))
+        let Some(record) = t.users.remove(&id) else {
+            return Ok(false);
+        };
+        t.by_email.remove(&record.user.email);
+        t.sessions.retain(|_, s| s.user_id != id);
+        t.tokens.retain(|_, token| token.user_id != id);
+        Ok(true)
     }
 
     async fn create_session(
@@ -145,9 +148,11 @@ impl Store for MemoryStore {
 
     async fn find_session(&self, token: &TokenHash) -> Result<Option<(Session, User)>, StoreError> {
         let t = self.lock();
-        Ok(t.sessions
-            .get(token)
-            .and_then(|s| t.users.get(&s.user_id).map(|u| (s.clone(), u.clone()))))
+        Ok(t.sessions.get(token).and_then(|s| {
+            t.users
+                .get(&s.user_id)
+                .map(|record| (s.clone(), record.user.clone()))
+        }))
     }
 
     async fn touch_session(&self, token: &TokenHash, now_ms: i64) -> Result<(), StoreError> {
@@ -168,16 +173,49 @@ impl Store for MemoryStore {
         Ok((before - t.sessions.len()) as u64)
     }
 
-    async fn delete_expired_sessions(
+    async fn create_token(
         &self,
-        now_ms: i64,
-        idle_cutoff_ms: i64,
-    ) -> Result<u64, StoreError> {
+        token: EmailToken,
+        replace_others: bool,
+    ) -> Result<(), StoreError> {
         let mut t = self.lock();
-        let before = t.sessions.len();
-        t.sessions
-            .retain(|_, s| s.expires_at_ms > now_ms && s.last_seen_ms > idle_cutoff_ms);
-        Ok((before - t.sessions.len()) as u64)
+        if !t.users.contains_key(&token.user_id) {
+            return Err(StoreError::NotFound);
+        }
+        if t.tokens.contains_key(&token.hash) {
+            return Err(StoreError::Duplicate);
+        }
+        if replace_others {
+            t.tokens
+                .retain(|_, old| old.user_id != token.user_id || old.purpose != token.purpose);
+        }
+        t.tokens.insert(token.hash, token);
+        Ok(())
+    }
+
+    async fn find_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+    ) -> Result<Option<(EmailToken, User)>, StoreError> {
+        Ok(self.lock().valid_token(hash, purpose, now_ms))
+    }
+
+    async fn redeem_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+        update: UserUpdate,
+    ) -> Result<Option<(EmailToken, User)>, StoreError> {
+        let mut t = self.lock();
+        let Some((token, _)) = t.valid_token(hash, purpose, now_ms) else {
+            return Ok(None);
+        };
+        let user = t.update_user(token.user_id, update)?;
+        t.tokens.remove(hash);
+        Ok(Some((token, user)))
     }
 
     async fn increment_counter(
@@ -187,14 +225,11 @@ impl Store for MemoryStore {
         window_ms: i64,
     ) -> Result<Counter, StoreError> {
         let mut t = self.lock();
-        let fresh = Counter {
-            count: 1,
-            window_ends_ms: now_ms.saturating_add(window_ms),
-        };
-        let counter = t.counters.entry(key.to_owned()).or_insert(Counter {
-            count: 0,
-            window_ends_ms: i64::MIN,
-        });
+        let fresh = Counter::new(1, now_ms.saturating_add(window_ms));
+        let counter = t
+            .counters
+            .entry(key.to_owned())
+            .or_insert(Counter::new(0, i64::MIN));
         if counter.window_ends_ms <= now_ms {
             *counter = fresh;
         } else {
@@ -224,5 +259,23 @@ impl Store for MemoryStore {
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.lock().counters.remove(key);
         Ok(())
+    }
+
+    async fn delete_expired(
+        &self,
+        now_ms: i64,
+        session_idle_cutoff_ms: i64,
+    ) -> Result<Swept, StoreError> {
+        let mut t = self.lock();
+        let (sessions, tokens, counters) = (t.sessions.len(), t.tokens.len(), t.counters.len());
+        t.sessions
+            .retain(|_, s| s.expires_at_ms > now_ms && s.last_seen_ms > session_idle_cutoff_ms);
+        t.tokens.retain(|_, token| token.expires_at_ms > now_ms);
+        t.counters.retain(|_, c| c.window_ends_ms > now_ms);
+        Ok(Swept::new(
+            (sessions - t.sessions.len()) as u64,
+            (tokens - t.tokens.len()) as u64,
+            (counters - t.counters.len()) as u64,
+        ))
     }
 }

@@ -1,4 +1,4 @@
-//! Where users, sessions and throttling counters live: the [`Store`] trait and its backends.
+//! Where users, sessions, emailed tokens and throttling counters live: the [`Store`] trait and its backends.
 //!
 //! [`Auth`](crate::Auth) is the only caller: handlers never talk to a store directly.
 //! Every backend passes the same [`conformance`] suite.
@@ -6,12 +6,15 @@
 use async_trait::async_trait;
 
 use crate::token::TokenHash;
-use crate::user::{Counter, NewUser, Session, User, UserId, UserLookup, UserUpdate};
+use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
 pub mod conformance;
 mod memory;
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+mod migrate;
 #[cfg(feature = "postgres")]
 mod postgres;
+mod records;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod sql;
 #[cfg(feature = "sqlite")]
@@ -20,6 +23,7 @@ mod sqlite;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgStore, PgStoreOptions};
+pub use records::{Counter, EmailToken, Session, Swept, TokenPurpose};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -36,7 +40,7 @@ pub enum StoreError {
     NotFound,
     /// The backend failed (connection, I/O, corrupt data). The source is for operators'
     /// logs; it is never shown to HTTP clients.
-    #[error("store backend error: {0}")]
+    #[error("store backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
@@ -47,12 +51,14 @@ impl StoreError {
     }
 }
 
-/// Persistence for accounts, sessions and throttling counters.
+/// Persistence for accounts, sessions, emailed tokens and throttling counters.
 ///
 /// The typed counterpart of the seed's `DB` class (`add_user`, `find_user_by`,
-/// `update_user`), plus session and counter operations. Implementations must be safe to
-/// share between tasks and, for networked backends, between processes: uniqueness is
-/// enforced by the backend itself (a `UNIQUE` constraint), never by check-then-insert.
+/// `update_user`), plus a few general operations on sessions, tokens and counters that
+/// every flow shares: a new email flow is a new [`TokenPurpose`], not a new method.
+/// Implementations must be safe to share between tasks and, for networked backends,
+/// between processes: uniqueness is enforced by the backend itself (a `UNIQUE`
+/// constraint), never by check-then-insert, and each method is atomic.
 ///
 /// Times are milliseconds since the Unix epoch, supplied by the caller's clock.
 #[async_trait]
@@ -63,25 +69,18 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Duplicate`] when the email is already registered.
     async fn add_user(&self, user: NewUser) -> Result<User, StoreError>;
 
-    /// Finds one user, or `None`.
-    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<User>, StoreError>;
+    /// Finds one user and its password hash, or `None`.
+    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<UserRecord>, StoreError>;
 
     /// Applies `update` to the user `id`.
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when there is no such user; [`StoreError::Duplicate`] when a
-    /// new reset token collides with another user's.
+    /// new email belongs to another user (nothing is changed then).
     async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError>;
 
-    /// Atomically redeems a reset token: if a user holds `token` and it has not expired at
-    /// `now_ms`, sets their password hash to `hashed_password`, clears the token and returns
-    /// the user's id. Two concurrent calls with one token never both succeed.
-    async fn complete_password_reset(
-        &self,
-        token: &TokenHash,
-        now_ms: i64,
-        hashed_password: &str,
-    ) -> Result<Option<UserId>, StoreError>;
+    /// Deletes a user with every session and token of theirs; true when the user existed.
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
 
     /// Stores a new session. With `replace_others`, the user's other sessions are removed
     /// in the same transaction (one session per user).
@@ -107,13 +106,40 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes every session of a user; returns how many there were.
     async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError>;
 
-    /// Deletes sessions past their absolute expiry (`expires_at_ms <= now_ms`) or idle since
-    /// before `idle_cutoff_ms` (`last_seen_ms <= idle_cutoff_ms`); returns how many.
-    async fn delete_expired_sessions(
+    /// Stores an emailed token. With `replace_others`, the user's other tokens of the same
+    /// purpose are removed in the same transaction (a new reset link voids the last one).
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] on a token-hash collision (never overwrites);
+    /// [`StoreError::NotFound`] when the user does not exist.
+    async fn create_token(&self, token: EmailToken, replace_others: bool)
+    -> Result<(), StoreError>;
+
+    /// The token with this hash and purpose and its user, if it is valid at `now_ms`: not
+    /// expired (`expires_at_ms > now_ms`) and its `account_email` still the user's email.
+    /// Reads only; [`redeem_token`](Self::redeem_token) is what consumes a token.
+    async fn find_token(
         &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
         now_ms: i64,
-        idle_cutoff_ms: i64,
-    ) -> Result<u64, StoreError>;
+    ) -> Result<Option<(EmailToken, User)>, StoreError>;
+
+    /// Atomically redeems a token: if it is valid as [`find_token`](Self::find_token)
+    /// says, deletes it, applies `update` to its user in the same transaction, and returns
+    /// the token and the user as updated. Of two concurrent redemptions of one token,
+    /// exactly one gets `Some`.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] when `update` sets an email another user has; the token
+    /// is then left as it was.
+    async fn redeem_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+        update: UserUpdate,
+    ) -> Result<Option<(EmailToken, User)>, StoreError>;
 
     /// Adds one event to the fixed-window counter `key` and returns it. A window that ended
     /// at or before `now_ms` starts over at 1 and ends at `now_ms + window_ms`. Atomic, so
@@ -136,6 +162,17 @@ pub trait Store: Send + Sync + 'static {
 
     /// Removes a counter.
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError>;
+
+    /// Deletes what has expired at `now_ms`: sessions past their absolute expiry
+    /// (`expires_at_ms <= now_ms`) or idle since `session_idle_cutoff_ms`
+    /// (`last_seen_ms <= session_idle_cutoff_ms`), tokens past theirs
+    /// (`expires_at_ms <= now_ms`) and counters whose window has ended
+    /// (`window_ends_ms <= now_ms`). Returns how many of each.
+    async fn delete_expired(
+        &self,
+        now_ms: i64,
+        session_idle_cutoff_ms: i64,
+    ) -> Result<Swept, StoreError>;
 }
 
 /// Maps a sqlx error to a [`StoreError`], recognizing unique violations as `Duplicate`.

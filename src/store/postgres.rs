@@ -5,8 +5,10 @@ use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
-use super::StoreError;
-use super::sql::{impl_sql_store, session_join, user_columns};
+use super::sql::{
+    impl_sql_store, session_join, token_columns, token_returning, user_columns, valid_token,
+};
+use super::{StoreError, migrate};
 
 /// Pool settings for [`PgStore::connect_with`].
 #[derive(Debug, Clone)]
@@ -35,7 +37,9 @@ impl Default for PgStoreOptions {
 
 /// A [`Store`](crate::Store) on PostgreSQL (`postgres://user:pass@host/db`).
 ///
-/// Connecting runs the embedded migrations (`migrations/postgres`). Every rule that must
+/// Connecting brings tower-auth's own tables (`auth_*`) and migration record
+/// (`auth_schema_migrations`) up to date, beside whatever else the database holds; a
+/// database made by tower-auth 0.1 is upgraded in place. Every rule that must
 /// hold across instances (unique emails, single-use reset tokens, throttling counters) is
 /// enforced by the database in one statement or transaction.
 #[derive(Clone)]
@@ -48,8 +52,6 @@ impl std::fmt::Debug for PgStore {
         f.debug_struct("PgStore").finish_non_exhaustive()
     }
 }
-
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl PgStore {
     /// Connects with default pool settings and brings the schema up to date.
@@ -76,10 +78,9 @@ impl PgStore {
     /// As [`connect`](Self::connect).
     pub async fn connect_fresh(url: &str) -> Result<Self, StoreError> {
         let pool = Self::pool_for(url, &PgStoreOptions::default()).await?;
-        sqlx::query("DROP TABLE IF EXISTS sessions, counters, users, _sqlx_migrations")
-            .execute(&pool)
-            .await
-            .map_err(StoreError::backend)?;
+        // Upgrade first, so that the tables of a 0.1 database go too.
+        migrate::postgres::run(&pool).await?;
+        migrate::postgres::drop_all(&pool).await?;
         Self::from_pool(pool).await
     }
 
@@ -88,7 +89,7 @@ impl PgStore {
     /// # Errors
     /// A failed migration.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
-        MIGRATOR.run(&pool).await.map_err(StoreError::backend)?;
+        migrate::postgres::run(&pool).await?;
         Ok(Self { pool })
     }
 

@@ -1,17 +1,15 @@
 //! The SQL shared by the sqlx backends. SQLite and PostgreSQL both accept `$N` parameters,
 //! `RETURNING` and `ON CONFLICT`, so one text serves both; only the schema files differ.
 
-/// Columns of `users` (aliased `u`), in the order `user_from_row` reads them. A macro so
-/// that queries stay `&'static str` literals built with `concat!`.
+/// Columns of `auth_users` (aliased `u`) as `user_from_row` reads them, from column 0.
 macro_rules! user_columns {
     () => {
-        "u.id, u.email, u.hashed_password, u.reset_token_hash, u.reset_expires_at_ms, \
-         u.created_at_ms"
+        "u.id, u.email, u.created_at_ms"
     };
 }
 
 /// The session-and-user join, up to the token-hash comparison (`... WHERE s.token_hash`):
-/// user columns first, then the session's from column 6, as `session_from_row(row, 6)` reads
+/// user columns first, then the session's from column 3, as `session_from_row(row, 3)` reads
 /// them. Shared by the single lookup here and SQLite's batched one (`IN (...)`).
 macro_rules! session_join {
     () => {
@@ -19,8 +17,32 @@ macro_rules! session_join {
             "SELECT ",
             user_columns!(),
             ", s.token_hash, s.user_id, s.created_at_ms, s.last_seen_ms, s.expires_at_ms \
-             FROM sessions s JOIN users u ON u.id = s.user_id WHERE s.token_hash"
+             FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id WHERE s.token_hash"
         )
+    };
+}
+
+/// The conditions under which a token (aliased `t`, its user `u`) is valid: `$1` its
+/// hash, `$2` its purpose, `$3` now.
+macro_rules! valid_token {
+    () => {
+        "t.token_hash = $1 AND t.purpose = $2 AND t.expires_at_ms > $3 \
+         AND t.account_email = u.email"
+    };
+}
+
+/// Columns of `auth_tokens` (aliased `t`) as `token_from_row(row, first)` reads them.
+macro_rules! token_columns {
+    () => {
+        "t.token_hash, t.user_id, t.purpose, t.sent_to, t.account_email, t.created_at_ms, \
+         t.expires_at_ms"
+    };
+}
+
+/// The same columns, unqualified, for a `RETURNING` clause (SQLite's refuses an alias).
+macro_rules! token_returning {
+    () => {
+        "token_hash, user_id, purpose, sent_to, account_email, created_at_ms, expires_at_ms"
     };
 }
 
@@ -29,36 +51,30 @@ macro_rules! impl_sql_store {
     ($store:ty, $db:ty, $row:ty) => {
         fn user_from_row(row: &$row) -> Result<$crate::user::User, $crate::store::StoreError> {
             use sqlx::Row as _;
-            let reset_hash: Option<Vec<u8>> = row.try_get(3).map_err($crate::store::map_sqlx)?;
-            let reset_expires: Option<i64> = row.try_get(4).map_err($crate::store::map_sqlx)?;
-            let reset_token = match (reset_hash, reset_expires) {
-                (Some(hash), Some(expires_at_ms)) => Some($crate::user::ResetToken {
-                    hash: $crate::token::TokenHash::from_slice(&hash).ok_or_else(|| {
-                        $crate::store::StoreError::Backend("corrupt reset token hash".into())
-                    })?,
-                    expires_at_ms,
-                }),
-                _ => None,
-            };
-            Ok($crate::user::User {
-                id: $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
-                email: row.try_get(1).map_err($crate::store::map_sqlx)?,
-                hashed_password: row.try_get(2).map_err($crate::store::map_sqlx)?,
-                reset_token,
-                created_at_ms: row.try_get(5).map_err($crate::store::map_sqlx)?,
-            })
+            Ok($crate::user::User::new(
+                $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
+                row.try_get::<String, _>(1).map_err($crate::store::map_sqlx)?,
+                row.try_get(2).map_err($crate::store::map_sqlx)?,
+            ))
+        }
+
+        fn token_hash_from_row(
+            row: &$row,
+            index: usize,
+        ) -> Result<$crate::token::TokenHash, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            let hash: Vec<u8> = row.try_get(index).map_err($crate::store::map_sqlx)?;
+            $crate::token::TokenHash::from_slice(&hash)
+                .ok_or_else(|| $crate::store::StoreError::Backend("corrupt token hash".into()))
         }
 
         fn session_from_row(
             row: &$row,
             first: usize,
-        ) -> Result<$crate::user::Session, $crate::store::StoreError> {
+        ) -> Result<$crate::store::Session, $crate::store::StoreError> {
             use sqlx::Row as _;
-            let hash: Vec<u8> = row.try_get(first).map_err($crate::store::map_sqlx)?;
-            Ok($crate::user::Session {
-                token_hash: $crate::token::TokenHash::from_slice(&hash).ok_or_else(|| {
-                    $crate::store::StoreError::Backend("corrupt session token hash".into())
-                })?,
+            Ok($crate::store::Session {
+                token_hash: token_hash_from_row(row, first)?,
                 user_id: $crate::user::UserId(
                     row.try_get(first + 1).map_err($crate::store::map_sqlx)?,
                 ),
@@ -68,14 +84,58 @@ macro_rules! impl_sql_store {
             })
         }
 
-        fn counter_from_row(row: &$row) -> Result<$crate::user::Counter, $crate::store::StoreError> {
+        fn token_from_row(
+            row: &$row,
+            first: usize,
+        ) -> Result<$crate::store::EmailToken, $crate::store::StoreError> {
             use sqlx::Row as _;
-            Ok($crate::user::Counter {
-                count: $crate::store::count_from_db(
-                    row.try_get(0).map_err($crate::store::map_sqlx)?,
-                )?,
-                window_ends_ms: row.try_get(1).map_err($crate::store::map_sqlx)?,
+            let purpose: String = row.try_get(first + 2).map_err($crate::store::map_sqlx)?;
+            Ok($crate::store::EmailToken {
+                hash: token_hash_from_row(row, first)?,
+                user_id: $crate::user::UserId(
+                    row.try_get(first + 1).map_err($crate::store::map_sqlx)?,
+                ),
+                purpose: $crate::store::TokenPurpose::parse(&purpose).ok_or_else(|| {
+                    $crate::store::StoreError::Backend("unknown token purpose".into())
+                })?,
+                sent_to: row.try_get(first + 3).map_err($crate::store::map_sqlx)?,
+                account_email: row.try_get(first + 4).map_err($crate::store::map_sqlx)?,
+                created_at_ms: row.try_get(first + 5).map_err($crate::store::map_sqlx)?,
+                expires_at_ms: row.try_get(first + 6).map_err($crate::store::map_sqlx)?,
             })
+        }
+
+        fn counter_from_row(row: &$row) -> Result<$crate::store::Counter, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            Ok($crate::store::Counter::new(
+                $crate::store::count_from_db(row.try_get(0).map_err($crate::store::map_sqlx)?)?,
+                row.try_get(1).map_err($crate::store::map_sqlx)?,
+            ))
+        }
+
+        /// Applies `update` to user `id` on `conn`; false when there is no such user.
+        async fn update_user_on(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            id: $crate::user::UserId,
+            update: &$crate::user::UserUpdate,
+        ) -> Result<bool, $crate::store::StoreError> {
+            // Each column is either kept (flag false) or set from its parameter, so one
+            // prepared statement serves every combination of fields.
+            let result = sqlx::query(
+                "UPDATE auth_users SET \
+                   password_hash = CASE WHEN $2 THEN $3 ELSE password_hash END, \
+                   email = CASE WHEN $4 THEN $5 ELSE email END \
+                 WHERE id = $1",
+            )
+            .bind(id.0)
+            .bind(update.password_hash.is_some())
+            .bind(update.password_hash.as_deref().unwrap_or(""))
+            .bind(update.email.is_some())
+            .bind(update.email.as_deref().unwrap_or(""))
+            .execute(&mut *conn)
+            .await
+            .map_err($crate::store::map_sqlx)?;
+            Ok(result.rows_affected() > 0)
         }
 
         #[async_trait::async_trait]
@@ -86,53 +146,48 @@ macro_rules! impl_sql_store {
             ) -> Result<$crate::user::User, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let row = sqlx::query(
-                    "INSERT INTO users (email, hashed_password, created_at_ms) \
+                    "INSERT INTO auth_users (email, password_hash, created_at_ms) \
                      VALUES ($1, $2, $3) RETURNING id",
                 )
                 .bind(&user.email)
-                .bind(&user.hashed_password)
+                .bind(&user.password_hash)
                 .bind(user.created_at_ms)
                 .fetch_one(&self.pool)
                 .await
                 .map_err($crate::store::map_sqlx)?;
-                Ok($crate::user::User {
-                    id: $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
-                    email: user.email,
-                    hashed_password: user.hashed_password,
-                    reset_token: None,
-                    created_at_ms: user.created_at_ms,
-                })
+                Ok($crate::user::User::new(
+                    $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
+                    user.email,
+                    user.created_at_ms,
+                ))
             }
 
             async fn find_user_by(
                 &self,
                 lookup: $crate::user::UserLookup<'_>,
-            ) -> Result<Option<$crate::user::User>, $crate::store::StoreError> {
+            ) -> Result<Option<$crate::user::UserRecord>, $crate::store::StoreError> {
+                use sqlx::Row as _;
                 use $crate::user::UserLookup;
                 let row = match lookup {
-                    UserLookup::Id(id) => {
-                        sqlx::query(concat!("SELECT ", user_columns!(), " FROM users u WHERE u.id = $1"))
-                            .bind(id.0)
-                            .fetch_optional(&self.pool)
-                            .await
-                    }
-                    UserLookup::Email(email) => {
-                        sqlx::query(concat!("SELECT ", user_columns!(), " FROM users u WHERE u.email = $1"))
-                            .bind(email)
-                            .fetch_optional(&self.pool)
-                            .await
-                    }
-                    UserLookup::ResetToken(hash) => sqlx::query(concat!(
-                        "SELECT ",
-                        user_columns!(),
-                        " FROM users u WHERE u.reset_token_hash = $1"
+                    UserLookup::Id(id) => sqlx::query(concat!(
+                        "SELECT ", user_columns!(), ", u.password_hash FROM auth_users u WHERE u.id = $1"
                     ))
-                    .bind(&hash.as_bytes()[..])
+                    .bind(id.0)
+                    .fetch_optional(&self.pool)
+                    .await,
+                    UserLookup::Email(email) => sqlx::query(concat!(
+                        "SELECT ", user_columns!(), ", u.password_hash FROM auth_users u WHERE u.email = $1"
+                    ))
+                    .bind(email)
                     .fetch_optional(&self.pool)
                     .await,
                 }
                 .map_err($crate::store::map_sqlx)?;
-                row.as_ref().map(user_from_row).transpose()
+                let Some(row) = row else { return Ok(None) };
+                Ok(Some($crate::user::UserRecord::new(
+                    user_from_row(&row)?,
+                    row.try_get::<String, _>(3).map_err($crate::store::map_sqlx)?,
+                )))
             }
 
             async fn update_user(
@@ -140,60 +195,30 @@ macro_rules! impl_sql_store {
                 id: $crate::user::UserId,
                 update: $crate::user::UserUpdate,
             ) -> Result<(), $crate::store::StoreError> {
-                // Each column is either kept (flag false) or set from its parameter, so one
-                // prepared statement serves every combination of fields.
-                let (set_reset, reset) = match update.reset_token {
-                    None => (false, None),
-                    Some(token) => (true, token),
-                };
-                let result = sqlx::query(
-                    "UPDATE users SET \
-                       hashed_password = CASE WHEN $2 THEN $3 ELSE hashed_password END, \
-                       reset_token_hash = CASE WHEN $4 THEN $5 ELSE reset_token_hash END, \
-                       reset_expires_at_ms = CASE WHEN $4 THEN $6 ELSE reset_expires_at_ms END \
-                     WHERE id = $1",
-                )
-                .bind(id.0)
-                .bind(update.hashed_password.is_some())
-                .bind(update.hashed_password.as_deref().unwrap_or(""))
-                .bind(set_reset)
-                .bind(reset.as_ref().map(|r| r.hash.as_bytes().to_vec()))
-                .bind(reset.as_ref().map(|r| r.expires_at_ms))
-                .execute(&self.pool)
-                .await
-                .map_err($crate::store::map_sqlx)?;
-                if result.rows_affected() == 0 {
-                    return Err($crate::store::StoreError::NotFound);
+                let mut conn = self.pool.acquire().await.map_err($crate::store::map_sqlx)?;
+                if update_user_on(&mut conn, id, &update).await? {
+                    Ok(())
+                } else {
+                    Err($crate::store::StoreError::NotFound)
                 }
-                Ok(())
             }
 
-            async fn complete_password_reset(
+            async fn delete_user(
                 &self,
-                token: &$crate::token::TokenHash,
-                now_ms: i64,
-                hashed_password: &str,
-            ) -> Result<Option<$crate::user::UserId>, $crate::store::StoreError> {
-                use sqlx::Row as _;
-                let row = sqlx::query(
-                    "UPDATE users SET hashed_password = $3, reset_token_hash = NULL, \
-                       reset_expires_at_ms = NULL \
-                     WHERE reset_token_hash = $1 AND reset_expires_at_ms > $2 RETURNING id",
-                )
-                .bind(&token.as_bytes()[..])
-                .bind(now_ms)
-                .bind(hashed_password)
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::map_sqlx)?;
-                row.map(|r| r.try_get(0).map($crate::user::UserId))
-                    .transpose()
-                    .map_err($crate::store::map_sqlx)
+                id: $crate::user::UserId,
+            ) -> Result<bool, $crate::store::StoreError> {
+                // Sessions and tokens go with it (ON DELETE CASCADE).
+                let result = sqlx::query("DELETE FROM auth_users WHERE id = $1")
+                    .bind(id.0)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                Ok(result.rows_affected() > 0)
             }
 
             async fn create_session(
                 &self,
-                session: $crate::user::Session,
+                session: $crate::store::Session,
                 replace_others: bool,
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
@@ -203,7 +228,7 @@ macro_rules! impl_sql_store {
                     // then sees the session the previous one inserted, and one remains.
                     // A no-op UPDATE, because SQLite has no `SELECT ... FOR UPDATE`.
                     let locked = sqlx::query(
-                        "UPDATE users SET hashed_password = hashed_password WHERE id = $1",
+                        "UPDATE auth_users SET password_hash = password_hash WHERE id = $1",
                     )
                     .bind(session.user_id.0)
                     .execute(&mut *tx)
@@ -215,7 +240,7 @@ macro_rules! impl_sql_store {
                     // Keep a row holding this very token hash, so the insert below collides
                     // with it (Duplicate, transaction rolled back) instead of the delete
                     // making room for a silent overwrite.
-                    sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND token_hash <> $2")
+                    sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND token_hash <> $2")
                         .bind(session.user_id.0)
                         .bind(&session.token_hash.as_bytes()[..])
                         .execute(&mut *tx)
@@ -223,7 +248,7 @@ macro_rules! impl_sql_store {
                         .map_err($crate::store::map_sqlx)?;
                 }
                 sqlx::query(
-                    "INSERT INTO sessions \
+                    "INSERT INTO auth_sessions \
                        (token_hash, user_id, created_at_ms, last_seen_ms, expires_at_ms) \
                      VALUES ($1, $2, $3, $4, $5)",
                 )
@@ -242,17 +267,17 @@ macro_rules! impl_sql_store {
                 &self,
                 token: &$crate::token::TokenHash,
             ) -> Result<
-                Option<($crate::user::Session, $crate::user::User)>,
+                Option<($crate::store::Session, $crate::user::User)>,
                 $crate::store::StoreError,
             > {
                 let row = sqlx::query(concat!(session_join!(), " = $1"))
-                .bind(&token.as_bytes()[..])
-                .fetch_optional(&self.pool)
-                .await
-                .map_err($crate::store::map_sqlx)?;
+                    .bind(&token.as_bytes()[..])
+                    .fetch_optional(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
                 match row {
                     None => Ok(None),
-                    Some(row) => Ok(Some((session_from_row(&row, 6)?, user_from_row(&row)?))),
+                    Some(row) => Ok(Some((session_from_row(&row, 3)?, user_from_row(&row)?))),
                 }
             }
 
@@ -261,7 +286,7 @@ macro_rules! impl_sql_store {
                 token: &$crate::token::TokenHash,
                 now_ms: i64,
             ) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("UPDATE sessions SET last_seen_ms = $2 WHERE token_hash = $1")
+                sqlx::query("UPDATE auth_sessions SET last_seen_ms = $2 WHERE token_hash = $1")
                     .bind(&token.as_bytes()[..])
                     .bind(now_ms)
                     .execute(&self.pool)
@@ -274,7 +299,7 @@ macro_rules! impl_sql_store {
                 &self,
                 token: &$crate::token::TokenHash,
             ) -> Result<bool, $crate::store::StoreError> {
-                let result = sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+                let result = sqlx::query("DELETE FROM auth_sessions WHERE token_hash = $1")
                     .bind(&token.as_bytes()[..])
                     .execute(&self.pool)
                     .await
@@ -286,7 +311,7 @@ macro_rules! impl_sql_store {
                 &self,
                 user_id: $crate::user::UserId,
             ) -> Result<u64, $crate::store::StoreError> {
-                let result = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                let result = sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
                     .bind(user_id.0)
                     .execute(&self.pool)
                     .await
@@ -294,20 +319,110 @@ macro_rules! impl_sql_store {
                 Ok(result.rows_affected())
             }
 
-            async fn delete_expired_sessions(
+            async fn create_token(
                 &self,
-                now_ms: i64,
-                idle_cutoff_ms: i64,
-            ) -> Result<u64, $crate::store::StoreError> {
-                let result = sqlx::query(
-                    "DELETE FROM sessions WHERE expires_at_ms <= $1 OR last_seen_ms <= $2",
+                token: $crate::store::EmailToken,
+                replace_others: bool,
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                if replace_others {
+                    // As for sessions: the row holding this very hash stays, so a collision
+                    // is a Duplicate, never an overwrite.
+                    sqlx::query(
+                        "DELETE FROM auth_tokens \
+                         WHERE user_id = $1 AND purpose = $2 AND token_hash <> $3",
+                    )
+                    .bind(token.user_id.0)
+                    .bind(token.purpose.as_str())
+                    .bind(&token.hash.as_bytes()[..])
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                }
+                sqlx::query(
+                    "INSERT INTO auth_tokens (token_hash, user_id, purpose, sent_to, \
+                       account_email, created_at_ms, expires_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
                 )
-                .bind(now_ms)
-                .bind(idle_cutoff_ms)
-                .execute(&self.pool)
+                .bind(&token.hash.as_bytes()[..])
+                .bind(token.user_id.0)
+                .bind(token.purpose.as_str())
+                .bind(&token.sent_to)
+                .bind(&token.account_email)
+                .bind(token.created_at_ms)
+                .bind(token.expires_at_ms)
+                .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_sqlx)?;
-                Ok(result.rows_affected())
+                tx.commit().await.map_err($crate::store::map_sqlx)
+            }
+
+            async fn find_token(
+                &self,
+                hash: &$crate::token::TokenHash,
+                purpose: $crate::store::TokenPurpose,
+                now_ms: i64,
+            ) -> Result<
+                Option<($crate::store::EmailToken, $crate::user::User)>,
+                $crate::store::StoreError,
+            > {
+                let row = sqlx::query(concat!(
+                    "SELECT ", user_columns!(), ", ", token_columns!(),
+                    " FROM auth_tokens t JOIN auth_users u ON u.id = t.user_id WHERE ",
+                    valid_token!()
+                ))
+                .bind(&hash.as_bytes()[..])
+                .bind(purpose.as_str())
+                .bind(now_ms)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                match row {
+                    None => Ok(None),
+                    Some(row) => Ok(Some((token_from_row(&row, 3)?, user_from_row(&row)?))),
+                }
+            }
+
+            async fn redeem_token(
+                &self,
+                hash: &$crate::token::TokenHash,
+                purpose: $crate::store::TokenPurpose,
+                now_ms: i64,
+                update: $crate::user::UserUpdate,
+            ) -> Result<
+                Option<($crate::store::EmailToken, $crate::user::User)>,
+                $crate::store::StoreError,
+            > {
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                // The DELETE is the claim: of concurrent redemptions, one deletes the row
+                // and the others find nothing (PostgreSQL re-checks the row after waiting
+                // for the winner's lock; SQLite runs one writer at a time).
+                let row = sqlx::query(concat!(
+                    "DELETE FROM auth_tokens AS t WHERE EXISTS (SELECT 1 FROM auth_users u \
+                     WHERE u.id = t.user_id AND ", valid_token!(), ") RETURNING ",
+                    token_returning!()
+                ))
+                .bind(&hash.as_bytes()[..])
+                .bind(purpose.as_str())
+                .bind(now_ms)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                let Some(row) = row else { return Ok(None) };
+                let token = token_from_row(&row, 0)?;
+                if !update_user_on(&mut tx, token.user_id, &update).await? {
+                    return Ok(None);
+                }
+                let user = sqlx::query(concat!(
+                    "SELECT ", user_columns!(), " FROM auth_users u WHERE u.id = $1"
+                ))
+                .bind(token.user_id.0)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                let user = user_from_row(&user)?;
+                tx.commit().await.map_err($crate::store::map_sqlx)?;
+                Ok(Some((token, user)))
             }
 
             async fn increment_counter(
@@ -315,14 +430,14 @@ macro_rules! impl_sql_store {
                 key: &str,
                 now_ms: i64,
                 window_ms: i64,
-            ) -> Result<$crate::user::Counter, $crate::store::StoreError> {
+            ) -> Result<$crate::store::Counter, $crate::store::StoreError> {
                 let row = sqlx::query(
-                    "INSERT INTO counters (key, count, window_ends_ms) VALUES ($1, 1, $3) \
+                    "INSERT INTO auth_counters (key, count, window_ends_ms) VALUES ($1, 1, $3) \
                      ON CONFLICT (key) DO UPDATE SET \
-                       count = CASE WHEN counters.window_ends_ms <= $2 THEN 1 \
-                                    ELSE counters.count + 1 END, \
-                       window_ends_ms = CASE WHEN counters.window_ends_ms <= $2 THEN $3 \
-                                    ELSE counters.window_ends_ms END \
+                       count = CASE WHEN auth_counters.window_ends_ms <= $2 THEN 1 \
+                                    ELSE auth_counters.count + 1 END, \
+                       window_ends_ms = CASE WHEN auth_counters.window_ends_ms <= $2 THEN $3 \
+                                    ELSE auth_counters.window_ends_ms END \
                      RETURNING count, window_ends_ms",
                 )
                 .bind(key)
@@ -338,9 +453,9 @@ macro_rules! impl_sql_store {
                 &self,
                 key: &str,
                 now_ms: i64,
-            ) -> Result<Option<$crate::user::Counter>, $crate::store::StoreError> {
+            ) -> Result<Option<$crate::store::Counter>, $crate::store::StoreError> {
                 let row = sqlx::query(
-                    "SELECT count, window_ends_ms FROM counters \
+                    "SELECT count, window_ends_ms FROM auth_counters \
                      WHERE key = $1 AND window_ends_ms > $2",
                 )
                 .bind(key)
@@ -357,7 +472,7 @@ macro_rules! impl_sql_store {
                 window_ends_ms: i64,
             ) -> Result<(), $crate::store::StoreError> {
                 sqlx::query(
-                    "UPDATE counters SET count = count - 1 \
+                    "UPDATE auth_counters SET count = count - 1 \
                      WHERE key = $1 AND window_ends_ms = $2 AND count > 0",
                 )
                 .bind(key)
@@ -369,12 +484,42 @@ macro_rules! impl_sql_store {
             }
 
             async fn reset_counter(&self, key: &str) -> Result<(), $crate::store::StoreError> {
-                sqlx::query("DELETE FROM counters WHERE key = $1")
+                sqlx::query("DELETE FROM auth_counters WHERE key = $1")
                     .bind(key)
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::map_sqlx)?;
                 Ok(())
+            }
+
+            async fn delete_expired(
+                &self,
+                now_ms: i64,
+                session_idle_cutoff_ms: i64,
+            ) -> Result<$crate::store::Swept, $crate::store::StoreError> {
+                let sessions = sqlx::query(
+                    "DELETE FROM auth_sessions WHERE expires_at_ms <= $1 OR last_seen_ms <= $2",
+                )
+                .bind(now_ms)
+                .bind(session_idle_cutoff_ms)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                let tokens = sqlx::query("DELETE FROM auth_tokens WHERE expires_at_ms <= $1")
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                let counters = sqlx::query("DELETE FROM auth_counters WHERE window_ends_ms <= $1")
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                Ok($crate::store::Swept::new(
+                    sessions.rows_affected(),
+                    tokens.rows_affected(),
+                    counters.rows_affected(),
+                ))
             }
         }
     };
@@ -382,4 +527,7 @@ macro_rules! impl_sql_store {
 
 pub(crate) use impl_sql_store;
 pub(crate) use session_join;
+pub(crate) use token_columns;
+pub(crate) use token_returning;
 pub(crate) use user_columns;
+pub(crate) use valid_token;

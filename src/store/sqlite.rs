@@ -12,10 +12,13 @@ use sqlx::sqlite::{
 };
 use tokio::sync::oneshot;
 
-use super::sql::{impl_sql_store, session_join, user_columns};
-use super::{Store, StoreError, map_sqlx};
+use super::migrate;
+use super::sql::{
+    impl_sql_store, session_join, token_columns, token_returning, user_columns, valid_token,
+};
+use super::{Counter, EmailToken, Session, Store, StoreError, Swept, TokenPurpose, map_sqlx};
 use crate::token::TokenHash;
-use crate::user::{Counter, NewUser, Session, User, UserId, UserLookup, UserUpdate};
+use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
 /// Connections of the pool: writes (SQLite has one writer at a time), logins, and every
 /// read but the session lookup.
@@ -32,7 +35,7 @@ fn session_readers() -> usize {
 
 /// A [`Store`](crate::Store) on a SQLite database file (for example `sqlite://a.db?mode=rwc`).
 ///
-/// Connecting runs the embedded migrations (`migrations/sqlite`), and every connection uses
+/// Connecting brings tower-auth's tables up to date (`migrations/sqlite`), and every connection uses
 /// WAL journaling (readers never wait for the writer), `synchronous = FULL` (an
 /// acknowledged write survives a power cut), foreign keys and a busy timeout.
 ///
@@ -63,10 +66,11 @@ impl std::fmt::Debug for SqliteStore {
     }
 }
 
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
-
 impl SqliteStore {
-    /// Opens (creating with `?mode=rwc`) the database at `url` and brings its schema up to date.
+    /// Opens (creating with `?mode=rwc`) the database at `url` and brings its schema up to
+    /// date: tower-auth's own tables (`auth_*`) and migration record
+    /// (`auth_schema_migrations`), beside whatever else the file holds. A database made by
+    /// tower-auth 0.1 is upgraded in place.
     ///
     /// # Errors
     /// A malformed URL, an unreachable file, or a failed migration.
@@ -83,12 +87,13 @@ impl SqliteStore {
         Self::open(url, true).await
     }
 
-    /// Wraps an existing pool (for example one the application shares), running migrations.
+    /// Wraps an existing pool (for example one the application shares), running
+    /// tower-auth's migrations.
     ///
     /// # Errors
     /// A failed migration.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
-        MIGRATOR.run(&pool).await.map_err(StoreError::backend)?;
+        migrate::sqlite::run(&pool).await?;
         Ok(Self {
             sql: Sql { pool },
             session_readers: None,
@@ -121,12 +126,9 @@ impl SqliteStore {
             .await
             .map_err(StoreError::backend)?;
         if fresh {
-            for table in ["sessions", "counters", "users", "_sqlx_migrations"] {
-                sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
-                    .execute(&pool)
-                    .await
-                    .map_err(StoreError::backend)?;
-            }
+            // Upgrade first, so that the tables of a 0.1 database go too.
+            migrate::sqlite::run(&pool).await?;
+            migrate::sqlite::drop_all(&pool).await?;
         }
         let mut store = Self::from_pool(pool).await?;
         if !in_memory {
@@ -309,7 +311,7 @@ async fn lookup(
     }
     let rows = query.fetch_all(&mut *conn).await.map_err(map_sqlx)?;
     rows.iter()
-        .map(|row| Ok((session_from_row(row, 6)?, user_from_row(row)?)))
+        .map(|row| Ok((session_from_row(row, 3)?, user_from_row(row)?)))
         .collect()
 }
 
@@ -347,7 +349,7 @@ impl Store for SqliteStore {
         self.sql.add_user(user).await
     }
 
-    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<User>, StoreError> {
+    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<UserRecord>, StoreError> {
         self.sql.find_user_by(lookup).await
     }
 
@@ -355,15 +357,8 @@ impl Store for SqliteStore {
         self.sql.update_user(id, update).await
     }
 
-    async fn complete_password_reset(
-        &self,
-        token: &TokenHash,
-        now_ms: i64,
-        hashed_password: &str,
-    ) -> Result<Option<UserId>, StoreError> {
-        self.sql
-            .complete_password_reset(token, now_ms, hashed_password)
-            .await
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.sql.delete_user(id).await
     }
 
     async fn create_session(
@@ -393,14 +388,31 @@ impl Store for SqliteStore {
         self.sql.delete_user_sessions(user_id).await
     }
 
-    async fn delete_expired_sessions(
+    async fn create_token(
         &self,
+        token: EmailToken,
+        replace_others: bool,
+    ) -> Result<(), StoreError> {
+        self.sql.create_token(token, replace_others).await
+    }
+
+    async fn find_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
         now_ms: i64,
-        idle_cutoff_ms: i64,
-    ) -> Result<u64, StoreError> {
-        self.sql
-            .delete_expired_sessions(now_ms, idle_cutoff_ms)
-            .await
+    ) -> Result<Option<(EmailToken, User)>, StoreError> {
+        self.sql.find_token(hash, purpose, now_ms).await
+    }
+
+    async fn redeem_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+        update: UserUpdate,
+    ) -> Result<Option<(EmailToken, User)>, StoreError> {
+        self.sql.redeem_token(hash, purpose, now_ms, update).await
     }
 
     async fn increment_counter(
@@ -422,6 +434,16 @@ impl Store for SqliteStore {
 
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
         self.sql.reset_counter(key).await
+    }
+
+    async fn delete_expired(
+        &self,
+        now_ms: i64,
+        session_idle_cutoff_ms: i64,
+    ) -> Result<Swept, StoreError> {
+        self.sql
+            .delete_expired(now_ms, session_idle_cutoff_ms)
+            .await
     }
 }
 
@@ -445,7 +467,7 @@ mod tests {
             let user = store
                 .add_user(NewUser {
                     email: format!("u{i}@example.com"),
-                    hashed_password: "x".into(),
+                    password_hash: "x".into(),
                     created_at_ms: 1,
                 })
                 .await
@@ -500,7 +522,7 @@ mod tests {
         let store = Arc::new(store(dir.path()).await);
         let token = TokenHash::of("token");
         assert_eq!(store.find_session(&token).await.expect("lookup"), None);
-        sqlx::query("ALTER TABLE sessions RENAME TO sessions_away")
+        sqlx::query("ALTER TABLE auth_sessions RENAME TO sessions_away")
             .execute(store.pool())
             .await
             .expect("rename");
@@ -512,7 +534,7 @@ mod tests {
         while let Some(failed) = lookups.join_next().await {
             assert!(failed.expect("lookup task"));
         }
-        sqlx::query("ALTER TABLE sessions_away RENAME TO sessions")
+        sqlx::query("ALTER TABLE sessions_away RENAME TO auth_sessions")
             .execute(store.pool())
             .await
             .expect("rename back");

@@ -87,12 +87,12 @@ pub fn hardened_config() -> AuthConfig {
 
 /// An `Auth` over a fresh `MemoryStore` with [`spec_config`].
 pub fn memory_auth() -> Auth {
-    Auth::new(MemoryStore::new(), spec_config())
+    Auth::new(MemoryStore::new(), spec_config()).expect("valid config")
 }
 
 /// An `Auth` over `store` with [`spec_config`].
 pub fn spec_auth(store: impl Store) -> Auth {
-    Auth::new(store, spec_config())
+    Auth::new(store, spec_config()).expect("valid config")
 }
 
 /// Starts `router` on `127.0.0.1:0` behind [`MergeSlashesLayer`], with connect info.
@@ -111,6 +111,19 @@ pub async fn serve(router: Router) -> TestServer {
         )
         .await
         .expect("server failed");
+    });
+    TestServer { addr }
+}
+
+/// Starts `router` on `127.0.0.1:0` without connect info, as a plain `axum::serve(listener,
+/// app)` does: handlers then cannot know the client's address.
+pub async fn serve_without_connect_info(router: Router) -> TestServer {
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let addr = listener.local_addr().expect("local addr");
+    tokio::spawn(async move {
+        axum::serve(listener, router).await.expect("server failed");
     });
     TestServer { addr }
 }

@@ -1,0 +1,115 @@
+//! What can go wrong in [`Auth`](super::Auth): [`AuthError`] for operations,
+//! [`ConfigError`] for a configuration refused when the service is built.
+
+use std::time::Duration;
+
+use crate::password::{HashError, PasswordRejection, PoolError};
+use crate::store::StoreError;
+
+/// Why an [`Auth`](super::Auth) operation failed. How each becomes an HTTP response is
+/// decided in one place, the crate's `error` module.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// Registration with an email that already has an account (the seed's `ValueError`).
+    #[error("User {0} already exists")]
+    UserExists(String),
+    /// The email is empty, too long or not of the form `local@domain`.
+    #[error("invalid email: {0}")]
+    InvalidEmail(&'static str),
+    /// The new password breaks the [`PasswordPolicy`](crate::password::PasswordPolicy).
+    #[error(transparent)]
+    WeakPassword(#[from] PasswordRejection),
+    /// Wrong email or password (which of the two is never said).
+    #[error("invalid credentials")]
+    InvalidCredentials,
+    /// No session, or one that is unknown, ended or expired.
+    #[error("no valid session")]
+    NoSession,
+    /// A reset was requested for an email with no account (spec preset only; the hardened
+    /// preset answers the same for every email).
+    #[error("no account with this email")]
+    UnknownEmail,
+    /// The reset token is unknown, expired, already used, or belongs to another email.
+    #[error("invalid or expired reset token")]
+    InvalidResetToken,
+    /// Too many failed logins for this account or client; retry after the given time.
+    #[error("too many failed attempts")]
+    Throttled {
+        /// How long until the failure window ends.
+        retry_after: Duration,
+    },
+    /// The password hashing pool is full; retry shortly.
+    #[error("password hashing is overloaded")]
+    Overloaded,
+    /// The store failed. Its detail is for logs only.
+    #[error("store failed")]
+    Store(#[from] StoreError),
+    /// The password hasher failed (not a wrong password: a malformed stored hash, a
+    /// refused cost, a lost blocking thread).
+    #[error("password hashing failed")]
+    Hash(#[source] HashError),
+    /// The operating system's random source failed.
+    #[error("no randomness for a new token")]
+    Random(#[source] getrandom::Error),
+    /// Three freshly generated tokens all collided with stored ones (never expected).
+    #[error("could not allocate a unique token")]
+    TokenCollision,
+    /// A reset token could not be handed to its sender.
+    #[error("reset token delivery failed")]
+    Delivery(#[source] std::io::Error),
+    /// The configuration was refused (see [`ConfigError`]).
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl From<PoolError> for AuthError {
+    fn from(err: PoolError) -> Self {
+        match err {
+            PoolError::Overloaded(_) => Self::Overloaded,
+            PoolError::Hash(HashError::TooLong) => Self::WeakPassword(PasswordRejection::TooLong {
+                max_bytes: crate::password::MAX_PASSWORD_BYTES,
+            }),
+            PoolError::Hash(e) => Self::Hash(e),
+        }
+    }
+}
+
+/// A configuration that [`Auth`](super::Auth) refuses to start with: each would otherwise
+/// fail later, on a user's request (a cookie the browser drops, a 500 on the first hash).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A `__Host-` or `__Secure-` cookie without `Secure`: browsers drop it.
+    #[error("cookie {0:?} needs `cookie.secure = true` (browsers drop it otherwise)")]
+    PrefixNeedsSecure(String),
+    /// A `__Host-` cookie with a path other than `/`: browsers drop it.
+    #[error("cookie {name:?} needs `cookie.path = \"/\"`, not {path:?}")]
+    HostCookiePath {
+        /// The cookie's name.
+        name: String,
+        /// The configured path.
+        path: String,
+    },
+    /// The cookie name is empty or has characters a cookie name cannot have.
+    #[error("{0:?} is not a valid cookie name")]
+    CookieName(String),
+    /// The cookie path is not a plain absolute path.
+    #[error("{0:?} is not a valid cookie path (an absolute path without `;` or controls)")]
+    CookiePath(String),
+    /// A bcrypt cost the hashing library refuses.
+    #[error("bcrypt cost {0} is outside 4..=31")]
+    BcryptCost(u32),
+    /// `hash_permits` is 0: no password could ever be hashed.
+    #[error("hash_permits must be at least 1")]
+    ZeroHashPermits,
+    /// `logout_redirect` cannot be sent as a `Location` header.
+    #[error("logout_redirect {0:?} is not a valid Location")]
+    LogoutRedirect(String),
+    /// An entry of `allowed_origins` is not `scheme://host[:port]`.
+    #[error("allowed origin {0:?} is not of the form scheme://host[:port]")]
+    AllowedOrigin(String),
+    /// A database URL whose scheme no store handles.
+    #[error("unsupported database URL scheme {0:?} (expected sqlite:, postgres: or memory:)")]
+    UnsupportedScheme(String),
+}

@@ -1,0 +1,192 @@
+//! Logging in and out: the protected flow behind `POST /sessions` and `DELETE /sessions`,
+//! also reachable from a host app's own handlers through [`AuthContext`](crate::AuthContext).
+
+use std::net::IpAddr;
+
+use super::{Auth, AuthError, MAX_TOKEN_BYTES, event, normalize_email};
+use crate::password::{PoolError, Reservation};
+use crate::session_cookie::SessionCookie;
+use crate::token::{self, TokenFormat, TokenHash};
+use crate::user::{User, UserLookup};
+
+/// A login attempt: the credentials, and what the request tells about its client.
+///
+/// Build one with [`LoginAttempt::new`] and the setters; inside a handler behind the auth
+/// layer, [`AuthContext::log_in`](crate::AuthContext::log_in) fills in the client address
+/// and presented session from the request itself.
+#[derive(Clone, Copy)]
+#[non_exhaustive]
+pub struct LoginAttempt<'a> {
+    /// The email as typed.
+    pub email: &'a str,
+    /// The password as typed.
+    pub password: &'a str,
+    /// The client's address, for per-client throttling, when known.
+    pub client_ip: Option<IpAddr>,
+    /// The session token the client presented, if any (ended first when the config says so).
+    pub current_session: Option<&'a str>,
+}
+
+impl<'a> LoginAttempt<'a> {
+    /// An attempt with these credentials, from an unknown client with no session.
+    pub fn new(email: &'a str, password: &'a str) -> Self {
+        Self {
+            email,
+            password,
+            client_ip: None,
+            current_session: None,
+        }
+    }
+
+    /// The client's address (per-client throttling needs it).
+    pub fn client_ip(mut self, ip: Option<IpAddr>) -> Self {
+        self.client_ip = ip;
+        self
+    }
+
+    /// The session token the client presented (session-fixation defence needs it).
+    pub fn current_session(mut self, token: Option<&'a str>) -> Self {
+        self.current_session = token;
+        self
+    }
+}
+
+impl std::fmt::Debug for LoginAttempt<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginAttempt")
+            .field("email", &self.email)
+            .field("client_ip", &self.client_ip)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A successful login: the user, the new session token, and the cookie that carries it.
+#[non_exhaustive]
+pub struct LoggedIn {
+    /// Who logged in.
+    pub user: User,
+    /// The new session token (secret: goes only into the `Set-Cookie` header).
+    pub session_id: String,
+    /// The `Set-Cookie` that hands the session to the browser: return it with the
+    /// response.
+    pub cookie: SessionCookie,
+}
+
+impl std::fmt::Debug for LoggedIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoggedIn")
+            .field("user", &self.user)
+            .field("session_id", &"[redacted]")
+            .finish_non_exhaustive()
+    }
+}
+
+impl Auth {
+    /// Logs in with every protection: throttling per account and per client, one password
+    /// verification whatever the email, session-fixation defence, a new session.
+    ///
+    /// Behind the auth layer, prefer [`AuthContext::log_in`](crate::AuthContext::log_in),
+    /// which takes the client address and presented session from the request.
+    ///
+    /// # Errors
+    /// [`AuthError::Throttled`], [`AuthError::InvalidCredentials`], [`AuthError::Overloaded`]
+    /// or a store failure.
+    pub async fn log_in(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
+        // A place in the hashing pool comes first: a login shed for load (503) must not
+        // count against the account or the client, or a login storm would lock users out.
+        let reservation = self.reserve_hash()?;
+        let claim = self.claim_login_attempt(&attempt).await?;
+        let Some(user) = self
+            .check_credentials(attempt.email, attempt.password, reservation)
+            .await?
+        else {
+            return Err(AuthError::InvalidCredentials);
+        };
+        self.settle_successful_login(claim).await?;
+        if self.inner.config.end_presented_session_on_login {
+            if let Some(old) = attempt
+                .current_session
+                .filter(|t| t.len() <= MAX_TOKEN_BYTES)
+            {
+                self.store().delete_session(&TokenHash::of(old)).await?;
+            }
+        }
+        let session_id = self.start_session(user.id).await?;
+        event("logged_in", Some(user.id));
+        Ok(LoggedIn {
+            cookie: self.session_cookie(&session_id),
+            user,
+            session_id,
+        })
+    }
+
+    /// Ends the presented session and returns its user.
+    ///
+    /// # Errors
+    /// [`AuthError::NoSession`] when the token is absent, unknown or expired; a store failure.
+    pub async fn log_out(&self, session_id: Option<&str>) -> Result<User, AuthError> {
+        let user = self
+            .get_user_from_session_id(session_id)
+            .await?
+            .ok_or(AuthError::NoSession)?;
+        if self.inner.config.single_session {
+            // The user's one session is the presented one: end it, and any a race left.
+            self.store().delete_user_sessions(user.id).await?;
+        } else if let Some(token) = session_id {
+            self.store().delete_session(&TokenHash::of(token)).await?;
+        }
+        event("logged_out", Some(user.id));
+        Ok(user)
+    }
+
+    /// A place in the hashing pool, or [`AuthError::Overloaded`].
+    pub(super) fn reserve_hash(&self) -> Result<Reservation, AuthError> {
+        self.inner
+            .hasher
+            .reserve()
+            .map_err(|shed| PoolError::Overloaded(shed).into())
+    }
+
+    /// The user when the credentials are right. One password verification either way, in
+    /// the place `reservation` holds.
+    pub(super) async fn check_credentials(
+        &self,
+        email: &str,
+        password: &str,
+        reservation: Reservation,
+    ) -> Result<Option<User>, AuthError> {
+        let record = match normalize_email(email) {
+            Ok(email) => self.store().find_user_by(UserLookup::Email(&email)).await?,
+            Err(_) => None,
+        };
+        let hash = match &record {
+            Some(record) => record.password_hash.clone(),
+            None => self.dummy_hash().await?,
+        };
+        let matches = self
+            .inner
+            .hasher
+            .verify_reserved(reservation, password.to_owned(), hash)
+            .await?;
+        match record {
+            Some(record) if matches => Ok(Some(record.user)),
+            found => {
+                event("login_failed", found.map(|r| r.user.id));
+                Ok(None)
+            }
+        }
+    }
+
+    /// A hash of a random password at the configured cost, made once, to verify against
+    /// when the email is unknown.
+    async fn dummy_hash(&self) -> Result<String, AuthError> {
+        self.inner
+            .dummy_hash
+            .get_or_try_init(|| async {
+                let random = token::generate(TokenFormat::Random256).map_err(AuthError::Random)?;
+                Ok::<_, AuthError>(self.inner.hasher.hash(random[..32].to_owned()).await?)
+            })
+            .await
+            .cloned()
+    }
+}

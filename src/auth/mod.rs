@@ -1,0 +1,231 @@
+//! [`Auth`]: the service. Handlers talk to this, never to a [`Store`].
+//!
+//! One file per concern:
+//!
+//! - `login.rs`: logging in and out, the flows a login form or handler uses;
+//! - `throttle.rs`: per-account and per-client login throttling;
+//! - `session.rs`: starting, finding and sweeping sessions;
+//! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
+//! - `reset.rs`: password reset on top of those tokens;
+//! - `account.rs`: registration;
+//! - `seed.rs`: the seed's own method names, kept for its contract and tests;
+//! - `email.rs`: email normalization;
+//! - `error.rs`: [`AuthError`] and [`ConfigError`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64};
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::AuthConfig;
+use crate::password::{Bcrypt, HashPool, PasswordHasher};
+use crate::store::Store;
+use crate::user::UserId;
+
+mod account;
+mod email;
+mod error;
+mod login;
+mod reset;
+mod seed;
+mod session;
+mod throttle;
+mod tokens;
+
+pub(crate) use email::normalize_email;
+pub use error::{AuthError, ConfigError};
+pub use login::{LoggedIn, LoginAttempt};
+pub use reset::ResetRequested;
+
+/// Longest session or emailed token looked up; anything longer cannot be one of ours.
+const MAX_TOKEN_BYTES: usize = 128;
+
+/// The authentication service: register, log in, sessions, password reset.
+///
+/// Cheap to clone (one `Arc`). Build one per application and share it:
+///
+/// ```
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_auth::{Auth, AuthConfig, LoginAttempt, MemoryStore};
+/// let mut config = AuthConfig::default();
+/// config.bcrypt_cost = 4; // tests only: the presets use 12
+/// let auth = Auth::new(MemoryStore::new(), config)?;
+/// auth.register_user("bob@example.com", "correct horse battery staple").await?;
+/// let logged_in = auth
+///     .log_in(LoginAttempt::new("bob@example.com", "correct horse battery staple"))
+///     .await?;
+/// let user = auth.get_user_from_session_id(Some(&logged_in.session_id)).await?;
+/// assert_eq!(user.map(|u| u.email).as_deref(), Some("bob@example.com"));
+/// # Ok(()) }
+/// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Auth {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    config: AuthConfig,
+    hasher: HashPool,
+    clock: Arc<dyn Clock>,
+    dummy_hash: tokio::sync::OnceCell<String>,
+    next_sweep_ms: AtomicI64,
+    /// Set once the "client address unknown" warning has been logged.
+    warned_no_client_ip: AtomicBool,
+}
+
+impl std::fmt::Debug for Auth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Auth")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds an [`Auth`] with a custom clock or password hasher.
+#[must_use]
+pub struct AuthBuilder {
+    store: Arc<dyn Store>,
+    config: AuthConfig,
+    clock: Arc<dyn Clock>,
+    hasher: Option<Arc<dyn PasswordHasher>>,
+}
+
+impl std::fmt::Debug for AuthBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthBuilder")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+impl AuthBuilder {
+    /// Replaces the configuration (default: [`AuthConfig::default()`], hardened).
+    pub fn config(mut self, config: AuthConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Replaces the clock (default: [`SystemClock`]); tests use a
+    /// [`ManualClock`](crate::clock::ManualClock).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Arc::new(clock);
+        self
+    }
+
+    /// Replaces the password hasher (default: [`Bcrypt`] at `config.bcrypt_cost`).
+    pub fn password_hasher(mut self, hasher: impl PasswordHasher) -> Self {
+        self.hasher = Some(Arc::new(hasher));
+        self
+    }
+
+    /// Checks the configuration ([`AuthConfig::validate`]) and builds the service.
+    ///
+    /// # Errors
+    /// The first [`ConfigError`] found: a configuration that would fail later, on a
+    /// user's request, is refused here instead.
+    pub fn build(self) -> Result<Auth, ConfigError> {
+        self.config.validate()?;
+        let hasher = self
+            .hasher
+            .unwrap_or_else(|| Arc::new(Bcrypt::new(self.config.bcrypt_cost)));
+        let pool = HashPool::new(hasher, self.config.hash_permits, self.config.hash_queue);
+        Ok(Auth {
+            inner: Arc::new(Inner {
+                store: self.store,
+                hasher: pool,
+                clock: self.clock,
+                dummy_hash: tokio::sync::OnceCell::new(),
+                next_sweep_ms: AtomicI64::new(i64::MIN),
+                warned_no_client_ip: AtomicBool::new(false),
+                config: self.config,
+            }),
+        })
+    }
+}
+
+impl Auth {
+    /// An `Auth` over `store` with `config`.
+    ///
+    /// # Errors
+    /// A [`ConfigError`] when `config` is refused (see [`AuthConfig::validate`]).
+    pub fn new(store: impl Store, config: AuthConfig) -> Result<Self, ConfigError> {
+        Self::builder(store).config(config).build()
+    }
+
+    /// A builder, for a custom clock or hasher.
+    pub fn builder(store: impl Store) -> AuthBuilder {
+        Self::builder_shared(Arc::new(store))
+    }
+
+    /// A builder over a store already behind an `Arc`.
+    pub fn builder_shared(store: Arc<dyn Store>) -> AuthBuilder {
+        AuthBuilder {
+            store,
+            config: AuthConfig::default(),
+            clock: Arc::new(SystemClock),
+            hasher: None,
+        }
+    }
+
+    /// Connects to the database named by `url` and returns an `Auth` over it: SQLite for
+    /// `sqlite:` URLs, PostgreSQL for `postgres:`/`postgresql:` URLs, and an in-memory
+    /// store for `memory:`.
+    ///
+    /// # Errors
+    /// [`AuthError::Config`] for a refused configuration or an unsupported scheme (or one
+    /// whose cargo feature is off); [`AuthError::Store`] when the store cannot connect.
+    pub async fn connect(url: &str, config: AuthConfig) -> Result<Self, AuthError> {
+        config.validate()?;
+        let store = connect_store(url, false).await?;
+        Ok(Self::builder_shared(store).config(config).build()?)
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> &AuthConfig {
+        &self.inner.config
+    }
+
+    /// The hashing pool (its current load is useful in metrics).
+    pub fn hash_pool(&self) -> &HashPool {
+        &self.inner.hasher
+    }
+
+    fn store(&self) -> &dyn Store {
+        &*self.inner.store
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.inner.clock.now_ms()
+    }
+}
+
+/// Opens the store a database URL names (see [`Auth::connect`]); with `fresh`, drops its
+/// tables first.
+///
+/// # Errors
+/// [`AuthError::Config`] for an unsupported scheme, or the store's connect error.
+pub async fn connect_store(url: &str, fresh: bool) -> Result<Arc<dyn Store>, AuthError> {
+    let scheme = url.split(':').next().unwrap_or_default();
+    match scheme {
+        "memory" => Ok(Arc::new(crate::store::MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Arc::new(if fresh {
+            crate::store::SqliteStore::connect_fresh(url).await?
+        } else {
+            crate::store::SqliteStore::connect(url).await?
+        })),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(if fresh {
+            crate::store::PgStore::connect_fresh(url).await?
+        } else {
+            crate::store::PgStore::connect(url).await?
+        })),
+        _ => Err(ConfigError::UnsupportedScheme(scheme.to_owned()).into()),
+    }
+}
+
+/// Emits an auth event. Only the event name and user id: never a password, hash or token.
+fn event(name: &'static str, user_id: Option<UserId>) {
+    tracing::info!(target: "tower_auth::event", event = name, user_id = user_id.map(|id| id.0));
+}

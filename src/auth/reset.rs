@@ -1,0 +1,151 @@
+//! Password reset, on the emailed-token model: request a token, redeem it with a new
+//! password.
+
+use super::throttle::account_key;
+use super::{Auth, AuthError, event, normalize_email};
+use crate::config::ResetDelivery;
+use crate::store::TokenPurpose;
+use crate::user::{User, UserLookup, UserUpdate};
+
+/// What a password-reset request produced.
+#[non_exhaustive]
+pub enum ResetRequested {
+    /// The token, for the response body ([`ResetDelivery::InResponse`]).
+    Token {
+        /// The account's normalized email.
+        email: String,
+        /// The reset token (secret).
+        token: String,
+    },
+    /// Accepted: a token was sent if the account exists and is under its hourly limit. The
+    /// same answer for every email, so it reveals nothing.
+    Accepted,
+}
+
+impl std::fmt::Debug for ResetRequested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Token { email, .. } => f
+                .debug_struct("Token")
+                .field("email", email)
+                .field("token", &"[redacted]")
+                .finish(),
+            Self::Accepted => f.write_str("Accepted"),
+        }
+    }
+}
+
+impl Auth {
+    /// `POST /reset_password`: issues a token and delivers it as the config says.
+    ///
+    /// With [`ResetDelivery::InResponse`] the token is returned (unknown email:
+    /// [`AuthError::UnknownEmail`]). With a sender, the answer is always
+    /// [`ResetRequested::Accepted`], whether or not the account exists or is over its limit.
+    ///
+    /// # Errors
+    /// As described, or a store or delivery failure.
+    pub async fn request_password_reset(&self, email: &str) -> Result<ResetRequested, AuthError> {
+        let sender = match &self.inner.config.reset_delivery {
+            ResetDelivery::InResponse => {
+                let token = self.get_reset_password_token(email).await?;
+                let email = normalize_email(email)?;
+                return Ok(ResetRequested::Token { email, token });
+            }
+            ResetDelivery::Sender(sender) => sender.clone(),
+        };
+        let Ok(email) = normalize_email(email) else {
+            return Ok(ResetRequested::Accepted);
+        };
+        let Some(record) = self.store().find_user_by(UserLookup::Email(&email)).await? else {
+            event("reset_requested_unknown", None);
+            return Ok(ResetRequested::Accepted);
+        };
+        let user = record.user;
+        if let Some(max) = self.inner.config.max_reset_requests_per_hour {
+            let key = format!("reset:{}", user.id);
+            let counter = self
+                .store()
+                .increment_counter(&key, self.now_ms(), 3_600_000)
+                .await?;
+            if counter.count > max {
+                event("reset_throttled", Some(user.id));
+                return Ok(ResetRequested::Accepted);
+            }
+        }
+        let token = self.issue_reset_token(&user).await?;
+        sender
+            .send(&user.email, &token)
+            .await
+            .map_err(AuthError::Delivery)?;
+        Ok(ResetRequested::Accepted)
+    }
+
+    /// `PUT /reset_password`: sets a new password when `reset_token` is valid and was
+    /// issued to `email`; returns the user. The token dies on use.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidResetToken`] (nothing changed), a weak password,
+    /// [`AuthError::Overloaded`] or a store failure.
+    pub async fn reset_password(
+        &self,
+        email: &str,
+        reset_token: &str,
+        new_password: &str,
+    ) -> Result<User, AuthError> {
+        self.redeem_reset_token(Some(email), reset_token, new_password)
+            .await
+    }
+
+    pub(super) async fn issue_reset_token(&self, user: &User) -> Result<String, AuthError> {
+        let token = self
+            .issue_token(
+                user,
+                TokenPurpose::ResetPassword,
+                &user.email,
+                self.inner.config.reset_token_ttl,
+            )
+            .await?;
+        event("reset_requested", Some(user.id));
+        Ok(token)
+    }
+
+    pub(super) async fn redeem_reset_token(
+        &self,
+        email: Option<&str>,
+        reset_token: &str,
+        new_password: &str,
+    ) -> Result<User, AuthError> {
+        // A cheap read first, so a wrong token or email costs no hashing and consumes
+        // nothing; the redemption below decides races.
+        let (_, owner) = self
+            .peek_token(reset_token, TokenPurpose::ResetPassword)
+            .await?
+            .filter(|(_, user)| {
+                email.is_none_or(|e| normalize_email(e).is_ok_and(|e| e == user.email))
+            })
+            .ok_or(AuthError::InvalidResetToken)?;
+        self.check_password(new_password)?;
+        let hashed = self.inner.hasher.hash(new_password.to_owned()).await?;
+        let (_, user) = self
+            .redeem_token(
+                reset_token,
+                TokenPurpose::ResetPassword,
+                UserUpdate::new().password_hash(hashed),
+            )
+            .await?
+            .filter(|(_, user)| user.id == owner.id)
+            .ok_or(AuthError::InvalidResetToken)?;
+        self.store()
+            .reset_counter(&account_key(&user.email))
+            .await?;
+        if self.inner.config.end_sessions_on_password_reset {
+            self.store().delete_user_sessions(user.id).await?;
+        }
+        event("password_reset", Some(user.id));
+        Ok(user)
+    }
+
+    pub(super) fn check_password(&self, password: &str) -> Result<(), AuthError> {
+        Ok(self.inner.config.password_policy.check(password)?)
+    }
+}

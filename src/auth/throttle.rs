@@ -1,0 +1,135 @@
+//! Login throttling: fixed-window failure counters per account and per client, kept in the
+//! store so every instance on one database shares them.
+//!
+//! Counter keys have a fixed size whatever the input: the account's key is a hash of the
+//! normalized email, and input that cannot be an email counts under the client only.
+//! Expired counters go with the store's periodic sweep.
+
+use std::net::IpAddr;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use base64::Engine as _;
+use sha2::{Digest, Sha256};
+
+use super::{Auth, AuthError, LoginAttempt, event, normalize_email};
+use crate::clock::duration_ms;
+use crate::store::Counter;
+use crate::user::UserLookup;
+
+/// The counters one login attempt claimed, to settle when it succeeds.
+pub(super) struct LoginClaim {
+    account: Option<String>,
+    client: Option<(String, i64)>,
+}
+
+/// The account's failure counter: `login:account:` and the base64url SHA-256 of the
+/// normalized email (57 bytes, whatever was typed).
+pub(super) fn account_key(normalized_email: &str) -> String {
+    let digest = Sha256::digest(normalized_email.as_bytes());
+    format!(
+        "login:account:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
+}
+
+/// The client's failure counter.
+fn client_key(ip: IpAddr) -> String {
+    format!("login:ip:{ip}")
+}
+
+impl Auth {
+    /// Claims this attempt against the client's and the account's counters, or refuses it.
+    ///
+    /// Both are claimed atomically *before* verifying, so concurrent guesses cannot all
+    /// pass a check made before any of them had failed: at most `max_login_failures`
+    /// attempts per account and `max_login_failures_per_ip` per client reach the hasher in
+    /// a window.
+    pub(super) async fn claim_login_attempt(
+        &self,
+        attempt: &LoginAttempt<'_>,
+    ) -> Result<LoginClaim, AuthError> {
+        let config = &self.inner.config;
+        let now = self.now_ms();
+        // Failed logins alone must not let expired counters pile up.
+        self.sweep_expired(now).await?;
+        let window = duration_ms(config.login_failure_window);
+        let client = match attempt.client_ip {
+            Some(ip) => {
+                let key = client_key(ip);
+                let counter = self.store().increment_counter(&key, now, window).await?;
+                if counter.count > config.max_login_failures_per_ip {
+                    return Err(self.throttled(attempt.email, counter, now).await?);
+                }
+                Some((key, counter.window_ends_ms))
+            }
+            None => {
+                self.warn_no_client_ip();
+                None
+            }
+        };
+        let account = match normalize_email(attempt.email) {
+            Ok(email) => {
+                let key = account_key(&email);
+                let counter = self.store().increment_counter(&key, now, window).await?;
+                if counter.count > config.max_login_failures {
+                    return Err(self.throttled(attempt.email, counter, now).await?);
+                }
+                Some(key)
+            }
+            // Not an email: no account can match, the client's counter is enough.
+            Err(_) => None,
+        };
+        Ok(LoginClaim { account, client })
+    }
+
+    /// After a successful login: the account's failures are forgiven, and the client's
+    /// counter (which counts failures only) takes back this attempt's claim.
+    pub(super) async fn settle_successful_login(&self, claim: LoginClaim) -> Result<(), AuthError> {
+        if let Some(key) = claim.account {
+            self.store().reset_counter(&key).await?;
+        }
+        if let Some((key, window_ends_ms)) = claim.client {
+            self.store().release_counter(&key, window_ends_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// The answer to a throttled login, after emitting its event (with the user id when
+    /// the account exists: the lookup is made for known and unknown emails alike).
+    async fn throttled(
+        &self,
+        email: &str,
+        counter: Counter,
+        now: i64,
+    ) -> Result<AuthError, AuthError> {
+        let user_id = match normalize_email(email) {
+            Ok(email) => self
+                .store()
+                .find_user_by(UserLookup::Email(&email))
+                .await?
+                .map(|r| r.user.id),
+            Err(_) => None,
+        };
+        event("login_throttled", user_id);
+        Ok(AuthError::Throttled {
+            retry_after: Duration::from_millis(
+                u64::try_from(counter.window_ends_ms - now).unwrap_or(0),
+            ),
+        })
+    }
+
+    /// Per-client throttling needs the client's address; say once, loudly, when a login
+    /// arrives without one, rather than letting the protection lapse in silence.
+    fn warn_no_client_ip(&self) {
+        if !self.inner.warned_no_client_ip.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                target: "tower_auth",
+                "per-client login throttling is off: a login arrived without the client's \
+                 address. Serve the app with \
+                 `into_make_service_with_connect_info::<SocketAddr>()`, or set \
+                 `trust_forwarded_for` behind a proxy that sets X-Forwarded-For"
+            );
+        }
+    }
+}

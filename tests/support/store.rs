@@ -1,0 +1,223 @@
+//! The one hand-written [`Store`] wrapper of the tests: it delegates to another store,
+//! counts each call of each method, and fails every call on demand (with an error whose
+//! text must never reach a client).
+//!
+//! Include it from a test file with
+//!
+//! ```ignore
+//! #[path = "support/store.rs"]
+//! mod store_support;
+//! ```
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use tower_auth::{
+    Counter, EmailToken, MemoryStore, NewUser, Session, Store, StoreError, Swept, TokenHash,
+    TokenPurpose, User, UserId, UserLookup, UserRecord, UserUpdate,
+};
+
+/// What a failing store says: internals that must stay in the logs.
+pub const BACKEND_SECRET: &str = "disk on fire at /var/lib/secret-db (password=hunter2)";
+
+/// How many times each `Store` method was called. Clones share the counts.
+#[derive(Clone, Default)]
+pub struct Calls(Arc<Mutex<BTreeMap<&'static str, usize>>>);
+
+impl Calls {
+    fn hit(&self, method: &'static str) {
+        *self
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(method)
+            .or_default() += 1;
+    }
+
+    /// Every method's count so far.
+    pub fn snapshot(&self) -> BTreeMap<&'static str, usize> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// The calls made since `before` (a [`snapshot`](Self::snapshot)), by method.
+    pub fn since(&self, before: &BTreeMap<&'static str, usize>) -> BTreeMap<&'static str, usize> {
+        self.snapshot()
+            .into_iter()
+            .filter_map(|(method, n)| {
+                let delta = n - before.get(method).copied().unwrap_or(0);
+                (delta > 0).then_some((method, delta))
+            })
+            .collect()
+    }
+}
+
+/// A [`Store`] that delegates to `inner`, counting calls, and fails every call while
+/// [`failing`](Self::set_failing) is on.
+#[derive(Clone)]
+pub struct InstrumentedStore {
+    inner: Arc<dyn Store>,
+    calls: Calls,
+    failing: Arc<AtomicBool>,
+}
+
+impl InstrumentedStore {
+    /// Around a fresh [`MemoryStore`].
+    pub fn memory() -> Self {
+        Self::around(Arc::new(MemoryStore::new()))
+    }
+
+    /// A store whose every call fails with [`BACKEND_SECRET`].
+    pub fn failing() -> Self {
+        let store = Self::memory();
+        store.set_failing(true);
+        store
+    }
+
+    /// Around any store.
+    pub fn around(inner: Arc<dyn Store>) -> Self {
+        Self {
+            inner,
+            calls: Calls::default(),
+            failing: Arc::default(),
+        }
+    }
+
+    /// The call counts (shared with clones).
+    pub fn calls(&self) -> Calls {
+        self.calls.clone()
+    }
+
+    /// Turns failing on or off.
+    pub fn set_failing(&self, failing: bool) {
+        self.failing.store(failing, Ordering::SeqCst);
+    }
+
+    fn enter(&self, method: &'static str) -> Result<&dyn Store, StoreError> {
+        self.calls.hit(method);
+        if self.failing.load(Ordering::SeqCst) {
+            Err(StoreError::Backend(BACKEND_SECRET.into()))
+        } else {
+            Ok(&*self.inner)
+        }
+    }
+}
+
+#[async_trait]
+impl Store for InstrumentedStore {
+    async fn add_user(&self, user: NewUser) -> Result<User, StoreError> {
+        self.enter("add_user")?.add_user(user).await
+    }
+
+    async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<UserRecord>, StoreError> {
+        self.enter("find_user_by")?.find_user_by(lookup).await
+    }
+
+    async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError> {
+        self.enter("update_user")?.update_user(id, update).await
+    }
+
+    async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
+        self.enter("delete_user")?.delete_user(id).await
+    }
+
+    async fn create_session(
+        &self,
+        session: Session,
+        replace_others: bool,
+    ) -> Result<(), StoreError> {
+        self.enter("create_session")?
+            .create_session(session, replace_others)
+            .await
+    }
+
+    async fn find_session(&self, token: &TokenHash) -> Result<Option<(Session, User)>, StoreError> {
+        self.enter("find_session")?.find_session(token).await
+    }
+
+    async fn touch_session(&self, token: &TokenHash, now_ms: i64) -> Result<(), StoreError> {
+        self.enter("touch_session")?
+            .touch_session(token, now_ms)
+            .await
+    }
+
+    async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
+        self.enter("delete_session")?.delete_session(token).await
+    }
+
+    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
+        self.enter("delete_user_sessions")?
+            .delete_user_sessions(user_id)
+            .await
+    }
+
+    async fn create_token(
+        &self,
+        token: EmailToken,
+        replace_others: bool,
+    ) -> Result<(), StoreError> {
+        self.enter("create_token")?
+            .create_token(token, replace_others)
+            .await
+    }
+
+    async fn find_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+    ) -> Result<Option<(EmailToken, User)>, StoreError> {
+        self.enter("find_token")?
+            .find_token(hash, purpose, now_ms)
+            .await
+    }
+
+    async fn redeem_token(
+        &self,
+        hash: &TokenHash,
+        purpose: TokenPurpose,
+        now_ms: i64,
+        update: UserUpdate,
+    ) -> Result<Option<(EmailToken, User)>, StoreError> {
+        self.enter("redeem_token")?
+            .redeem_token(hash, purpose, now_ms, update)
+            .await
+    }
+
+    async fn increment_counter(
+        &self,
+        key: &str,
+        now_ms: i64,
+        window_ms: i64,
+    ) -> Result<Counter, StoreError> {
+        self.enter("increment_counter")?
+            .increment_counter(key, now_ms, window_ms)
+            .await
+    }
+
+    async fn get_counter(&self, key: &str, now_ms: i64) -> Result<Option<Counter>, StoreError> {
+        self.enter("get_counter")?.get_counter(key, now_ms).await
+    }
+
+    async fn release_counter(&self, key: &str, window_ends_ms: i64) -> Result<(), StoreError> {
+        self.enter("release_counter")?
+            .release_counter(key, window_ends_ms)
+            .await
+    }
+
+    async fn reset_counter(&self, key: &str) -> Result<(), StoreError> {
+        self.enter("reset_counter")?.reset_counter(key).await
+    }
+
+    async fn delete_expired(
+        &self,
+        now_ms: i64,
+        session_idle_cutoff_ms: i64,
+    ) -> Result<Swept, StoreError> {
+        self.enter("delete_expired")?
+            .delete_expired(now_ms, session_idle_cutoff_ms)
+            .await
+    }
+}
