@@ -1,4 +1,6 @@
-//! bcrypt hash and verify at costs 4 to 14: the one expensive thing an auth crate does.
+//! bcrypt hash and verify at costs 4 to 14, and argon2id from OWASP's minimum up: the one
+//! expensive thing an auth crate does. `benches/hashing_vs_c.py` compares both with the C
+//! reference implementations in one run.
 //!
 //! ```sh
 //! cargo bench --bench hashing                 # about 1.5 min on 2 cores
@@ -22,7 +24,7 @@ use std::time::Duration;
 use criterion::{
     BenchmarkId, Criterion, SamplingMode, Throughput, criterion_group, criterion_main,
 };
-use tower_auth::password::{Bcrypt, HashPool, PasswordHasher};
+use tower_auth::password::{Argon2Params, Argon2id, Bcrypt, HashPool, PasswordHasher};
 
 const PASSWORD: &str = "correct horse battery staple";
 
@@ -47,6 +49,33 @@ fn bcrypt_costs(c: &mut Criterion) {
             group.sampling_mode(SamplingMode::Flat);
         }
         let hasher = Bcrypt::new(cost);
+        let stored = hasher.hash(PASSWORD).expect("hash");
+        group.bench_function("hash", |b| {
+            b.iter(|| hasher.hash(black_box(PASSWORD)).expect("hash"));
+        });
+        group.bench_function("verify", |b| {
+            b.iter(|| {
+                assert!(
+                    hasher
+                        .verify(black_box(PASSWORD), black_box(&stored))
+                        .expect("verify")
+                );
+            });
+        });
+        group.finish();
+    }
+}
+
+/// argon2id hash and verify at OWASP's minimum memory and up (`argon2id/m_<MiB>_t_<passes>`).
+fn argon2id_settings(c: &mut Criterion) {
+    for (memory_kib, passes) in [(19 * 1024, 2), (46 * 1024, 1), (64 * 1024, 2)] {
+        let mut group = c.benchmark_group(format!("argon2id/m_{}_t_{passes}", memory_kib / 1024));
+        group
+            .sample_size(10)
+            .measurement_time(Duration::from_secs(3))
+            .warm_up_time(Duration::from_millis(300))
+            .sampling_mode(SamplingMode::Flat);
+        let hasher = Argon2id::new(Argon2Params::new(memory_kib, passes, 1));
         let stored = hasher.hash(PASSWORD).expect("hash");
         group.bench_function("hash", |b| {
             b.iter(|| hasher.hash(black_box(PASSWORD)).expect("hash"));
@@ -108,5 +137,5 @@ fn pool_throughput(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, bcrypt_costs, pool_throughput);
+criterion_group!(benches, bcrypt_costs, argon2id_settings, pool_throughput);
 criterion_main!(benches);

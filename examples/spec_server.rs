@@ -17,6 +17,7 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use clap::{Parser, ValueEnum};
 use tower::Layer as _;
+use tower_auth::password::{Argon2Params, HashAlgorithm};
 use tower_auth::reset::FileOutbox;
 use tower_auth::{Auth, AuthConfig, MergeSlashesLayer, ResetDelivery};
 
@@ -42,6 +43,19 @@ struct Args {
     /// bcrypt cost for new password hashes.
     #[arg(long, env = "AUTH_BCRYPT_COST", default_value_t = 12)]
     bcrypt_cost: u32,
+    /// Algorithm for new password hashes (stored hashes of either verify, and are upgraded
+    /// at the next login).
+    #[arg(long, env = "AUTH_HASH_ALGORITHM", value_enum, default_value_t = Algorithm::Bcrypt)]
+    hash_algorithm: Algorithm,
+    /// argon2id memory per hash, in KiB (default: OWASP's minimum, 19456).
+    #[arg(long, env = "AUTH_ARGON2_MEMORY_KIB")]
+    argon2_memory_kib: Option<u32>,
+    /// argon2id passes (default 2).
+    #[arg(long, env = "AUTH_ARGON2_PASSES")]
+    argon2_passes: Option<u32>,
+    /// Most memory argon2id hashing may hold at once, in MiB (default 256).
+    #[arg(long, env = "AUTH_HASH_MEMORY_BUDGET_MIB")]
+    hash_memory_budget_mib: Option<u64>,
     /// Drop and recreate the tables at start, as the seed's DB() does.
     #[arg(long, env = "AUTH_FRESH")]
     fresh: bool,
@@ -94,6 +108,15 @@ struct Args {
     allowed_origins: Vec<String>,
 }
 
+/// The algorithm for new password hashes.
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Algorithm {
+    /// bcrypt at --bcrypt-cost (the seed's).
+    Bcrypt,
+    /// argon2id with --argon2-memory-kib and --argon2-passes.
+    Argon2id,
+}
+
 impl Args {
     fn config(&self) -> AuthConfig {
         let mut config = match self.preset {
@@ -101,6 +124,18 @@ impl Args {
             Preset::Hardened => AuthConfig::default(),
         };
         config.bcrypt_cost = self.bcrypt_cost;
+        config.hash_algorithm = match self.hash_algorithm {
+            Algorithm::Bcrypt => HashAlgorithm::Bcrypt,
+            Algorithm::Argon2id => HashAlgorithm::Argon2id,
+        };
+        config.argon2 = Argon2Params::new(
+            self.argon2_memory_kib.unwrap_or(config.argon2.memory_kib),
+            self.argon2_passes.unwrap_or(config.argon2.iterations),
+            1,
+        );
+        if let Some(mib) = self.hash_memory_budget_mib {
+            config.hash_memory_budget = mib * 1024 * 1024;
+        }
         let secs = Duration::from_secs;
         if let Some(dir) = &self.mail_dir {
             config.reset_delivery = ResetDelivery::Sender(Arc::new(FileOutbox::new(dir)));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::ConfigError;
-use crate::password::PasswordPolicy;
+use crate::password::{Argon2Params, HashAlgorithm, PasswordPolicy};
 use crate::reset::ResetTokenSender;
 use crate::token::TokenFormat;
 
@@ -25,8 +25,19 @@ use crate::token::TokenFormat;
 #[derive(Clone, Debug)]
 #[non_exhaustive]
 pub struct AuthConfig {
+    /// The algorithm new password hashes use. Both presets: [`HashAlgorithm::Bcrypt`] (the
+    /// seed's). Stored hashes of either algorithm verify whatever this says, and a
+    /// successful login replaces a hash of another algorithm or other parameters.
+    pub hash_algorithm: HashAlgorithm,
     /// bcrypt cost for new hashes. Both presets: 12 (the seed's). Lower only in tests.
     pub bcrypt_cost: u32,
+    /// argon2id parameters for new hashes (with [`HashAlgorithm::Argon2id`]). Both presets:
+    /// OWASP's minimum, 19 MiB, 2 passes, 1 lane.
+    pub argon2: Argon2Params,
+    /// Most memory argon2id hashing may hold at once, in bytes: with argon2id, at most
+    /// `hash_memory_budget / argon2.memory_kib` hashes run at once (and never more than
+    /// `hash_permits`); the rest queue, then are shed with 503. Both presets: 256 MiB.
+    pub hash_memory_budget: u64,
     /// Password hashes run at once on the blocking pool. Both presets: the number of cores.
     pub hash_permits: usize,
     /// Hash jobs allowed to wait for a permit; past this, login/register/reset answer 503
@@ -139,7 +150,10 @@ impl Default for AuthConfig {
     /// The hardened preset.
     fn default() -> Self {
         Self {
+            hash_algorithm: HashAlgorithm::Bcrypt,
             bcrypt_cost: 12,
+            argon2: Argon2Params::OWASP_MINIMUM,
+            hash_memory_budget: 256 * 1024 * 1024,
             hash_permits: std::thread::available_parallelism().map_or(1, |n| n.get()),
             hash_queue: 512,
             password_policy: PasswordPolicy::hardened(),
@@ -214,6 +228,17 @@ impl AuthConfig {
         if self.hash_permits == 0 {
             return Err(ConfigError::ZeroHashPermits);
         }
+        if !self.argon2.is_valid() {
+            return Err(ConfigError::Argon2Params(self.argon2));
+        }
+        if self.hash_algorithm == HashAlgorithm::Argon2id
+            && self.hash_memory_budget < self.argon2.memory_bytes()
+        {
+            return Err(ConfigError::HashMemoryBudget {
+                budget: self.hash_memory_budget,
+                per_hash: self.argon2.memory_bytes(),
+            });
+        }
         if self.logout_redirect.is_empty()
             || http::HeaderValue::from_str(&self.logout_redirect).is_err()
         {
@@ -235,6 +260,20 @@ impl AuthConfig {
             }
         }
         Ok(())
+    }
+
+    /// How many hashes may run at once: `hash_permits`, and with argon2id no more than the
+    /// memory budget holds (at least one).
+    pub fn effective_hash_permits(&self) -> usize {
+        match self.hash_algorithm {
+            HashAlgorithm::Argon2id => {
+                let fit = self.hash_memory_budget / self.argon2.memory_bytes().max(1);
+                self.hash_permits
+                    .min(usize::try_from(fit).unwrap_or(usize::MAX))
+                    .max(1)
+            }
+            _ => self.hash_permits,
+        }
     }
 
     /// The hardened preset (same as `default()`).

@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
+mod algorithms;
+
+pub use algorithms::{Argon2Params, Argon2id, ConfiguredHasher, HashAlgorithm};
+
 /// bcrypt reads at most this many bytes of a password; longer ones are refused, never cut.
 pub const MAX_PASSWORD_BYTES: usize = 72;
 
@@ -39,6 +43,12 @@ pub enum HashError {
     /// The pool was closed.
     #[error("the hashing pool is closed")]
     Closed,
+    /// argon2 failed (bad parameters, malformed stored hash).
+    #[error("argon2 failed: {0}")]
+    Argon2(String),
+    /// The stored hash is of no format this crate knows.
+    #[error("unknown password hash format")]
+    UnknownFormat,
     /// Another hasher's failure.
     #[error("password hashing failed: {0}")]
     Internal(String),
@@ -60,6 +70,14 @@ pub trait PasswordHasher: Send + Sync + 'static {
     /// # Errors
     /// A [`HashError`] when the stored hash is malformed.
     fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError>;
+
+    /// True when `hash` (which just verified) was made with another algorithm or other
+    /// parameters than [`hash`](Self::hash) uses now: the login that verified it then
+    /// replaces it. Default: never.
+    fn needs_rehash(&self, hash: &str) -> bool {
+        let _ = hash;
+        false
+    }
 }
 
 /// bcrypt at a fixed cost (the seed uses 12).
@@ -81,6 +99,10 @@ impl Bcrypt {
 }
 
 impl PasswordHasher for Bcrypt {
+    fn needs_rehash(&self, hash: &str) -> bool {
+        hash.get(4..7) != Some(format!("{:02}$", self.cost).as_str())
+    }
+
     fn hash(&self, password: &str) -> Result<String, HashError> {
         // bcrypt uses all 72 key bytes. `bcrypt::non_truncating_hash` counts the C string
         // terminator too and so refuses a password of exactly 72 bytes, though nothing of it
@@ -125,6 +147,7 @@ pub struct HashPool {
     executor: Arc<ExecutorLoad>,
     in_flight: Arc<AtomicUsize>,
     limit: usize,
+    permits_total: usize,
 }
 
 impl std::fmt::Debug for HashPool {
@@ -237,7 +260,18 @@ impl HashPool {
             executor: Arc::default(),
             in_flight: Arc::new(AtomicUsize::new(0)),
             limit: permits.saturating_add(max_waiting),
+            permits_total: permits,
         }
+    }
+
+    /// How many jobs may hash at once (the regular permits and the spare).
+    pub fn permits(&self) -> usize {
+        self.permits_total
+    }
+
+    /// True when the hasher would replace `hash` (see [`PasswordHasher::needs_rehash`]).
+    pub fn needs_rehash(&self, hash: &str) -> bool {
+        self.hasher.needs_rehash(hash)
     }
 
     /// Jobs running or queued right now.
@@ -452,7 +486,7 @@ pub enum PasswordRejection {
     Common,
 }
 
-/// Time to hash one password at `cost` on this machine (one measurement).
+/// Time to hash one password with bcrypt at `cost` on this machine (one measurement).
 ///
 /// # Errors
 /// When bcrypt refuses the cost.
@@ -504,6 +538,60 @@ pub fn calibrate(target: Duration) -> Result<u32, HashError> {
         best = cost;
     }
     Ok(best)
+}
+
+/// Time to hash one password with argon2id at `params` on this machine (one measurement).
+///
+/// # Errors
+/// When argon2 refuses the parameters.
+pub fn time_argon2(params: Argon2Params) -> Result<Duration, HashError> {
+    let hasher = Argon2id::new(params);
+    let start = Instant::now();
+    hasher.hash("calibration password")?;
+    Ok(start.elapsed())
+}
+
+/// The median of `samples` (at least 1) measurements of [`time_argon2`].
+///
+/// # Errors
+/// When argon2 refuses the parameters.
+pub fn time_argon2_median(params: Argon2Params, samples: usize) -> Result<Duration, HashError> {
+    let mut times = (0..samples.max(1))
+        .map(|_| time_argon2(params))
+        .collect::<Result<Vec<_>, _>>()?;
+    times.sort_unstable();
+    Ok(times[times.len() / 2])
+}
+
+/// The argon2id parameters that fit `target` on this machine, never below OWASP's minimum
+/// ([`Argon2Params::OWASP_MINIMUM`], 19 MiB and 2 passes, returned as is when even that
+/// takes longer than the target).
+///
+/// Memory first (it is what makes guessing expensive on GPUs): from 19 MiB, the memory
+/// doubles while a hash at 2 passes stays within the target, up to `max_memory_kib`; then
+/// passes are added at that memory while they fit. Each step is the median of three hashes.
+///
+/// # Errors
+/// When argon2 refuses parameters (not expected in this range).
+pub fn calibrate_argon2(target: Duration, max_memory_kib: u32) -> Result<Argon2Params, HashError> {
+    let floor = Argon2Params::OWASP_MINIMUM;
+    let mut best = floor;
+    let mut memory = floor.memory_kib;
+    while let Some(next) = memory.checked_mul(2).filter(|m| *m <= max_memory_kib) {
+        let candidate = Argon2Params::new(next, floor.iterations, 1);
+        if time_argon2_median(candidate, 3)? > target {
+            break;
+        }
+        best = candidate;
+        memory = next;
+    }
+    loop {
+        let candidate = Argon2Params::new(best.memory_kib, best.iterations + 1, 1);
+        if time_argon2_median(candidate, 3)? > target {
+            return Ok(best);
+        }
+        best = candidate;
+    }
 }
 
 #[cfg(test)]

@@ -100,6 +100,19 @@ pub enum ConfigError {
     /// A bcrypt cost the hashing library refuses.
     #[error("bcrypt cost {0} is outside 4..=31")]
     BcryptCost(u32),
+    /// argon2 parameters the library refuses.
+    #[error("argon2 parameters {0:?} are refused by the argon2 library")]
+    Argon2Params(crate::password::Argon2Params),
+    /// With argon2id, the memory budget does not hold even one hash.
+    #[error(
+        "hash_memory_budget ({budget} bytes) is less than one argon2id hash ({per_hash} bytes)"
+    )]
+    HashMemoryBudget {
+        /// The configured budget, in bytes.
+        budget: u64,
+        /// What one hash needs, in bytes.
+        per_hash: u64,
+    },
     /// `hash_permits` is 0: no password could ever be hashed.
     #[error("hash_permits must be at least 1")]
     ZeroHashPermits,

@@ -169,7 +169,10 @@ impl Auth {
             .verify_reserved(reservation, password.to_owned(), hash)
             .await?;
         match record {
-            Some(record) if matches => Ok(Some(record.user)),
+            Some(record) if matches => {
+                self.upgrade_hash(record.user.id, password, record.password_hash);
+                Ok(Some(record.user))
+            }
             found => {
                 event("login_failed", found.map(|r| r.user.id));
                 Ok(None)

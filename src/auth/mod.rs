@@ -3,6 +3,7 @@
 //! One file per concern:
 //!
 //! - `login.rs`: logging in and out, the flows a login form or handler uses;
+//! - `rehash.rs`: upgrading a stored hash to the configured algorithm after a login;
 //! - `throttle.rs`: per-account and per-client login throttling;
 //! - `session.rs`: starting, finding and sweeping sessions;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
-use crate::password::{Bcrypt, HashPool, PasswordHasher};
+use crate::password::{ConfiguredHasher, HashPool, PasswordHasher};
 use crate::store::Store;
 use crate::user::UserId;
 
@@ -25,6 +26,7 @@ mod account;
 mod email;
 mod error;
 mod login;
+mod rehash;
 mod reset;
 mod seed;
 mod session;
@@ -72,6 +74,8 @@ struct Inner {
     next_sweep_ms: AtomicI64,
     /// Set once the "client address unknown" warning has been logged.
     warned_no_client_ip: AtomicBool,
+    /// Users whose password hash is being upgraded right now (one upgrade at a time each).
+    rehashing: std::sync::Mutex<std::collections::HashSet<UserId>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -113,7 +117,8 @@ impl AuthBuilder {
         self
     }
 
-    /// Replaces the password hasher (default: [`Bcrypt`] at `config.bcrypt_cost`).
+    /// Replaces the password hasher (default: [`ConfiguredHasher`], from the config's
+    /// `hash_algorithm`, `bcrypt_cost` and `argon2`).
     pub fn password_hasher(mut self, hasher: impl PasswordHasher) -> Self {
         self.hasher = Some(Arc::new(hasher));
         self
@@ -128,8 +133,12 @@ impl AuthBuilder {
         self.config.validate()?;
         let hasher = self
             .hasher
-            .unwrap_or_else(|| Arc::new(Bcrypt::new(self.config.bcrypt_cost)));
-        let pool = HashPool::new(hasher, self.config.hash_permits, self.config.hash_queue);
+            .unwrap_or_else(|| Arc::new(ConfiguredHasher::from_config(&self.config)));
+        let pool = HashPool::new(
+            hasher,
+            self.config.effective_hash_permits(),
+            self.config.hash_queue,
+        );
         Ok(Auth {
             inner: Arc::new(Inner {
                 store: self.store,
@@ -138,6 +147,7 @@ impl AuthBuilder {
                 dummy_hash: tokio::sync::OnceCell::new(),
                 next_sweep_ms: AtomicI64::new(i64::MIN),
                 warned_no_client_ip: AtomicBool::new(false),
+                rehashing: std::sync::Mutex::default(),
                 config: self.config,
             }),
         })

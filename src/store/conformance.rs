@@ -89,6 +89,9 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.users_get_distinct_ids_and_unique_emails().await;
     suite.every_lookup_finds_and_misses().await;
     suite.update_user_changes_only_what_it_names().await;
+    suite
+        .password_hash_is_replaced_only_while_it_is_current()
+        .await;
     suite.delete_user_takes_sessions_and_tokens_with_it().await;
     suite.tokens_round_trip_and_expire_at_the_boundary().await;
     suite.new_tokens_replace_only_the_same_purpose().await;
@@ -440,6 +443,39 @@ impl Suite {
             other_before,
             "updates must not touch other users"
         );
+    }
+
+    async fn password_hash_is_replaced_only_while_it_is_current(&self) {
+        let user = self.new_user("cas").await;
+        let replaced = |current: &'static str, new: &'static str| {
+            let store = Arc::clone(&self.store);
+            async move {
+                store
+                    .replace_password_hash(user.id, current, new)
+                    .await
+                    .unwrap_or_else(|e| panic!("replace_password_hash failed: {e:?}"))
+            }
+        };
+        assert!(
+            replaced("hash-of-cas", "upgraded").await,
+            "replace_password_hash must replace the current hash"
+        );
+        assert_eq!(self.find_id(user.id).await.password_hash, "upgraded");
+        assert!(
+            !replaced("hash-of-cas", "stale").await,
+            "replace_password_hash must refuse when the hash changed in between"
+        );
+        assert_eq!(
+            self.find_id(user.id).await.password_hash,
+            "upgraded",
+            "a refused replacement must change nothing"
+        );
+        let unknown = self
+            .store
+            .replace_password_hash(UNKNOWN_ID, "upgraded", "x")
+            .await
+            .expect("replace_password_hash of an unknown user");
+        assert!(!unknown, "an unknown user has nothing to replace");
     }
 
     async fn delete_user_takes_sessions_and_tokens_with_it(&self) {

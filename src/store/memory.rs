@@ -116,6 +116,22 @@ impl Store for MemoryStore {
         self.lock().update_user(id, update).map(|_| ())
     }
 
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        match t.users.get_mut(&id) {
+            Some(record) if record.password_hash == current => {
+                record.password_hash = new.to_owned();
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
+
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
         let mut t = self.lock();
         let Some(record) = t.users.remove(&id) else {

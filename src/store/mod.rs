@@ -79,6 +79,16 @@ pub trait Store: Send + Sync + 'static {
     /// new email belongs to another user (nothing is changed then).
     async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError>;
 
+    /// Sets the user's password hash to `new` only if it is still `current`: true when it
+    /// was replaced. An upgrade of a hash to new parameters uses it, so it can never undo a
+    /// password change that came in between.
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError>;
+
     /// Deletes a user with every session and token of theirs; true when the user existed.
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError>;
 

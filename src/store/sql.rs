@@ -203,6 +203,25 @@ macro_rules! impl_sql_store {
                 }
             }
 
+            async fn replace_password_hash(
+                &self,
+                id: $crate::user::UserId,
+                current: &str,
+                new: &str,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let result = sqlx::query(
+                    "UPDATE auth_users SET password_hash = $3 \
+                     WHERE id = $1 AND password_hash = $2",
+                )
+                .bind(id.0)
+                .bind(current)
+                .bind(new)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                Ok(result.rows_affected() > 0)
+            }
+
             async fn delete_user(
                 &self,
                 id: $crate::user::UserId,

@@ -357,6 +357,15 @@ impl Store for SqliteStore {
         self.sql.update_user(id, update).await
     }
 
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.sql.replace_password_hash(id, current, new).await
+    }
+
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
         self.sql.delete_user(id).await
     }

@@ -119,6 +119,17 @@ impl Store for InstrumentedStore {
         self.enter("update_user")?.update_user(id, update).await
     }
 
+    async fn replace_password_hash(
+        &self,
+        id: UserId,
+        current: &str,
+        new: &str,
+    ) -> Result<bool, StoreError> {
+        self.enter("replace_password_hash")?
+            .replace_password_hash(id, current, new)
+            .await
+    }
+
     async fn delete_user(&self, id: UserId) -> Result<bool, StoreError> {
         self.enter("delete_user")?.delete_user(id).await
     }
