@@ -48,22 +48,29 @@ fn bcrypt_costs(c: &mut Criterion) {
         if cost >= 10 {
             group.sampling_mode(SamplingMode::Flat);
         }
-        let hasher = Bcrypt::new(cost);
-        let stored = hasher.hash(PASSWORD).expect("hash");
-        group.bench_function("hash", |b| {
-            b.iter(|| hasher.hash(black_box(PASSWORD)).expect("hash"));
-        });
-        group.bench_function("verify", |b| {
-            b.iter(|| {
-                assert!(
-                    hasher
-                        .verify(black_box(PASSWORD), black_box(&stored))
-                        .expect("verify")
-                );
-            });
-        });
+        hash_and_verify(&mut group, &Bcrypt::new(cost));
         group.finish();
     }
+}
+
+/// `hash` and `verify` of one hasher, in `group`.
+fn hash_and_verify(
+    group: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
+    hasher: &impl PasswordHasher,
+) {
+    let stored = hasher.hash(PASSWORD).expect("hash");
+    group.bench_function("hash", |b| {
+        b.iter(|| hasher.hash(black_box(PASSWORD)).expect("hash"));
+    });
+    group.bench_function("verify", |b| {
+        b.iter(|| {
+            assert!(
+                hasher
+                    .verify(black_box(PASSWORD), black_box(&stored))
+                    .expect("verify")
+            );
+        });
+    });
 }
 
 /// argon2id hash and verify at OWASP's minimum memory and up (`argon2id/m_<MiB>_t_<passes>`).
@@ -75,20 +82,10 @@ fn argon2id_settings(c: &mut Criterion) {
             .measurement_time(Duration::from_secs(3))
             .warm_up_time(Duration::from_millis(300))
             .sampling_mode(SamplingMode::Flat);
-        let hasher = Argon2id::new(Argon2Params::new(memory_kib, passes, 1));
-        let stored = hasher.hash(PASSWORD).expect("hash");
-        group.bench_function("hash", |b| {
-            b.iter(|| hasher.hash(black_box(PASSWORD)).expect("hash"));
-        });
-        group.bench_function("verify", |b| {
-            b.iter(|| {
-                assert!(
-                    hasher
-                        .verify(black_box(PASSWORD), black_box(&stored))
-                        .expect("verify")
-                );
-            });
-        });
+        hash_and_verify(
+            &mut group,
+            &Argon2id::new(Argon2Params::new(memory_kib, passes, 1)),
+        );
         group.finish();
     }
 }

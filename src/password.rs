@@ -502,8 +502,16 @@ pub fn time_hash(cost: u32) -> Result<Duration, HashError> {
 /// # Errors
 /// When bcrypt refuses the cost.
 pub fn time_hash_median(cost: u32, samples: usize) -> Result<Duration, HashError> {
+    median_of(samples, || time_hash(cost))
+}
+
+/// The median of `samples` (at least 1) runs of `measure`.
+fn median_of(
+    samples: usize,
+    mut measure: impl FnMut() -> Result<Duration, HashError>,
+) -> Result<Duration, HashError> {
     let mut times = (0..samples.max(1))
-        .map(|_| time_hash(cost))
+        .map(|_| measure())
         .collect::<Result<Vec<_>, _>>()?;
     times.sort_unstable();
     Ok(times[times.len() / 2])
@@ -556,11 +564,7 @@ pub fn time_argon2(params: Argon2Params) -> Result<Duration, HashError> {
 /// # Errors
 /// When argon2 refuses the parameters.
 pub fn time_argon2_median(params: Argon2Params, samples: usize) -> Result<Duration, HashError> {
-    let mut times = (0..samples.max(1))
-        .map(|_| time_argon2(params))
-        .collect::<Result<Vec<_>, _>>()?;
-    times.sort_unstable();
-    Ok(times[times.len() / 2])
+    median_of(samples, || time_argon2(params))
 }
 
 /// The argon2id parameters that fit `target` on this machine, never below OWASP's minimum
