@@ -31,7 +31,7 @@
 # the measured GETs and ends after them); GET /profile beside a nice-19 busy loop (what any
 # busy thread does to this machine's p99); and GET /profile paced (each connection waits
 # 4 ms between requests, a load well below saturation), idle and during a storm.
-# The single-hash time at cost 10 (examples/bcrypt_cost) is measured right before each
+# The single-hash time at cost 10 (examples/hash_cost) is measured right before each
 # login run. Every server logs at warn level only (RUST_LOG=warn): a log line per request
 # would be measured too. wrk shares the machine, so the figures are for comparing rows of
 # one run with each other (ratios), not absolute capacity; "server CPU µs/req" (the
@@ -82,10 +82,10 @@ fi
 command -v curl >/dev/null 2>&1 || die "curl is missing"
 
 # ---- build ------------------------------------------------------------------------------
-log "building the release spec server, bcrypt_cost and the middleware bench"
-cargo build --release --example spec_server --example bcrypt_cost >&2
+log "building the release spec server, hash_cost and the middleware bench"
+cargo build --release --example spec_server --example hash_cost >&2
 BIN="$REPO/target/release/examples/spec_server"
-BCRYPT_COST_BIN="$REPO/target/release/examples/bcrypt_cost"
+HASH_COST_BIN="$REPO/target/release/examples/hash_cost"
 BENCH_BUILD="$(cargo bench --no-run --bench middleware 2>&1)" ||
     { echo "$BENCH_BUILD" >&2; die "the middleware bench did not build"; }
 HELLO_BIN="$(echo "$BENCH_BUILD" | sed -n 's/.*Executable .*(\(.*middleware-[^)]*\)).*/\1/p' | tail -n 1)"
@@ -269,7 +269,7 @@ for run in $(seq 1 "$RUNS"); do
     measure "GET /hello + AuthLayer, never asks" "$run" "$PID_LAYER" "${GET[@]}" \
         -H "Cookie: $COOKIE_M" "http://127.0.0.1:$P_LAYER/hello"
     # The single-hash time right before the login run it is compared with (median of 5).
-    "$BCRYPT_COST_BIN" --only 10 --samples 5 | cut -f2 >>"$TMP/hash10.txt"
+    "$HASH_COST_BIN" --bcrypt 10 --samples 5 | cut -f3 >>"$TMP/hash10.txt"
     measure "POST /sessions, cost 10 (ours, sqlite)" "$run" "$PID_SQLITE" -t1 -c"$STORM_CONNS" \
         -s "$TMP/login.lua" "$S/sessions"
     # The storm: logins run 3 s longer than the measured GETs and start 1.5 s before them,

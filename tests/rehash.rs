@@ -269,6 +269,45 @@ async fn on_postgres() {
     every_scenario(|| next.lock().unwrap().next().expect("a store per scenario")).await;
 }
 
+/// A login for an unknown email verifies against a dummy hash of the configured algorithm,
+/// so it costs what a known account's login costs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_emails_verify_against_a_hash_of_the_configured_algorithm() {
+    for (config, prefix) in [
+        (bcrypt(5), "$2b$05$"),
+        (argon2(), "$argon2id$v=19$m=256,t=1,p=1$"),
+    ] {
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let hasher = Seen(Watched::new(&config), seen.clone());
+        let auth = Auth::builder(MemoryStore::new())
+            .config(config)
+            .password_hasher(hasher)
+            .build()
+            .unwrap();
+        let refused = auth
+            .log_in(LoginAttempt::new("nobody@example.com", PASSWORD))
+            .await;
+        assert!(refused.is_err());
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 1, "one verification");
+        assert!(seen[0].starts_with(prefix), "{} against {prefix}", seen[0]);
+    }
+}
+
+/// Records the stored hash of every verification.
+struct Seen(Watched, Arc<std::sync::Mutex<Vec<String>>>);
+
+impl PasswordHasher for Seen {
+    fn hash(&self, password: &str) -> Result<String, HashError> {
+        self.0.hash(password)
+    }
+
+    fn verify(&self, password: &str, hash: &str) -> Result<bool, HashError> {
+        self.1.lock().unwrap().push(hash.to_owned());
+        self.0.verify(password, hash)
+    }
+}
+
 #[test]
 fn argon2_holds_hashing_to_the_memory_budget() {
     let mut config = argon2();

@@ -55,19 +55,15 @@ impl Argon2Params {
         u64::from(self.memory_kib) * 1024
     }
 
-    fn argon2(&self) -> Result<argon2::Argon2<'static>, HashError> {
-        let params = argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, None)
-            .map_err(|e| HashError::Argon2(e.to_string()))?;
-        Ok(argon2::Argon2::new(
-            Algorithm::Argon2id,
-            Version::V0x13,
-            params,
-        ))
+    /// The argon2 library's form of these parameters, if it accepts them.
+    fn library_params(&self) -> Result<argon2::Params, HashError> {
+        argon2::Params::new(self.memory_kib, self.iterations, self.parallelism, None)
+            .map_err(|e| HashError::Argon2(e.to_string()))
     }
 
     /// Whether the library accepts these parameters.
     pub(crate) fn is_valid(&self) -> bool {
-        self.argon2().is_ok()
+        self.library_params().is_ok()
     }
 }
 
@@ -164,9 +160,8 @@ impl PasswordHasher for Argon2id {
         let argon2_err = |e: argon2::password_hash::Error| HashError::Argon2(e.to_string());
         let mut salt = [0u8; 16];
         getrandom::fill(&mut salt).map_err(|e| HashError::Argon2(e.to_string()))?;
-        let params = self.params.argon2()?;
         let raw = self.raw(
-            params.params().clone(),
+            self.params.library_params()?,
             Version::V0x13,
             password,
             &salt,
@@ -342,7 +337,11 @@ mod tests {
             "the crate's own verifier accepts our PHC string"
         );
         let theirs = argon2::PasswordHasher::hash_password(
-            &FAST.argon2().unwrap(),
+            &argon2::Argon2::new(
+                Algorithm::Argon2id,
+                Version::V0x13,
+                FAST.library_params().unwrap(),
+            ),
             b"pw",
             &SaltString::encode_b64(b"0123456789abcdef").unwrap(),
         )
