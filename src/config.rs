@@ -62,6 +62,35 @@ pub struct AuthConfig {
     /// A session older than this is refused and removed, used or not. Spec: 30 days.
     /// Hardened: 12 h.
     pub session_lifetime: Duration,
+    /// Lifetime of a session started with "remember me" (`remember_me=true` at login),
+    /// whose cookie then persists across browser restarts (`Max-Age`). Spec: 30 days.
+    /// Hardened: 30 days. Without it, the cookie ends with the browser session.
+    pub remembered_session_lifetime: Duration,
+    /// Idle timeout of a remembered session. Spec: 7 days. Hardened: 30 min, as for other
+    /// sessions (a remembered session survives a browser restart, not weeks of disuse);
+    /// raise it to keep remembered users logged in between visits.
+    pub remembered_session_idle_timeout: Duration,
+    /// How recently a session must have proved its user's identity (the login itself, a
+    /// magic link, or `POST /sessions/reauth`) for sensitive actions: deleting the account
+    /// without a password, ending every session, changing the email, and (see
+    /// [`sudo_for_password_change`](Self::sudo_for_password_change)) changing the password.
+    /// Older sessions get `403 {"message": "reauthentication required"}`. Both presets:
+    /// 15 min.
+    pub sudo_window: Duration,
+    /// A password change needs a recent authentication too (it always needs the current
+    /// password). Both presets: false.
+    pub sudo_for_password_change: bool,
+    /// Record each session's client address, for the user's list of their sessions.
+    /// Both presets: true.
+    pub record_client_ip: bool,
+    /// The status of a request that needs a session and has none (no cookie, or an unknown,
+    /// ended or expired one). Spec: [`NoSessionStatus::Forbidden`] (the seed's 403).
+    /// Hardened: [`NoSessionStatus::Unauthorized`] (401).
+    pub no_session_status: NoSessionStatus,
+    /// Serve the self-service routes of [`Auth::router`](crate::Auth::router): the list of
+    /// my sessions, ending them, reauthentication, password change, account deletion.
+    /// Spec: false (the seed has none, and its 404s and 405s stay exact). Hardened: true.
+    pub self_service_routes: bool,
     /// How long a reset token stays valid. Both presets: 1 h.
     pub reset_token_ttl: Duration,
     /// Where reset tokens go. Spec: [`ResetDelivery::InResponse`] (the seed's JSON body).
@@ -134,6 +163,17 @@ impl std::fmt::Debug for ResetDelivery {
     }
 }
 
+/// The answer to a request that needs a session and has none.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NoSessionStatus {
+    /// `403 Forbidden`, as the seed's `GET /profile` and `DELETE /sessions` answer.
+    Forbidden,
+    /// `401 Unauthorized`: the client is not authenticated (RFC 9110), so a client can
+    /// tell "log in first" from "not allowed".
+    Unauthorized,
+}
+
 /// Response details that differ between the seed's Flask/Werkzeug server and a plain JSON API.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -167,6 +207,13 @@ impl Default for AuthConfig {
             end_presented_session_on_login: true,
             session_idle_timeout: Duration::from_secs(30 * 60),
             session_lifetime: Duration::from_secs(12 * 3600),
+            remembered_session_lifetime: Duration::from_secs(30 * 24 * 3600),
+            remembered_session_idle_timeout: Duration::from_secs(30 * 60),
+            sudo_window: Duration::from_secs(15 * 60),
+            sudo_for_password_change: false,
+            record_client_ip: true,
+            no_session_status: NoSessionStatus::Unauthorized,
+            self_service_routes: true,
             reset_token_ttl: Duration::from_secs(3600),
             reset_delivery: ResetDelivery::Sender(Arc::new(crate::reset::FileOutbox::new(
                 std::env::temp_dir().join("tower-auth-outbox"),
@@ -296,6 +343,9 @@ impl AuthConfig {
             end_presented_session_on_login: false,
             session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
             session_lifetime: Duration::from_secs(30 * 24 * 3600),
+            remembered_session_idle_timeout: Duration::from_secs(7 * 24 * 3600),
+            no_session_status: NoSessionStatus::Forbidden,
+            self_service_routes: false,
             reset_delivery: ResetDelivery::InResponse,
             max_reset_requests_per_hour: None,
             end_sessions_on_password_reset: false,

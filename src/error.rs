@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 
 use crate::auth::AuthError;
-use crate::config::WireStyle;
+use crate::config::{AuthConfig, NoSessionStatus, WireStyle};
 
 /// Werkzeug's 401 page, byte for byte as the seed's server sends it.
 const WERKZEUG_401: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
@@ -43,6 +43,30 @@ pub(crate) enum HttpError {
     LayerMissing,
 }
 
+/// How failures are answered under a configuration: the wire style, and the status of a
+/// request that needs a session and has none.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Answer {
+    pub(crate) style: WireStyle,
+    pub(crate) no_session: NoSessionStatus,
+}
+
+impl Answer {
+    /// The hardened preset's answers.
+    pub(crate) const HARDENED: Self = Self {
+        style: WireStyle::Json,
+        no_session: NoSessionStatus::Unauthorized,
+    };
+
+    /// The answers `config` asks for.
+    pub(crate) fn of(config: &AuthConfig) -> Self {
+        Self {
+            style: config.wire_style,
+            no_session: config.no_session_status,
+        }
+    }
+}
+
 impl From<AuthError> for HttpError {
     fn from(err: AuthError) -> Self {
         Self::Auth(err)
@@ -50,7 +74,7 @@ impl From<AuthError> for HttpError {
 }
 
 /// The status for each failure.
-fn status_of(err: &HttpError) -> StatusCode {
+fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
     match err {
         HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
         HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
@@ -60,10 +84,15 @@ fn status_of(err: &HttpError) -> StatusCode {
             AuthError::UserExists(_) | AuthError::InvalidEmail(_) | AuthError::WeakPassword(_) => {
                 StatusCode::BAD_REQUEST
             }
-            AuthError::InvalidCredentials => StatusCode::UNAUTHORIZED,
-            AuthError::NoSession | AuthError::UnknownEmail | AuthError::InvalidResetToken => {
-                StatusCode::FORBIDDEN
-            }
+            AuthError::InvalidCredentials | AuthError::WrongPassword => StatusCode::UNAUTHORIZED,
+            AuthError::NoSession => match answer.no_session {
+                NoSessionStatus::Forbidden => StatusCode::FORBIDDEN,
+                NoSessionStatus::Unauthorized => StatusCode::UNAUTHORIZED,
+            },
+            AuthError::UnknownEmail
+            | AuthError::InvalidResetToken
+            | AuthError::ReauthenticationRequired => StatusCode::FORBIDDEN,
+            AuthError::SessionNotFound => StatusCode::NOT_FOUND,
             AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
             AuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Store(_)
@@ -90,7 +119,10 @@ fn message_of(err: &HttpError) -> String {
             AuthError::InvalidEmail(reason) => (*reason).into(),
             AuthError::WeakPassword(reason) => reason.to_string(),
             AuthError::InvalidCredentials => "invalid email or password".into(),
+            AuthError::WrongPassword => "wrong password".into(),
             AuthError::NoSession => "no valid session".into(),
+            AuthError::ReauthenticationRequired => "reauthentication required".into(),
+            AuthError::SessionNotFound => "no such session".into(),
             AuthError::UnknownEmail => "no account with this email".into(),
             AuthError::InvalidResetToken => "invalid or expired reset token".into(),
             AuthError::Throttled { .. } => "too many failed attempts; retry later".into(),
@@ -106,9 +138,10 @@ fn message_of(err: &HttpError) -> String {
 }
 
 impl HttpError {
-    /// Renders the error in the given wire style.
-    pub(crate) fn into_response_with(self, style: WireStyle) -> Response {
-        let status = status_of(&self);
+    /// Renders the error as `answer` says.
+    pub(crate) fn into_response_with(self, answer: Answer) -> Response {
+        let style = answer.style;
+        let status = status_of(&self, answer);
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(target: "tower_auth", error = %DisplayChain(&self), "request failed");
         }

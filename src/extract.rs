@@ -4,14 +4,14 @@ use axum::extract::FromRequestParts;
 use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
-use crate::auth::AuthError;
-use crate::config::WireStyle;
-use crate::error::{HttpError, LAYER_MISSING};
+use crate::auth::{Auth, AuthError};
+use crate::error::{Answer, HttpError, LAYER_MISSING};
 use crate::layer::AuthContext;
 use crate::user::User;
 
-/// The logged-in user; the request is refused with 403 when there is none, as the seed's
-/// `GET /profile` does.
+/// The logged-in user; the request is refused when there is none, with the configured
+/// [`no_session_status`](crate::AuthConfig::no_session_status) (hardened: 401; the seed's
+/// preset: 403, as its `GET /profile`).
 ///
 /// ```
 /// use tower_auth::CurrentUser;
@@ -37,27 +37,37 @@ pub struct MaybeUser(pub Option<User>);
 #[derive(Debug)]
 pub struct AuthRejection {
     error: HttpError,
-    style: WireStyle,
+    answer: Answer,
 }
 
 impl AuthRejection {
-    pub(crate) fn new(error: HttpError, style: WireStyle) -> Self {
-        Self { error, style }
+    pub(crate) fn new(error: HttpError, answer: Answer) -> Self {
+        Self { error, answer }
     }
 }
 
 /// For handlers of your own that call [`Auth`](crate::Auth): `?` turns an [`AuthError`]
-/// into the JSON answer the crate's router gives for it (400, 401, 403, 429, 503, or a 500
-/// with a generic body).
+/// into the JSON answer the hardened preset's router gives for it (400, 401, 403, 404,
+/// 429, 503, or a 500 with a generic body). [`Auth::rejection`] answers as your
+/// configuration says instead.
 impl From<AuthError> for AuthRejection {
     fn from(error: AuthError) -> Self {
-        Self::new(error.into(), WireStyle::Json)
+        Self::new(error.into(), Answer::HARDENED)
+    }
+}
+
+impl Auth {
+    /// The answer the crate's router gives for `error` under this configuration (its wire
+    /// style and [`no_session_status`](crate::AuthConfig::no_session_status)), for handlers
+    /// of your own: `.map_err(|e| auth.rejection(e))?`.
+    pub fn rejection(&self, error: AuthError) -> AuthRejection {
+        AuthRejection::new(error.into(), Answer::of(self.config()))
     }
 }
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        self.error.into_response_with(self.style)
+        self.error.into_response_with(self.answer)
     }
 }
 
@@ -78,18 +88,15 @@ fn context(parts: &Parts) -> Result<&AuthContext, AuthRejection> {
     parts
         .extensions
         .get::<AuthContext>()
-        .ok_or_else(|| AuthRejection {
-            error: HttpError::LayerMissing,
-            style: WireStyle::Json,
-        })
+        .ok_or_else(|| AuthRejection::new(HttpError::LayerMissing, Answer::HARDENED))
 }
 
 async fn load_user(parts: &Parts) -> Result<Option<User>, AuthRejection> {
     let context = context(parts)?;
-    context.user().await.map_err(|e| AuthRejection {
-        error: e.into(),
-        style: context.auth().config().wire_style,
-    })
+    context
+        .user()
+        .await
+        .map_err(|e| context.auth().rejection(e))
 }
 
 /// The request's context, for handlers that log in or out themselves
@@ -109,13 +116,7 @@ impl<S: Send + Sync> FromRequestParts<S> for CurrentUser {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         match load_user(parts).await? {
             Some(user) => Ok(Self(user)),
-            None => Err(AuthRejection {
-                error: AuthError::NoSession.into(),
-                style: parts
-                    .extensions
-                    .get::<AuthContext>()
-                    .map_or(WireStyle::Json, |c| c.auth().config().wire_style),
-            }),
+            None => Err(context(parts)?.auth().rejection(AuthError::NoSession)),
         }
     }
 }

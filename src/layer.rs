@@ -4,10 +4,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::task::{Context, Poll};
 
 use axum::extract::ConnectInfo;
-use http::Request;
+use http::{HeaderValue, Request, header};
 use tower::{Layer, Service};
 
-use crate::auth::{Auth, AuthError, LoggedIn, LoginAttempt};
+use crate::auth::{Auth, AuthError, LoggedIn, LoginAttempt, SessionInfo};
 use crate::config::AuthConfig;
 use crate::session_cookie::CookieHeaders;
 use crate::user::User;
@@ -92,6 +92,7 @@ where
                 auth: self.auth.clone(),
                 cookies: CookieHeaders::of(req.headers()),
                 client_ip: client_ip(self.auth.config(), &req),
+                user_agent: req.headers().get(header::USER_AGENT).cloned(),
                 user: tokio::sync::OnceCell::new(),
             };
             req.extensions_mut().insert(context);
@@ -138,6 +139,7 @@ pub struct AuthContext {
     auth: Auth,
     cookies: CookieHeaders,
     client_ip: Option<IpAddr>,
+    user_agent: Option<HeaderValue>,
     user: tokio::sync::OnceCell<Option<User>>,
 }
 
@@ -187,19 +189,32 @@ impl AuthContext {
 
     /// Logs in with every protection of the crate's `POST /sessions`: per-account and
     /// per-client throttling, session-fixation defence (the presented session ends), a
-    /// new session. Return [`LoggedIn::cookie`] with the response.
+    /// new session that records the client's user agent (and address, when configured).
+    /// Return [`LoggedIn::cookie`] with the response.
     ///
     /// # Errors
     /// As [`Auth::log_in`].
     pub async fn log_in(&self, email: &str, password: &str) -> Result<LoggedIn, AuthError> {
+        self.log_in_with(LoginAttempt::new(email, password)).await
+    }
+
+    /// [`log_in`](Self::log_in) with options, such as "remember me":
+    /// `context.log_in_with(LoginAttempt::new(email, password).remember_me(true))`. The
+    /// client address, presented session and user agent come from the request unless the
+    /// attempt names them.
+    ///
+    /// # Errors
+    /// As [`Auth::log_in`].
+    pub async fn log_in_with(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
         let presented = self.session_id();
-        self.auth
-            .log_in(
-                LoginAttempt::new(email, password)
-                    .client_ip(self.client_ip)
-                    .current_session(presented.as_deref()),
-            )
-            .await
+        let user_agent = self.user_agent();
+        let attempt = LoginAttempt {
+            client_ip: attempt.client_ip.or(self.client_ip),
+            current_session: attempt.current_session.or(presented.as_deref()),
+            user_agent: attempt.user_agent.or(user_agent),
+            ..attempt
+        };
+        self.auth.log_in(attempt).await
     }
 
     /// Ends the presented session and returns its user; clear the browser's cookie with
@@ -209,5 +224,104 @@ impl AuthContext {
     /// As [`Auth::log_out`].
     pub async fn log_out(&self) -> Result<User, AuthError> {
         self.auth.log_out(self.session_id().as_deref()).await
+    }
+
+    /// The live sessions of the logged-in user, this one marked `current`
+    /// ([`Auth::list_my_sessions`]).
+    ///
+    /// # Errors
+    /// As [`Auth::list_my_sessions`].
+    pub async fn sessions(&self) -> Result<Vec<SessionInfo>, AuthError> {
+        self.auth
+            .list_my_sessions(self.session_id().as_deref())
+            .await
+    }
+
+    /// Ends one of the logged-in user's sessions by its handle ([`Auth::end_my_session`]).
+    ///
+    /// # Errors
+    /// As [`Auth::end_my_session`].
+    pub async fn end_session(&self, handle: &str) -> Result<SessionInfo, AuthError> {
+        self.auth
+            .end_my_session(self.session_id().as_deref(), handle)
+            .await
+    }
+
+    /// Ends every session of the logged-in user but this one ([`Auth::end_other_sessions`]).
+    ///
+    /// # Errors
+    /// As [`Auth::end_other_sessions`].
+    pub async fn end_other_sessions(&self) -> Result<u64, AuthError> {
+        self.auth
+            .end_other_sessions(self.session_id().as_deref())
+            .await
+    }
+
+    /// Ends every session of the logged-in user, this one too; needs a recent
+    /// authentication ([`Auth::end_all_my_sessions`]).
+    ///
+    /// # Errors
+    /// As [`Auth::end_all_my_sessions`].
+    pub async fn end_all_sessions(&self) -> Result<u64, AuthError> {
+        self.auth
+            .end_all_my_sessions(self.session_id().as_deref())
+            .await
+    }
+
+    /// Proves the user's identity again with their password ([`Auth::reauthenticate`]).
+    ///
+    /// # Errors
+    /// As [`Auth::reauthenticate`].
+    pub async fn reauthenticate(&self, password: &str) -> Result<User, AuthError> {
+        self.auth
+            .reauthenticate(self.session_id().as_deref(), password, self.client_ip)
+            .await
+    }
+
+    /// The logged-in user, if this session authenticated within the
+    /// [`sudo_window`](AuthConfig::sudo_window) ([`Auth::require_recent_authentication`]).
+    ///
+    /// # Errors
+    /// As [`Auth::require_recent_authentication`].
+    pub async fn require_recent_authentication(&self) -> Result<User, AuthError> {
+        self.auth
+            .require_recent_authentication(self.session_id().as_deref())
+            .await
+    }
+
+    /// Changes the logged-in user's password; other sessions end, this one stays
+    /// ([`Auth::change_password`]).
+    ///
+    /// # Errors
+    /// As [`Auth::change_password`].
+    pub async fn change_password(
+        &self,
+        current_password: &str,
+        new_password: &str,
+    ) -> Result<User, AuthError> {
+        self.auth
+            .change_password(
+                self.session_id().as_deref(),
+                current_password,
+                new_password,
+                self.client_ip,
+            )
+            .await
+    }
+
+    /// Deletes the logged-in user's account, confirmed by the password or a recent
+    /// authentication ([`Auth::delete_account`]).
+    ///
+    /// # Errors
+    /// As [`Auth::delete_account`].
+    pub async fn delete_account(&self, password: Option<&str>) -> Result<User, AuthError> {
+        self.auth
+            .delete_account(self.session_id().as_deref(), password, self.client_ip)
+            .await
+    }
+
+    /// The request's `User-Agent`, when it is text.
+    fn user_agent(&self) -> Option<&str> {
+        self.user_agent.as_ref().and_then(|v| v.to_str().ok())
     }
 }

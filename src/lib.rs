@@ -21,7 +21,12 @@
 //!   and [`AuthContext`]: the current user in your own handlers, loaded lazily, at most once
 //!   per request, and never for routes that do not ask; and the protected login flow for
 //!   handlers of your own.
-//! - [`Auth::router`]: the seed's endpoints as a mountable axum `Router`.
+//! - [`Auth::router`]: the seed's endpoints, and (hardened preset) the self-service ones, as
+//!   a mountable axum `Router`.
+//! - Self-service: the list of a user's sessions ([`Auth::list_my_sessions`], ending one,
+//!   the others, or all), password change, account deletion, and sudo mode
+//!   ([`Auth::reauthenticate`], [`Auth::require_recent_authentication`]) for sensitive
+//!   actions; the same on [`AuthContext`] for your own handlers.
 //! - [`SameOriginLayer`] and [`NoStoreLayer`]: the router's CSRF check and `Cache-Control:
 //!   no-store`, for your own routes.
 //!
@@ -88,6 +93,50 @@
 //! # let _ = app; Ok(()) }
 //! ```
 //!
+//! # Accounts: sessions, sudo mode, password change, deletion
+//!
+//! Every self-service route of the router is also a method, for pages of your own.
+//! Methods named "my" act on the user of the presented session; [`AuthContext`] passes the
+//! session, client address and user agent for you.
+//!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, MemoryStore};
+//!
+//! let mut config = AuthConfig::default();
+//! config.bcrypt_cost = 4; // tests only: the presets use 12
+//! let auth = Auth::new(MemoryStore::new(), config)?;
+//! let pw = "correct horse battery staple";
+//! auth.register_user("me@example.com", pw).await?;
+//! let laptop = auth
+//!     .log_in(LoginAttempt::new("me@example.com", pw).user_agent(Some("Firefox/133.0")))
+//!     .await?;
+//! let phone = auth
+//!     .log_in(LoginAttempt::new("me@example.com", pw).remember_me(true))
+//!     .await?;
+//! let laptop = Some(laptop.session_id.as_str());
+//!
+//! let sessions = auth.list_my_sessions(laptop).await?;
+//! assert_eq!(sessions.len(), 2);
+//! assert_eq!(sessions.iter().filter(|s| s.current).count(), 1);
+//!
+//! // A new password ends every other session; this one stays.
+//! auth.change_password(laptop, pw, "a new and longer passphrase", None).await?;
+//! assert!(auth.get_user_from_session_id(Some(&phone.session_id)).await?.is_none());
+//! assert_eq!(auth.list_my_sessions(laptop).await?.len(), 1);
+//!
+//! assert!(matches!(
+//!     auth.delete_account(laptop, Some("not my password"), None).await,
+//!     Err(AuthError::WrongPassword)
+//! ));
+//! // Logged in a moment ago: recent enough to delete without the password.
+//! auth.require_recent_authentication(laptop).await?;
+//! auth.delete_account(laptop, None, None).await?;
+//! assert!(auth.get_user_from_session_id(laptop).await?.is_none());
+//! # Ok(()) }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+//! ```
+//!
 //! # Test your handlers without a database
 //!
 //! ```
@@ -102,7 +151,7 @@
 //!     .route("/me", get(|CurrentUser(u): CurrentUser| async move { u.email }))
 //!     .layer(auth.layer());
 //! let response = app.oneshot(Request::get("/me").body(Body::empty())?).await?;
-//! assert_eq!(response.status(), StatusCode::FORBIDDEN); // no session cookie
+//! assert_eq!(response.status(), StatusCode::UNAUTHORIZED); // no session cookie
 //! # Ok(()) }
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 //! ```
@@ -172,12 +221,13 @@ mod slashes;
 pub mod store;
 mod token;
 mod user;
+mod user_agent;
 
 pub use auth::{
-    Auth, AuthBuilder, AuthError, ConfigError, LoggedIn, LoginAttempt, ResetRequested,
+    Auth, AuthBuilder, AuthError, ConfigError, LoggedIn, LoginAttempt, ResetRequested, SessionInfo,
     connect_store,
 };
-pub use config::{AuthConfig, CookieConfig, ResetDelivery, WireStyle};
+pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery, WireStyle};
 pub use extract::{AuthRejection, CurrentUser, MaybeUser};
 pub use layer::{AuthContext, AuthLayer, AuthService};
 pub use no_store::{NoStore, NoStoreFuture, NoStoreLayer};
@@ -187,9 +237,10 @@ pub use slashes::{MergeSlashes, MergeSlashesLayer};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{
-    Counter, EmailToken, MemoryStore, Session, Store, StoreError, Swept, TokenPurpose,
+    Counter, EmailToken, ExpiryCutoffs, MemoryStore, Session, Store, StoreError, Swept,
+    TokenPurpose,
 };
 #[cfg(feature = "postgres")]
 pub use store::{PgStore, PgStoreOptions};
 pub use token::{TokenFormat, TokenHash};
-pub use user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+pub use user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};

@@ -2,16 +2,17 @@
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post, put};
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
-use crate::auth::{Auth, AuthError, ResetRequested};
+use crate::auth::{Auth, AuthError, LoginAttempt, ResetRequested, SessionInfo};
 use crate::config::WireStyle;
-use crate::error::{HttpError, json_response, werkzeug_reason_phrase};
+use crate::error::{Answer, HttpError, json_response, werkzeug_reason_phrase};
 use crate::extract::{AuthRejection, CurrentUser};
 use crate::layer::AuthContext;
 use crate::no_store::NoStoreLayer;
@@ -22,22 +23,40 @@ const WERKZEUG_REDIRECT: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Fi
 <h1>Redirecting...</h1>\n";
 
 impl Auth {
-    /// The seed's endpoints as an axum [`Router`], with its own [`AuthLayer`](crate::AuthLayer):
+    /// The seed's endpoints, and the self-service ones, as an axum [`Router`] with its own
+    /// [`AuthLayer`](crate::AuthLayer):
     ///
     /// | route | success |
     /// |---|---|
     /// | `GET /` | 200 `{"message": "Bienvenue"}` |
     /// | `POST /users` (email, password) | 200 `{"email", "message": "user created"}` |
-    /// | `POST /sessions` (email, password) | 200 `{"email", "message": "logged in"}` + session cookie |
+    /// | `POST /sessions` (email, password, optional `remember_me=true`) | 200 `{"email", "message": "logged in"}` + session cookie (persistent with `remember_me`) |
     /// | `DELETE /sessions` | 302 to `logout_redirect`, cookie cleared |
     /// | `GET /profile` | 200 `{"email"}` |
     /// | `POST /reset_password` (email) | 200 `{"email", "reset_token"}` (spec) or 202 (hardened) |
     /// | `PUT /reset_password` (email, reset_token, new_password) | 200 `{"email", "message": "Password updated"}` |
     ///
+    /// With [`self_service_routes`](crate::AuthConfig::self_service_routes) (hardened
+    /// preset), also these, each needing a session (without one: the configured
+    /// [`no_session_status`](crate::AuthConfig::no_session_status), 401 in the hardened
+    /// preset). "Sudo" rows need a session that authenticated within
+    /// [`sudo_window`](crate::AuthConfig::sudo_window), else
+    /// `403 {"message": "reauthentication required"}`:
+    ///
+    /// | route | success | notable failures |
+    /// |---|---|---|
+    /// | `POST /sessions/reauth` (password) | 200 `{"message": "reauthenticated"}` | 401 wrong password |
+    /// | `GET /sessions` | 200 `{"sessions": [{"id", "created_at", "last_seen_at", "authenticated_at", "expires_at", "user_agent", "client_ip", "remembered", "current"}]}`; `id` is a public handle, never the token; times RFC 3339 | |
+    /// | `DELETE /sessions/{id}` | 204 (cookie cleared if it was this session) | 404 not one of mine |
+    /// | `DELETE /sessions/others` | 200 `{"ended": N}` | |
+    /// | `DELETE /sessions/all` (sudo) | 200 `{"ended": N}`, cookie cleared | 403 sudo |
+    /// | `PUT /password` (current_password, new_password) | 200 `{"message": "Password updated"}`; every other session ends | 401 wrong password, 400 weak |
+    /// | `DELETE /users/me` (password, or none with sudo) | 200 `{"message": "account deleted"}`, cookie cleared | 401 wrong password, 403 sudo |
+    ///
     /// It carries its own [`AuthLayer`](crate::AuthLayer) (a no-op when your app already
     /// applies one), [`SameOriginLayer`](crate::SameOriginLayer) and [`NoStoreLayer`].
     /// Merge it at the root or nest it under a prefix. Nested, point
-    /// [`logout_redirect`](AuthConfig::logout_redirect) at the prefix itself (`"/auth"`):
+    /// [`logout_redirect`](crate::AuthConfig::logout_redirect) at the prefix itself (`"/auth"`):
     /// axum 0.8 serves the nested `GET /` at `/auth`, and `/auth/` is a 404.
     ///
     /// ```
@@ -52,12 +71,31 @@ impl Auth {
     /// is a 400, a body over `max_body_bytes` a 413, another content type a 415, each with
     /// `{"message": ...}`; a store failure is a 500 with a generic body.
     pub fn router(&self) -> Router {
-        Router::new()
+        let self_service = self.config().self_service_routes;
+        let sessions = post(log_in).delete(log_out);
+        let mut router = Router::new()
             .route("/", get(index))
             .route("/users", post(register))
-            .route("/sessions", post(log_in).delete(log_out))
+            .route(
+                "/sessions",
+                if self_service {
+                    sessions.get(list_sessions)
+                } else {
+                    sessions
+                },
+            )
             .route("/profile", get(profile))
-            .route("/reset_password", post(request_reset).put(reset_password))
+            .route("/reset_password", post(request_reset).put(reset_password));
+        if self_service {
+            router = router
+                .route("/sessions/reauth", post(reauthenticate))
+                .route("/sessions/others", delete(end_other_sessions))
+                .route("/sessions/all", delete(end_all_sessions))
+                .route("/sessions/{id}", delete(end_session))
+                .route("/password", put(change_password))
+                .route("/users/me", delete(delete_account));
+        }
+        router
             .layer(self.same_origin_layer())
             .layer(NoStoreLayer)
             .layer(middleware::from_fn_with_state(self.clone(), wire_style))
@@ -76,11 +114,16 @@ async fn wire_style(State(auth): State<Auth>, req: Request, next: Next) -> Respo
 }
 
 fn reject(auth: &Auth, error: impl Into<HttpError>) -> AuthRejection {
-    AuthRejection::new(error.into(), auth.config().wire_style)
+    AuthRejection::new(error.into(), Answer::of(auth.config()))
 }
 
 fn ok_json(auth: &Auth, status: StatusCode, value: &serde_json::Value) -> Response {
     json_response(status, value, auth.config().wire_style)
+}
+
+/// A 200 with `{"message": message}`.
+fn ok_message(auth: &Auth, message: &str) -> Response {
+    ok_json(auth, StatusCode::OK, &json!({ "message": message }))
 }
 
 async fn index(State(auth): State<Auth>) -> Response {
@@ -110,11 +153,13 @@ async fn log_in(
     req: Request,
 ) -> Result<Response, AuthRejection> {
     let form = Form::read(&auth, req).await?;
+    let attempt = LoginAttempt::new(
+        form.required(&auth, "email")?,
+        form.required(&auth, "password")?,
+    )
+    .remember_me(form.flag("remember_me"));
     let logged_in = context
-        .log_in(
-            form.required(&auth, "email")?,
-            form.required(&auth, "password")?,
-        )
+        .log_in_with(attempt)
         .await
         .map_err(|e| reject(&auth, e))?;
     let body = json!({ "email": logged_in.user.email, "message": "logged in" });
@@ -207,6 +252,133 @@ async fn reset_password(State(auth): State<Auth>, req: Request) -> Result<Respon
         StatusCode::OK,
         &json!({ "email": user.email, "message": "Password updated" }),
     ))
+}
+
+async fn reauthenticate(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    context
+        .reauthenticate(form.required(&auth, "password")?)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(ok_message(&auth, "reauthenticated"))
+}
+
+async fn list_sessions(
+    State(auth): State<Auth>,
+    context: AuthContext,
+) -> Result<Response, AuthRejection> {
+    let sessions = context.sessions().await.map_err(|e| reject(&auth, e))?;
+    let sessions: Vec<serde_json::Value> = sessions.iter().map(session_json).collect();
+    Ok(ok_json(
+        &auth,
+        StatusCode::OK,
+        &json!({ "sessions": sessions }),
+    ))
+}
+
+/// A session as `GET /sessions` lists it: the public handle, never the token.
+fn session_json(session: &SessionInfo) -> serde_json::Value {
+    json!({
+        "id": session.id,
+        "created_at": rfc3339(session.created_at_ms),
+        "last_seen_at": rfc3339(session.last_seen_ms),
+        "authenticated_at": rfc3339(session.authenticated_at_ms),
+        "expires_at": rfc3339(session.expires_at_ms),
+        "user_agent": session.user_agent,
+        "client_ip": session.client_ip,
+        "remembered": session.remembered,
+        "current": session.current,
+    })
+}
+
+/// Milliseconds since the Unix epoch as RFC 3339 (UTC); `None` outside the years the
+/// format can write.
+fn rfc3339(ms: i64) -> Option<String> {
+    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
+        .ok()?
+        .format(&time::format_description::well_known::Rfc3339)
+        .ok()
+}
+
+async fn end_session(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Response, AuthRejection> {
+    let Path(id) =
+        id.map_err(|_| reject(&auth, HttpError::BadRequest("malformed session id".into())))?;
+    let ended = context
+        .end_session(&id)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(if ended.current {
+        (StatusCode::NO_CONTENT, auth.expired_session_cookie(), ()).into_response()
+    } else {
+        StatusCode::NO_CONTENT.into_response()
+    })
+}
+
+async fn end_other_sessions(
+    State(auth): State<Auth>,
+    context: AuthContext,
+) -> Result<Response, AuthRejection> {
+    let ended = context
+        .end_other_sessions()
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(ok_json(&auth, StatusCode::OK, &json!({ "ended": ended })))
+}
+
+async fn end_all_sessions(
+    State(auth): State<Auth>,
+    context: AuthContext,
+) -> Result<Response, AuthRejection> {
+    let ended = context
+        .end_all_sessions()
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok((
+        auth.expired_session_cookie(),
+        ok_json(&auth, StatusCode::OK, &json!({ "ended": ended })),
+    )
+        .into_response())
+}
+
+async fn change_password(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    context
+        .change_password(
+            form.required(&auth, "current_password")?,
+            form.required(&auth, "new_password")?,
+        )
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(ok_message(&auth, "Password updated"))
+}
+
+async fn delete_account(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    context
+        .delete_account(form.optional("password"))
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok((
+        auth.expired_session_cookie(),
+        ok_message(&auth, "account deleted"),
+    )
+        .into_response())
 }
 
 /// `http://<Host><path>`, as Werkzeug 1.0 makes redirect targets absolute; the path alone
@@ -305,6 +477,25 @@ impl Form {
         parse_form(&bytes)
             .map(Self)
             .map_err(|message| reject(auth, HttpError::BadRequest(message)))
+    }
+
+    /// A field that may be left out: `None` when absent or empty.
+    fn optional(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .filter(|value| !value.is_empty())
+    }
+
+    /// A checkbox-like field: on for `true`, `on` (what an HTML checkbox sends), `1` or
+    /// `yes`, in any case; off when absent or anything else.
+    fn flag(&self, name: &str) -> bool {
+        self.optional(name).is_some_and(|value| {
+            ["true", "on", "1", "yes"]
+                .iter()
+                .any(|on| value.eq_ignore_ascii_case(on))
+        })
     }
 
     fn required(&self, auth: &Auth, name: &str) -> Result<&str, AuthRejection> {

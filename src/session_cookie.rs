@@ -115,9 +115,23 @@ impl IntoResponseParts for SessionCookie {
 
 impl Auth {
     /// The `Set-Cookie` that hands `session_id` (from [`Auth::log_in`] or
-    /// [`Auth::create_session`]) to the browser.
+    /// [`Auth::create_session`]) to the browser, for the browser session only (no
+    /// `Max-Age`: the browser forgets it when it closes).
     pub fn session_cookie(&self, session_id: &str) -> SessionCookie {
         self.build_session_cookie(Cookie::new(self.config().cookie.name.clone(), session_id))
+    }
+
+    /// The `Set-Cookie` for a remembered session ("remember me"): like
+    /// [`session_cookie`](Self::session_cookie), but with `Max-Age` set to
+    /// [`remembered_session_lifetime`](crate::AuthConfig::remembered_session_lifetime), so
+    /// it outlives the browser session.
+    pub fn persistent_session_cookie(&self, session_id: &str) -> SessionCookie {
+        let mut cookie = Cookie::new(self.config().cookie.name.clone(), session_id);
+        let seconds = self.config().remembered_session_lifetime.as_secs();
+        cookie.set_max_age(cookie::time::Duration::seconds(
+            i64::try_from(seconds).unwrap_or(i64::MAX),
+        ));
+        self.build_session_cookie(cookie)
     }
 
     /// The `Set-Cookie` that makes the browser forget its session cookie (an empty value

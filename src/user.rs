@@ -3,6 +3,8 @@
 
 use std::fmt;
 
+use crate::token::TokenHash;
+
 /// A user's primary key: the integer id the store assigned at registration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct UserId(pub i64);
@@ -114,6 +116,19 @@ pub struct UserUpdate {
     pub password_hash: Option<String>,
     /// A new normalized email (unique across the store).
     pub email: Option<String>,
+    /// Sessions of the user to end in the same transaction (after a password change, so
+    /// no other device stays logged in with the old one even if the process dies between
+    /// two writes).
+    pub end_sessions: Option<EndSessions>,
+}
+
+/// Which of a user's sessions a [`UserUpdate`] ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndSessions {
+    /// Every one.
+    All,
+    /// Every one but this (the session the change was made from).
+    AllExcept(TokenHash),
 }
 
 impl UserUpdate {
@@ -134,9 +149,15 @@ impl UserUpdate {
         self
     }
 
+    /// Ends the user's sessions (all, or all but one) in the same transaction.
+    pub fn end_sessions(mut self, which: EndSessions) -> Self {
+        self.end_sessions = Some(which);
+        self
+    }
+
     /// True when the update would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.password_hash.is_none() && self.email.is_none()
+        self.password_hash.is_none() && self.email.is_none() && self.end_sessions.is_none()
     }
 }
 
@@ -148,6 +169,7 @@ impl fmt::Debug for UserUpdate {
                 &self.password_hash.as_ref().map(|_| "[redacted]"),
             )
             .field("email", &self.email)
+            .field("end_sessions", &self.end_sessions)
             .finish()
     }
 }

@@ -148,7 +148,7 @@ async fn own_login_ends_the_presented_session() {
     assert_ne!(first, second, "a login issues a new token");
     assert_eq!(
         account(&server, &first).await,
-        StatusCode::FORBIDDEN,
+        StatusCode::UNAUTHORIZED,
         "the session presented at login is ended (session fixation)"
     );
     assert_eq!(account(&server, &second).await, StatusCode::OK);
@@ -259,8 +259,8 @@ async fn an_extractor_outside_the_layer_says_so_in_the_log_and_the_answer() {
     let covered = client().get(server.url("/covered")).send().await.unwrap();
     assert_eq!(
         covered.status(),
-        StatusCode::FORBIDDEN,
-        "no session: refused"
+        StatusCode::UNAUTHORIZED,
+        "no session: refused with the hardened preset's 401"
     );
     let uncovered = client().get(server.url("/uncovered")).send().await.unwrap();
     assert_eq!(uncovered.status(), StatusCode::INTERNAL_SERVER_ERROR);

@@ -428,7 +428,10 @@ async fn current_user_refuses_with_json_in_the_hardened_preset() {
     let (auth, _calls, session_id) = logged_in(hardened_config()).await;
     let server = host_app(&auth).await;
     let (status, content_type, body) = get_text(&server, "/current", None).await;
-    assert_eq!(status, 403);
+    assert_eq!(
+        status, 401,
+        "the hardened preset answers 401 without a session"
+    );
     assert_eq!(content_type.as_deref(), Some("application/json"));
     let body: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(body, json!({"message": "no valid session"}));
@@ -440,7 +443,7 @@ async fn current_user_refuses_with_json_in_the_hardened_preset() {
         Some(&format!("session_id={session_id}")),
     )
     .await;
-    assert_eq!(status, 403);
+    assert_eq!(status, 401);
     let (status, _, body) = get_text(
         &server,
         "/current",

@@ -14,8 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tower_auth::{
-    Auth, AuthConfig, AuthError, EmailToken, NewUser, PgStore, PgStoreOptions, Session, Store,
-    StoreError, TokenHash, TokenPurpose, UserId, UserLookup, UserUpdate,
+    Auth, AuthConfig, AuthError, EmailToken, ExpiryCutoffs, NewUser, PgStore, PgStoreOptions,
+    Session, Store, StoreError, TokenHash, TokenPurpose, UserId, UserLookup, UserUpdate,
 };
 
 /// A generous guard so a broken pool setting fails the test instead of hanging CI. It is
@@ -31,12 +31,15 @@ fn new_user(email: &str) -> NewUser {
 }
 
 fn session(token: &str, user_id: UserId) -> Session {
-    Session {
-        token_hash: TokenHash::of(token),
-        user_id,
-        created_at_ms: 1_000,
-        last_seen_ms: 1_000,
-        expires_at_ms: 1_000_000,
+    Session::new(TokenHash::of(token), user_id, 1_000, 1_000_000)
+}
+
+/// A sweep at `now_ms` with one idle cutoff for every session.
+fn cutoffs(now_ms: i64, idle_cutoff_ms: i64) -> ExpiryCutoffs {
+    ExpiryCutoffs {
+        now_ms,
+        idle_cutoff_ms,
+        remembered_idle_cutoff_ms: idle_cutoff_ms,
     }
 }
 
@@ -326,7 +329,7 @@ async fn two_instances_share_sessions() {
     b.create_session(session("tok-4", user.id), false)
         .await
         .unwrap();
-    assert_eq!(a.delete_user_sessions(user.id).await.unwrap(), 2);
+    assert_eq!(a.delete_user_sessions(user.id, None).await.unwrap(), 2);
     assert!(
         b.find_session(&TokenHash::of("tok-3"))
             .await
@@ -338,7 +341,10 @@ async fn two_instances_share_sessions() {
     let mut expired = session("tok-5", user.id);
     expired.expires_at_ms = 2_000;
     a.create_session(expired, false).await.unwrap();
-    assert_eq!(b.delete_expired(3_000, 0).await.unwrap().sessions, 1);
+    assert_eq!(
+        b.delete_expired(cutoffs(3_000, 0)).await.unwrap().sessions,
+        1
+    );
     assert!(
         a.find_session(&TokenHash::of("tok-5"))
             .await
@@ -502,7 +508,7 @@ async fn two_instances_share_reset_tokens() {
     a.create_token(reset_token("reset-4", &other, 2_000), true)
         .await
         .unwrap();
-    assert_eq!(b.delete_expired(3_000, 0).await.unwrap().tokens, 1);
+    assert_eq!(b.delete_expired(cutoffs(3_000, 0)).await.unwrap().tokens, 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -560,7 +566,7 @@ async fn concurrent_single_session_logins_across_instances_leave_one_session() {
             task.await.unwrap().unwrap();
         }
         assert_eq!(
-            a.delete_user_sessions(user.id).await.unwrap(),
+            a.delete_user_sessions(user.id, None).await.unwrap(),
             1,
             "round {round}: concurrent logins left more than one session"
         );

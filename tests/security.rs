@@ -31,8 +31,8 @@ use tower_auth::clock::{Clock as _, ManualClock};
 use tower_auth::password::{Bcrypt, HashError, PasswordHasher};
 use tower_auth::reset::{FileOutbox, ResetTokenSender};
 use tower_auth::{
-    Auth, AuthConfig, MemoryStore, ResetDelivery, Store, TokenFormat, TokenHash, TokenPurpose,
-    UserLookup, WireStyle,
+    Auth, AuthConfig, MemoryStore, NoSessionStatus, ResetDelivery, Store, TokenFormat, TokenHash,
+    TokenPurpose, UserLookup, WireStyle,
 };
 
 // ----- fixtures ---------------------------------------------------------------------------
@@ -217,6 +217,8 @@ struct Server {
     /// `127.0.0.1:<port>`, as the client sends it in `Host`.
     host: String,
     cookie_name: String,
+    /// The status of a request that needs a session and has none (403 spec, 401 hardened).
+    no_session: StatusCode,
     http: reqwest::Client,
 }
 
@@ -227,6 +229,10 @@ impl Server {
             base: server.base(),
             host: server.host(),
             cookie_name: auth.config().cookie.name.clone(),
+            no_session: match auth.config().no_session_status {
+                NoSessionStatus::Forbidden => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNAUTHORIZED,
+            },
             http: http_support::client(),
         }
     }
@@ -502,10 +508,10 @@ async fn only_the_exact_cookie_name_counts(preset: Preset) {
         let cookie = format!("{name}={}", s.token);
         h.send(Method::GET, "/profile", &[], Some(&cookie), &[])
             .await
-            .expect(StatusCode::FORBIDDEN);
+            .expect(h.no_session);
         h.send(Method::DELETE, "/sessions", &[], Some(&cookie), &[])
             .await
-            .expect(StatusCode::FORBIDDEN);
+            .expect(h.no_session);
     }
     // The look-alike did not end the session; the exact name still works, also when a
     // look-alike with another value comes first.
@@ -542,7 +548,7 @@ async fn tokens_are_stored_hashed(preset: Preset) {
         let cookie = format!("{}={forged}", h.cookie_name);
         h.send(Method::GET, "/profile", &[], Some(&cookie), &[])
             .await
-            .expect(StatusCode::FORBIDDEN);
+            .expect(h.no_session);
     }
 
     let token = h.reset_token(ALICE).await;
@@ -692,12 +698,12 @@ async fn session_idle_timeout(preset: Preset) {
     assert!(h.stored_session_exists(&s).await);
 
     h.clock.advance(idle);
-    h.profile(&s).await.expect(StatusCode::FORBIDDEN);
+    h.profile(&s).await.expect(h.no_session);
     assert!(
         !h.stored_session_exists(&s).await,
         "an expired session is removed from the store"
     );
-    h.logout(&s).await.expect(StatusCode::FORBIDDEN);
+    h.logout(&s).await.expect(h.no_session);
     // The account itself is fine.
     let fresh = h.session(ALICE, PW).await;
     h.profile(&fresh).await.expect(StatusCode::OK);
@@ -724,9 +730,9 @@ async fn session_lifetime(preset: Preset) {
     h.profile(&s).await.expect(StatusCode::OK);
 
     h.clock.advance(MS);
-    h.profile(&s).await.expect(StatusCode::FORBIDDEN);
+    h.profile(&s).await.expect(h.no_session);
     assert!(!h.stored_session_exists(&s).await);
-    h.logout(&s).await.expect(StatusCode::FORBIDDEN);
+    h.logout(&s).await.expect(h.no_session);
 }
 
 /// Expired sessions are cleaned up even if nobody presents them again.
@@ -773,8 +779,8 @@ async fn logout_destroys_the_session_and_clears_the_cookie(preset: Preset) {
     assert_eq!(cleared.contains("; Secure"), preset == Preset::Hardened);
 
     assert!(!h.stored_session_exists(&s).await, "destroyed server-side");
-    h.profile(&s).await.expect(StatusCode::FORBIDDEN);
-    h.logout(&s).await.expect(StatusCode::FORBIDDEN);
+    h.profile(&s).await.expect(h.no_session);
+    h.logout(&s).await.expect(h.no_session);
 }
 
 // ----- both presets: reset tokens ---------------------------------------------------------
@@ -1693,7 +1699,7 @@ async fn sessions_per_user(preset: Preset) {
             h.profile(&second).await.expect(StatusCode::OK);
         }
         Preset::Spec => {
-            h.profile(&first).await.expect(StatusCode::FORBIDDEN);
+            h.profile(&first).await.expect(h.no_session);
             assert!(!h.stored_session_exists(&first).await);
         }
     }
@@ -1718,11 +1724,7 @@ async fn logging_in_with_a_session_cookie_issues_a_new_token(preset: Preset) {
     let new = h.session_presenting(ALICE, PW, Some(&old)).await;
     assert_ne!(new.token, old.token);
     h.profile(&new).await.expect(StatusCode::OK);
-    let expected = if ends {
-        StatusCode::FORBIDDEN
-    } else {
-        StatusCode::OK
-    };
+    let expected = if ends { h.no_session } else { StatusCode::OK };
     h.profile(&old).await.expect(expected);
     assert_eq!(h.stored_session_exists(&old).await, !ends);
 
@@ -1739,7 +1741,7 @@ async fn logging_in_with_a_session_cookie_issues_a_new_token(preset: Preset) {
     };
     let victim = h.session_presenting(ALICE, PW, Some(&made_up)).await;
     assert_ne!(victim.token, made_up.token);
-    h.profile(&made_up).await.expect(StatusCode::FORBIDDEN);
+    h.profile(&made_up).await.expect(h.no_session);
 }
 
 /// The spec preset itself (`single_session` and `end_presented_session_on_login = false`):
@@ -1751,7 +1753,7 @@ async fn spec_login_presenting_a_cookie_replaces_the_session() {
     let old = h.session(ALICE, PW).await;
     let new = h.session_presenting(ALICE, PW, Some(&old)).await;
     assert_ne!(new.token, old.token);
-    h.profile(&old).await.expect(StatusCode::FORBIDDEN);
+    h.profile(&old).await.expect(h.no_session);
     h.profile(&new).await.expect(StatusCode::OK);
 }
 
@@ -2008,7 +2010,7 @@ async fn completed_reset_and_sessions(preset: Preset) {
     match preset {
         Preset::Hardened => {
             for s in [&first, &second] {
-                h.profile(s).await.expect(StatusCode::FORBIDDEN);
+                h.profile(s).await.expect(h.no_session);
                 assert!(!h.stored_session_exists(s).await);
             }
         }

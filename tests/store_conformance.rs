@@ -183,11 +183,16 @@ mod sqlite {
                 .await
                 .expect("create_token");
             let session = Session {
-                token_hash: TokenHash::of(&format!("{label}-session")),
-                user_id: user.id,
-                created_at_ms: T,
                 last_seen_ms: T + 1,
-                expires_at_ms: T + 2,
+                remembered: true,
+                user_agent: Some("Firefox 133 on Linux".into()),
+                client_ip: Some("192.0.2.7".into()),
+                ..Session::new(
+                    TokenHash::of(&format!("{label}-session")),
+                    user.id,
+                    T,
+                    T + 2,
+                )
             };
             store
                 .create_session(session.clone(), false)

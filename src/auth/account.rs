@@ -1,8 +1,11 @@
-//! Accounts: registration.
+//! Accounts: registration, and what a signed-in user changes themselves: their password,
+//! and whether the account exists at all.
+
+use std::net::IpAddr;
 
 use super::{Auth, AuthError, event, normalize_email};
 use crate::store::StoreError;
-use crate::user::{NewUser, User, UserLookup};
+use crate::user::{EndSessions, NewUser, User, UserLookup, UserUpdate};
 
 impl Auth {
     /// Registers a user (seed task 5): a valid email, a password the policy accepts, hashed
@@ -38,6 +41,70 @@ impl Auth {
                 other => other.into(),
             })?;
         event("registered", Some(user.id));
+        Ok(user)
+    }
+
+    /// Changes the password of the session's user, who must give the current one. On
+    /// success every *other* session of the user ends (in the same transaction as the
+    /// change), the presented one stays valid, and the new hash uses the configured
+    /// algorithm and parameters. With
+    /// [`sudo_for_password_change`](crate::AuthConfig::sudo_for_password_change), the
+    /// session must also have authenticated recently.
+    ///
+    /// Wrong current passwords count against the account's and client's login failure
+    /// limits, so a stolen session cannot guess faster than a login form.
+    ///
+    /// # Errors
+    /// [`AuthError::WrongPassword`]; a new password the policy refuses;
+    /// [`AuthError::ReauthenticationRequired`]; [`AuthError::Throttled`];
+    /// [`AuthError::NoSession`]; [`AuthError::Overloaded`]; a store failure.
+    pub async fn change_password(
+        &self,
+        session_id: Option<&str>,
+        current_password: &str,
+        new_password: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<User, AuthError> {
+        let (session, user) = self.require_session(session_id).await?;
+        if self.inner.config.sudo_for_password_change {
+            self.check_sudo(&session)?;
+        }
+        self.check_password(new_password)?;
+        self.verify_own_password(&user, current_password, client_ip)
+            .await?;
+        let password_hash = self.inner.hasher.hash(new_password.to_owned()).await?;
+        let update = UserUpdate::new()
+            .password_hash(password_hash)
+            .end_sessions(EndSessions::AllExcept(session.token_hash));
+        self.store().update_user(user.id, update).await?;
+        event("password_changed", Some(user.id));
+        Ok(user)
+    }
+
+    /// Deletes the session's user: the account, every session and every emailed token go,
+    /// and the email can register again. Confirmed by the password, or, without one, by a
+    /// recent authentication of the session ([sudo mode](crate::AuthConfig::sudo_window)).
+    /// Clear the browser's cookie with
+    /// [`expired_session_cookie`](Self::expired_session_cookie). Emits the
+    /// `account_deleted` event.
+    ///
+    /// # Errors
+    /// [`AuthError::WrongPassword`]; [`AuthError::ReauthenticationRequired`] without a
+    /// password and a recent authentication; [`AuthError::Throttled`];
+    /// [`AuthError::NoSession`]; [`AuthError::Overloaded`]; a store failure.
+    pub async fn delete_account(
+        &self,
+        session_id: Option<&str>,
+        password: Option<&str>,
+        client_ip: Option<IpAddr>,
+    ) -> Result<User, AuthError> {
+        let (session, user) = self.require_session(session_id).await?;
+        match password {
+            Some(password) => self.verify_own_password(&user, password, client_ip).await?,
+            None => self.check_sudo(&session)?,
+        }
+        self.store().delete_user(user.id).await?;
+        event("account_deleted", Some(user.id));
         Ok(user)
     }
 }

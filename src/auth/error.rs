@@ -26,6 +26,17 @@ pub enum AuthError {
     /// No session, or one that is unknown, ended or expired.
     #[error("no valid session")]
     NoSession,
+    /// The password given to confirm an action (reauthentication, password change,
+    /// account deletion) is not the account's.
+    #[error("wrong password")]
+    WrongPassword,
+    /// The action is sensitive and the session did not authenticate within
+    /// [`sudo_window`](crate::AuthConfig::sudo_window): reauthenticate first.
+    #[error("reauthentication required")]
+    ReauthenticationRequired,
+    /// No session with this handle belongs to the user.
+    #[error("no such session")]
+    SessionNotFound,
     /// A reset was requested for an email with no account (spec preset only; the hardened
     /// preset answers the same for every email).
     #[error("no account with this email")]

@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use super::session::SessionStart;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event, normalize_email};
 use crate::password::{PoolError, Reservation};
 use crate::session_cookie::SessionCookie;
@@ -25,6 +26,11 @@ pub struct LoginAttempt<'a> {
     pub client_ip: Option<IpAddr>,
     /// The session token the client presented, if any (ended first when the config says so).
     pub current_session: Option<&'a str>,
+    /// "Remember me": a persistent cookie and the longer
+    /// [`remembered_session_lifetime`](crate::AuthConfig::remembered_session_lifetime).
+    pub remember_me: bool,
+    /// The client's `User-Agent` header, described in the user's list of sessions.
+    pub user_agent: Option<&'a str>,
 }
 
 impl<'a> LoginAttempt<'a> {
@@ -35,7 +41,21 @@ impl<'a> LoginAttempt<'a> {
             password,
             client_ip: None,
             current_session: None,
+            remember_me: false,
+            user_agent: None,
         }
+    }
+
+    /// Asks for a remembered session (persistent cookie, longer lifetime).
+    pub fn remember_me(mut self, remember: bool) -> Self {
+        self.remember_me = remember;
+        self
+    }
+
+    /// The client's `User-Agent` header (the list of sessions shows a short description).
+    pub fn user_agent(mut self, user_agent: Option<&'a str>) -> Self {
+        self.user_agent = user_agent;
+        self
     }
 
     /// The client's address (per-client throttling needs it).
@@ -56,6 +76,7 @@ impl std::fmt::Debug for LoginAttempt<'_> {
         f.debug_struct("LoginAttempt")
             .field("email", &self.email)
             .field("client_ip", &self.client_ip)
+            .field("remember_me", &self.remember_me)
             .finish_non_exhaustive()
     }
 }
@@ -111,10 +132,20 @@ impl Auth {
                 self.store().delete_session(&TokenHash::of(old)).await?;
             }
         }
-        let session_id = self.start_session(user.id).await?;
+        let start = SessionStart {
+            remembered: attempt.remember_me,
+            user_agent: attempt.user_agent,
+            client_ip: attempt.client_ip,
+        };
+        let session_id = self.start_session(user.id, start).await?;
         event("logged_in", Some(user.id));
+        let cookie = if attempt.remember_me {
+            self.persistent_session_cookie(&session_id)
+        } else {
+            self.session_cookie(&session_id)
+        };
         Ok(LoggedIn {
-            cookie: self.session_cookie(&session_id),
+            cookie,
             user,
             session_id,
         })
@@ -131,7 +162,7 @@ impl Auth {
             .ok_or(AuthError::NoSession)?;
         if self.inner.config.single_session {
             // The user's one session is the presented one: end it, and any a race left.
-            self.store().delete_user_sessions(user.id).await?;
+            self.store().delete_user_sessions(user.id, None).await?;
         } else if let Some(token) = session_id {
             self.store().delete_session(&TokenHash::of(token)).await?;
         }

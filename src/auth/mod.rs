@@ -6,9 +6,11 @@
 //! - `rehash.rs`: upgrading a stored hash to the configured algorithm after a login;
 //! - `throttle.rs`: per-account and per-client login throttling;
 //! - `session.rs`: starting, finding and sweeping sessions;
+//! - `session_list.rs`: a user's sessions as they see them, and ending them;
+//! - `sudo.rs`: reauthentication, and the recent authentication sensitive actions need;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
 //! - `reset.rs`: password reset on top of those tokens;
-//! - `account.rs`: registration;
+//! - `account.rs`: registration, password change, account deletion;
 //! - `seed.rs`: the seed's own method names, kept for its contract and tests;
 //! - `email.rs`: email normalization;
 //! - `error.rs`: [`AuthError`] and [`ConfigError`].
@@ -30,6 +32,8 @@ mod rehash;
 mod reset;
 mod seed;
 mod session;
+mod session_list;
+mod sudo;
 mod throttle;
 mod tokens;
 
@@ -37,6 +41,7 @@ pub(crate) use email::normalize_email;
 pub use error::{AuthError, ConfigError};
 pub use login::{LoggedIn, LoginAttempt};
 pub use reset::ResetRequested;
+pub use session_list::SessionInfo;
 
 /// Longest session or emailed token looked up; anything longer cannot be one of ours.
 const MAX_TOKEN_BYTES: usize = 128;

@@ -5,7 +5,7 @@ use super::throttle::account_key;
 use super::{Auth, AuthError, event, normalize_email};
 use crate::config::ResetDelivery;
 use crate::store::TokenPurpose;
-use crate::user::{User, UserLookup, UserUpdate};
+use crate::user::{EndSessions, User, UserLookup, UserUpdate};
 
 /// What a password-reset request produced.
 #[non_exhaustive]
@@ -126,21 +126,18 @@ impl Auth {
             .ok_or(AuthError::InvalidResetToken)?;
         self.check_password(new_password)?;
         let hashed = self.inner.hasher.hash(new_password.to_owned()).await?;
+        let mut update = UserUpdate::new().password_hash(hashed);
+        if self.inner.config.end_sessions_on_password_reset {
+            update = update.end_sessions(EndSessions::All);
+        }
         let (_, user) = self
-            .redeem_token(
-                reset_token,
-                TokenPurpose::ResetPassword,
-                UserUpdate::new().password_hash(hashed),
-            )
+            .redeem_token(reset_token, TokenPurpose::ResetPassword, update)
             .await?
             .filter(|(_, user)| user.id == owner.id)
             .ok_or(AuthError::InvalidResetToken)?;
         self.store()
             .reset_counter(&account_key(&user.email))
             .await?;
-        if self.inner.config.end_sessions_on_password_reset {
-            self.store().delete_user_sessions(user.id).await?;
-        }
         event("password_reset", Some(user.id));
         Ok(user)
     }

@@ -3,6 +3,7 @@
 //! working. Each skips a protection that the flows in `login.rs` and `reset.rs` apply, and
 //! says which in its first doc line: prefer those flows in new code.
 
+use super::session::SessionStart;
 use super::{Auth, AuthError, event, normalize_email};
 use crate::user::{UserId, UserLookup};
 
@@ -34,7 +35,10 @@ impl Auth {
             return Ok(None);
         };
         match self.store().find_user_by(UserLookup::Email(&email)).await? {
-            Some(record) => Ok(Some(self.start_session(record.user.id).await?)),
+            Some(record) => Ok(Some(
+                self.start_session(record.user.id, SessionStart::default())
+                    .await?,
+            )),
             None => Ok(None),
         }
     }
@@ -45,7 +49,7 @@ impl Auth {
     /// # Errors
     /// A store failure.
     pub async fn destroy_session(&self, user_id: UserId) -> Result<(), AuthError> {
-        self.store().delete_user_sessions(user_id).await?;
+        self.store().delete_user_sessions(user_id, None).await?;
         event("logged_out", Some(user_id));
         Ok(())
     }

@@ -2,11 +2,12 @@
 //! expired. Their rows live in a table of their own (see
 //! [`Session`](crate::store::Session) for why).
 
+use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
 use super::{Auth, AuthError, MAX_TOKEN_BYTES};
 use crate::clock::duration_ms;
-use crate::store::{Session, StoreError};
+use crate::store::{ExpiryCutoffs, Session, StoreError};
 use crate::token::{self, TokenHash};
 use crate::user::{User, UserId};
 
@@ -15,6 +16,17 @@ use crate::user::{User, UserId};
 const TOUCH_INTERVAL_MS: i64 = 60_000;
 /// How often expired sessions, tokens and counters are swept from the store.
 const SWEEP_INTERVAL_MS: i64 = 10 * 60_000;
+
+/// What a new session records besides its user.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct SessionStart<'a> {
+    /// "Remember me": the longer lifetime and a persistent cookie.
+    pub(super) remembered: bool,
+    /// The client's `User-Agent` header, described (never kept whole) in the session.
+    pub(super) user_agent: Option<&'a str>,
+    /// The client's address, kept when the configuration records it.
+    pub(super) client_ip: Option<IpAddr>,
+}
 
 impl Auth {
     /// The user a session token belongs to, or `None` when it is absent, unknown or expired
@@ -27,6 +39,15 @@ impl Auth {
         &self,
         session_id: Option<&str>,
     ) -> Result<Option<User>, AuthError> {
+        Ok(self.live_session(session_id).await?.map(|(_, user)| user))
+    }
+
+    /// The session a token names and its user, when it is live; as
+    /// [`get_user_from_session_id`](Self::get_user_from_session_id).
+    pub(super) async fn live_session(
+        &self,
+        session_id: Option<&str>,
+    ) -> Result<Option<(Session, User)>, AuthError> {
         let Some(token) = session_id.filter(|t| !t.is_empty() && t.len() <= MAX_TOKEN_BYTES) else {
             return Ok(None);
         };
@@ -35,32 +56,60 @@ impl Auth {
             return Ok(None);
         };
         let now = self.now_ms();
-        let idle_cutoff = now.saturating_sub(duration_ms(self.inner.config.session_idle_timeout));
-        if session.expires_at_ms <= now || session.last_seen_ms <= idle_cutoff {
+        if self.expiry_cutoffs(now).session_expired(&session) {
             self.store().delete_session(&hash).await?;
             return Ok(None);
         }
         if now - session.last_seen_ms >= TOUCH_INTERVAL_MS {
             self.store().touch_session(&hash, now).await?;
         }
-        Ok(Some(user))
+        Ok(Some((session, user)))
+    }
+
+    /// As [`live_session`](Self::live_session), but a missing session is
+    /// [`AuthError::NoSession`].
+    pub(super) async fn require_session(
+        &self,
+        session_id: Option<&str>,
+    ) -> Result<(Session, User), AuthError> {
+        self.live_session(session_id)
+            .await?
+            .ok_or(AuthError::NoSession)
     }
 
     /// Starts a session for `user_id` and returns its token.
-    pub(super) async fn start_session(&self, user_id: UserId) -> Result<String, AuthError> {
+    pub(super) async fn start_session(
+        &self,
+        user_id: UserId,
+        start: SessionStart<'_>,
+    ) -> Result<String, AuthError> {
         let config = &self.inner.config;
         let now = self.now_ms();
         self.sweep_expired(now).await?;
+        let lifetime = if start.remembered {
+            config.remembered_session_lifetime
+        } else {
+            config.session_lifetime
+        };
+        let user_agent = start.user_agent.and_then(crate::user_agent::describe);
+        let client_ip = start
+            .client_ip
+            .filter(|_| config.record_client_ip)
+            .map(|ip| ip.to_string());
         // A collision of 122+ random bits is not expected; retrying keeps `create` from
         // ever being an overwrite all the same.
         for _ in 0..3 {
             let token = token::generate(config.session_token_format).map_err(AuthError::Random)?;
             let session = Session {
-                token_hash: TokenHash::of(&token),
-                user_id,
-                created_at_ms: now,
-                last_seen_ms: now,
-                expires_at_ms: now.saturating_add(duration_ms(config.session_lifetime)),
+                remembered: start.remembered,
+                user_agent: user_agent.clone(),
+                client_ip: client_ip.clone(),
+                ..Session::new(
+                    TokenHash::of(&token),
+                    user_id,
+                    now,
+                    now.saturating_add(duration_ms(lifetime)),
+                )
             };
             match self
                 .store()
@@ -73,6 +122,17 @@ impl Auth {
             }
         }
         Err(AuthError::TokenCollision)
+    }
+
+    /// The cutoffs by which sessions (and tokens and counters) have expired at `now`.
+    pub(super) fn expiry_cutoffs(&self, now: i64) -> ExpiryCutoffs {
+        let config = &self.inner.config;
+        ExpiryCutoffs {
+            now_ms: now,
+            idle_cutoff_ms: now.saturating_sub(duration_ms(config.session_idle_timeout)),
+            remembered_idle_cutoff_ms: now
+                .saturating_sub(duration_ms(config.remembered_session_idle_timeout)),
+        }
     }
 
     /// Removes expired sessions, tokens and counters, at most once per
@@ -93,8 +153,10 @@ impl Auth {
         {
             return Ok(());
         }
-        let idle_cutoff = now.saturating_sub(duration_ms(self.inner.config.session_idle_timeout));
-        let swept = self.store().delete_expired(now, idle_cutoff).await?;
+        let swept = self
+            .store()
+            .delete_expired(self.expiry_cutoffs(now))
+            .await?;
         tracing::debug!(
             target: "tower_auth",
             sessions = swept.sessions,

@@ -38,10 +38,10 @@ use std::sync::Arc;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use super::{Counter, EmailToken, Session, Swept, TokenPurpose};
+use super::{Counter, EmailToken, ExpiryCutoffs, Session, Swept, TokenPurpose};
 use super::{Store, StoreError};
 use crate::token::TokenHash;
-use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
 /// How many tasks race to register one email.
 const REGISTRATION_RACERS: usize = 50;
@@ -105,7 +105,14 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite
         .session_creation_refuses_collisions_and_unknown_users()
         .await;
+    suite.sessions_are_listed_per_user().await;
+    suite.delete_user_sessions_can_keep_one().await;
+    suite
+        .reauthentication_sets_only_the_authentication_time()
+        .await;
+    suite.updates_end_sessions_in_the_same_transaction().await;
     suite.expired_sessions_are_swept_at_the_boundary().await;
+    suite.remembered_sessions_have_their_own_idle_cutoff().await;
     suite.expired_tokens_and_counters_are_swept().await;
     suite.counters_count_in_fixed_windows().await;
     suite
@@ -222,16 +229,36 @@ impl Suite {
 
     async fn delete_user_sessions(&self, user: UserId) -> u64 {
         self.store
-            .delete_user_sessions(user)
+            .delete_user_sessions(user, None)
             .await
             .unwrap_or_else(|e| panic!("delete_user_sessions({user}) failed: {e:?}"))
     }
 
-    async fn sweep(&self, now_ms: i64, idle_cutoff_ms: i64) -> Swept {
-        self.store
-            .delete_expired(now_ms, idle_cutoff_ms)
+    async fn list_sessions(&self, user: UserId) -> Vec<Session> {
+        let mut sessions = self
+            .store
+            .list_user_sessions(user)
             .await
-            .unwrap_or_else(|e| panic!("delete_expired({now_ms}, {idle_cutoff_ms}) failed: {e:?}"))
+            .unwrap_or_else(|e| panic!("list_user_sessions({user}) failed: {e:?}"));
+        sessions.sort_by_key(|s| *s.token_hash.as_bytes());
+        sessions
+    }
+
+    /// A sweep in which remembered sessions have the same idle cutoff as the others.
+    async fn sweep(&self, now_ms: i64, idle_cutoff_ms: i64) -> Swept {
+        self.sweep_with(ExpiryCutoffs {
+            now_ms,
+            idle_cutoff_ms,
+            remembered_idle_cutoff_ms: idle_cutoff_ms,
+        })
+        .await
+    }
+
+    async fn sweep_with(&self, cutoffs: ExpiryCutoffs) -> Swept {
+        self.store
+            .delete_expired(cutoffs)
+            .await
+            .unwrap_or_else(|e| panic!("delete_expired({cutoffs:?}) failed: {e:?}"))
     }
 
     async fn increment(&self, key: &str, now_ms: i64, window_ms: i64) -> Counter {
@@ -814,13 +841,14 @@ impl Suite {
 
     // ----- sessions -----------------------------------------------------------------------
 
+    /// A session in the 2090s, with every optional detail set, so round trips check them.
     fn live_session(&self, label: &str, user: UserId) -> Session {
         Session {
-            token_hash: self.fresh_token(label),
-            user_id: user,
-            created_at_ms: LIVE_MS,
             last_seen_ms: LIVE_MS + 1,
-            expires_at_ms: LIVE_MS + DAY_MS,
+            authenticated_at_ms: LIVE_MS + 2,
+            user_agent: Some(format!("Firefox 133 on Linux ({label})")),
+            client_ip: Some("2001:db8::7".into()),
+            ..Session::new(self.fresh_token(label), user, LIVE_MS, LIVE_MS + DAY_MS)
         }
     }
 
@@ -878,11 +906,13 @@ impl Suite {
 
         // Expired sessions are still returned: the caller decides what expiry means.
         let expired = Session {
-            token_hash: self.fresh_token("session-expired"),
-            user_id: user.id,
-            created_at_ms: LIVE_MS - 2 * DAY_MS,
-            last_seen_ms: LIVE_MS - 2 * DAY_MS,
-            expires_at_ms: LIVE_MS - DAY_MS,
+            remembered: true,
+            ..Session::new(
+                self.fresh_token("session-expired"),
+                user.id,
+                LIVE_MS - 2 * DAY_MS,
+                LIVE_MS - DAY_MS,
+            )
         };
         self.create_session(expired.clone(), false).await;
         assert_eq!(
@@ -1010,11 +1040,13 @@ impl Suite {
 
         for replace_others in [false, true] {
             let intruder = Session {
-                token_hash: original.token_hash,
-                user_id: other.id,
-                created_at_ms: LIVE_MS + 7,
                 last_seen_ms: LIVE_MS + 8,
-                expires_at_ms: LIVE_MS + 2 * DAY_MS,
+                ..Session::new(
+                    original.token_hash,
+                    other.id,
+                    LIVE_MS + 7,
+                    LIVE_MS + 2 * DAY_MS,
+                )
             };
             let result = self.store.create_session(intruder, replace_others).await;
             assert!(
@@ -1069,13 +1101,12 @@ impl Suite {
         let original = self.live_session("collide-same", user.id);
         self.create_session(original.clone(), false).await;
         for replace_others in [false, true] {
-            let same_user = Session {
-                token_hash: original.token_hash,
-                user_id: user.id,
-                created_at_ms: LIVE_MS + 9,
-                last_seen_ms: LIVE_MS + 9,
-                expires_at_ms: LIVE_MS + 3 * DAY_MS,
-            };
+            let same_user = Session::new(
+                original.token_hash,
+                user.id,
+                LIVE_MS + 9,
+                LIVE_MS + 3 * DAY_MS,
+            );
             let result = self.store.create_session(same_user, replace_others).await;
             assert!(
                 matches!(result, Err(StoreError::Duplicate)),
@@ -1120,6 +1151,237 @@ impl Suite {
         );
     }
 
+    async fn sessions_are_listed_per_user(&self) {
+        let user = self.new_user("list").await;
+        let other = self.new_user("list-other").await;
+        assert!(
+            self.list_sessions(user.id).await.is_empty(),
+            "list_user_sessions of a user without sessions must be empty"
+        );
+        let mut mine = vec![
+            self.live_session("list-a", user.id),
+            Session {
+                remembered: true,
+                user_agent: None,
+                client_ip: None,
+                ..self.live_session("list-b", user.id)
+            },
+        ];
+        let theirs = self.live_session("list-theirs", other.id);
+        for session in mine.iter().chain([&theirs]) {
+            self.create_session(session.clone(), false).await;
+        }
+        mine.sort_by_key(|s| *s.token_hash.as_bytes());
+        assert_eq!(
+            self.list_sessions(user.id).await,
+            mine,
+            "list_user_sessions must return exactly the user's sessions, every field as stored"
+        );
+        assert_eq!(
+            self.list_sessions(other.id).await,
+            vec![theirs],
+            "list_user_sessions must not mix users"
+        );
+        assert!(
+            self.list_sessions(UNKNOWN_ID).await.is_empty(),
+            "list_user_sessions of an unknown user must be empty"
+        );
+        self.delete_user_sessions(user.id).await;
+        self.delete_user_sessions(other.id).await;
+    }
+
+    async fn delete_user_sessions_can_keep_one(&self) {
+        let user = self.new_user("keep").await;
+        let other = self.new_user("keep-other").await;
+        let keep = self.live_session("keep-this", user.id);
+        let drop_a = self.live_session("keep-drop-a", user.id);
+        let drop_b = self.live_session("keep-drop-b", user.id);
+        let theirs = self.live_session("keep-theirs", other.id);
+        for session in [&keep, &drop_a, &drop_b, &theirs] {
+            self.create_session(session.clone(), false).await;
+        }
+        let ended = self
+            .store
+            .delete_user_sessions(user.id, Some(&keep.token_hash))
+            .await
+            .unwrap_or_else(|e| panic!("delete_user_sessions with except failed: {e:?}"));
+        assert_eq!(
+            ended, 2,
+            "delete_user_sessions(user, Some(keep)) must return how many it deleted"
+        );
+        assert_eq!(
+            self.list_sessions(user.id).await,
+            vec![keep.clone()],
+            "delete_user_sessions(user, Some(keep)) must keep exactly that session"
+        );
+        let ended = self
+            .store
+            .delete_user_sessions(other.id, Some(&keep.token_hash))
+            .await
+            .unwrap_or_else(|e| panic!("delete_user_sessions with except failed: {e:?}"));
+        assert_eq!(
+            ended, 1,
+            "keeping another user's session must not protect any of this user's"
+        );
+        assert!(
+            self.session_exists(&keep.token_hash).await,
+            "delete_user_sessions must never delete another user's session"
+        );
+        self.delete_user_sessions(user.id).await;
+    }
+
+    async fn reauthentication_sets_only_the_authentication_time(&self) {
+        let user = self.new_user("reauth").await;
+        let session = self.live_session("reauth", user.id);
+        self.create_session(session.clone(), false).await;
+        let reauthenticated = self
+            .store
+            .reauthenticate_session(&session.token_hash, LIVE_MS + 60_000)
+            .await
+            .unwrap_or_else(|e| panic!("reauthenticate_session failed: {e:?}"));
+        assert!(
+            reauthenticated,
+            "reauthenticate_session of an existing session must return true"
+        );
+        assert_eq!(
+            self.find_session(&session.token_hash).await.map(|(s, _)| s),
+            Some(Session {
+                authenticated_at_ms: LIVE_MS + 60_000,
+                ..session.clone()
+            }),
+            "reauthenticate_session must set authenticated_at_ms and nothing else"
+        );
+        let missing = self.fresh_token("reauth-unknown");
+        let result = self
+            .store
+            .reauthenticate_session(&missing, LIVE_MS)
+            .await
+            .unwrap_or_else(|e| panic!("reauthenticate_session failed: {e:?}"));
+        assert!(
+            !result && !self.session_exists(&missing).await,
+            "reauthenticate_session of an unknown token must return false and create nothing"
+        );
+        self.delete_user_sessions(user.id).await;
+    }
+
+    async fn updates_end_sessions_in_the_same_transaction(&self) {
+        let user = self.new_user("end").await;
+        let holder = self.new_user("end-holder").await;
+        let keep = self.live_session("end-keep", user.id);
+        let other_device = self.live_session("end-other", user.id);
+        let theirs = self.live_session("end-theirs", holder.id);
+        for session in [&keep, &other_device, &theirs] {
+            self.create_session(session.clone(), false).await;
+        }
+
+        // A refused update ends nothing: the sessions go only with the change.
+        let refused = self
+            .update(
+                user.id,
+                UserUpdate::new()
+                    .email(holder.email.clone())
+                    .end_sessions(EndSessions::All),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Duplicate)),
+            "update_user to another user's email must fail with Duplicate, got {refused:?}"
+        );
+        assert_eq!(
+            self.list_sessions(user.id).await.len(),
+            2,
+            "a refused update_user must not end any session"
+        );
+
+        self.update(
+            user.id,
+            UserUpdate::new()
+                .password_hash("$2b$04$changed")
+                .end_sessions(EndSessions::AllExcept(keep.token_hash)),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update_user with end_sessions failed: {e:?}"));
+        assert_eq!(
+            self.find_id(user.id).await.password_hash,
+            "$2b$04$changed",
+            "update_user with end_sessions must still apply the change"
+        );
+        assert_eq!(
+            self.list_sessions(user.id).await,
+            vec![keep.clone()],
+            "end_sessions(AllExcept(keep)) must end every other session of the user"
+        );
+        assert!(
+            self.session_exists(&theirs.token_hash).await,
+            "end_sessions must never end another user's session"
+        );
+
+        // Redemption applies the same update, sessions included.
+        let token = self.token_for("end", &user, TokenPurpose::ResetPassword);
+        let hash = token.hash;
+        self.create_token(token, false).await;
+        let redeemed = self
+            .store
+            .redeem_token(
+                &hash,
+                TokenPurpose::ResetPassword,
+                LIVE_MS,
+                UserUpdate::new()
+                    .password_hash("$2b$04$reset")
+                    .end_sessions(EndSessions::All),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("redeem_token with end_sessions failed: {e:?}"));
+        assert!(redeemed.is_some(), "a valid token must be redeemed");
+        assert!(
+            self.list_sessions(user.id).await.is_empty(),
+            "redeem_token with end_sessions(All) must end every session of the user"
+        );
+        assert!(
+            self.session_exists(&theirs.token_hash).await,
+            "redeem_token with end_sessions must never end another user's session"
+        );
+        self.delete_user_sessions(holder.id).await;
+    }
+
+    async fn remembered_sessions_have_their_own_idle_cutoff(&self) {
+        let now = SWEEP_NOW_MS;
+        let cutoff = SWEEP_IDLE_CUTOFF_MS;
+        let remembered_cutoff = cutoff - DAY_MS;
+        self.sweep(now, cutoff).await;
+        let user = self.new_user("sweep-remembered").await;
+        let make = |label: &str, last_seen_ms: i64, remembered: bool| Session {
+            last_seen_ms,
+            remembered,
+            ..Session::new(self.fresh_token(label), user.id, 1, LIVE_MS)
+        };
+        let plain_idle = make("remembered-plain-idle", cutoff, false);
+        let remembered_kept = make("remembered-kept", cutoff, true);
+        let remembered_idle = make("remembered-idle", remembered_cutoff, true);
+        for session in [&plain_idle, &remembered_kept, &remembered_idle] {
+            self.create_session(session.clone(), false).await;
+        }
+        let swept = self
+            .sweep_with(ExpiryCutoffs {
+                now_ms: now,
+                idle_cutoff_ms: cutoff,
+                remembered_idle_cutoff_ms: remembered_cutoff,
+            })
+            .await;
+        assert_eq!(
+            swept.sessions, 2,
+            "delete_expired must apply idle_cutoff_ms to plain sessions and \
+             remembered_idle_cutoff_ms to remembered ones"
+        );
+        assert_eq!(
+            self.list_sessions(user.id).await,
+            vec![remembered_kept],
+            "a remembered session seen after its own idle cutoff must survive the sweep \
+             that ends a plain session seen at the same time"
+        );
+        self.delete_user_sessions(user.id).await;
+    }
+
     async fn expired_sessions_are_swept_at_the_boundary(&self) {
         let now = SWEEP_NOW_MS;
         let cutoff = SWEEP_IDLE_CUTOFF_MS;
@@ -1129,11 +1391,8 @@ impl Suite {
 
         let user = self.new_user("sweep").await;
         let make = |label: &str, last_seen_ms: i64, expires_at_ms: i64| Session {
-            token_hash: self.fresh_token(label),
-            user_id: user.id,
-            created_at_ms: 1,
             last_seen_ms,
-            expires_at_ms,
+            ..Session::new(self.fresh_token(label), user.id, 1, expires_at_ms)
         };
         let expires_now = make("sweep-expires-now", LIVE_MS, now);
         let expired = make("sweep-expired", LIVE_MS, now - 1);

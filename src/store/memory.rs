@@ -5,9 +5,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Counter, EmailToken, Session, Store, StoreError, Swept, TokenPurpose};
+use super::{Counter, EmailToken, ExpiryCutoffs, Session, Store, StoreError, Swept, TokenPurpose};
 use crate::token::TokenHash;
-use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
 /// A [`Store`] kept in memory behind one mutex. Clones share the same data.
 ///
@@ -68,7 +68,23 @@ impl Tables {
             self.by_email.remove(&old_email);
             self.by_email.insert(email, id);
         }
-        Ok(self.users[&id].user.clone())
+        let user = record.user.clone();
+        if let Some(which) = update.end_sessions {
+            self.end_sessions(id, which);
+        }
+        Ok(user)
+    }
+
+    /// Removes the user's sessions that `which` names; returns how many.
+    fn end_sessions(&mut self, user_id: UserId, which: EndSessions) -> u64 {
+        let keep = match which {
+            EndSessions::All => None,
+            EndSessions::AllExcept(token) => Some(token),
+        };
+        let before = self.sessions.len();
+        self.sessions
+            .retain(|hash, s| s.user_id != user_id || Some(*hash) == keep);
+        (before - self.sessions.len()) as u64
     }
 }
 
@@ -182,11 +198,37 @@ impl Store for MemoryStore {
         Ok(self.lock().sessions.remove(token).is_some())
     }
 
-    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
-        let mut t = self.lock();
-        let before = t.sessions.len();
-        t.sessions.retain(|_, s| s.user_id != user_id);
-        Ok((before - t.sessions.len()) as u64)
+    async fn delete_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<&TokenHash>,
+    ) -> Result<u64, StoreError> {
+        let which = except.map_or(EndSessions::All, |t| EndSessions::AllExcept(*t));
+        Ok(self.lock().end_sessions(user_id, which))
+    }
+
+    async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
+        Ok(self
+            .lock()
+            .sessions
+            .values()
+            .filter(|s| s.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn reauthenticate_session(
+        &self,
+        token: &TokenHash,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        Ok(match self.lock().sessions.get_mut(token) {
+            Some(session) => {
+                session.authenticated_at_ms = now_ms;
+                true
+            }
+            None => false,
+        })
     }
 
     async fn create_token(
@@ -277,15 +319,11 @@ impl Store for MemoryStore {
         Ok(())
     }
 
-    async fn delete_expired(
-        &self,
-        now_ms: i64,
-        session_idle_cutoff_ms: i64,
-    ) -> Result<Swept, StoreError> {
+    async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError> {
+        let now_ms = cutoffs.now_ms;
         let mut t = self.lock();
         let (sessions, tokens, counters) = (t.sessions.len(), t.tokens.len(), t.counters.len());
-        t.sessions
-            .retain(|_, s| s.expires_at_ms > now_ms && s.last_seen_ms > session_idle_cutoff_ms);
+        t.sessions.retain(|_, s| !cutoffs.session_expired(s));
         t.tokens.retain(|_, token| token.expires_at_ms > now_ms);
         t.counters.retain(|_, c| c.window_ends_ms > now_ms);
         Ok(Swept::new(

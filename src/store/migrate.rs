@@ -102,6 +102,33 @@ macro_rules! apply_migrations {
     }};
 }
 
+/// Every migration of one backend, from `migrations/<backend>/`, in order. Appending one
+/// here appends it for both backends.
+macro_rules! migrations {
+    ($backend:literal) => {
+        [
+            Migration {
+                version: 1,
+                description: "auth tables",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $backend,
+                    "/0001_auth_tables.sql"
+                )),
+            },
+            Migration {
+                version: 2,
+                description: "session details",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $backend,
+                    "/0002_session_details.sql"
+                )),
+            },
+        ]
+    };
+}
+
 /// The 0.1 schema's recognition and its upgrade, for one backend.
 struct Legacy {
     /// The SHA-384 sqlx recorded for 0.1's `0001_init.sql`.
@@ -186,11 +213,7 @@ pub(crate) mod sqlite {
     use super::{BOOKKEEPING, Legacy, Migration, SchemaError, hex_decode};
     use crate::store::StoreError;
 
-    const MIGRATIONS: &[Migration] = &[Migration {
-        version: 1,
-        description: "auth tables",
-        sql: include_str!("../../migrations/sqlite/0001_auth_tables.sql"),
-    }];
+    const MIGRATIONS: &[Migration] = &migrations!("sqlite");
 
     const LEGACY: Legacy = Legacy {
         checksum_hex: "bbfae14537dc682fb904e780f8ba66e8e8230d7cc36a115619f915dfb2246a47\
@@ -258,11 +281,7 @@ pub(crate) mod postgres {
     use super::{BOOKKEEPING, Legacy, Migration, PG_LOCK_KEY, SchemaError, hex_decode};
     use crate::store::StoreError;
 
-    const MIGRATIONS: &[Migration] = &[Migration {
-        version: 1,
-        description: "auth tables",
-        sql: include_str!("../../migrations/postgres/0001_auth_tables.sql"),
-    }];
+    const MIGRATIONS: &[Migration] = &migrations!("postgres");
 
     const LEGACY: Legacy = Legacy {
         checksum_hex: "1c8b252e2e83b60e0eee3a686c245bb9469f33e7b6a146ad1bed5eff9985c98d\

@@ -23,7 +23,7 @@ mod sqlite;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgStore, PgStoreOptions};
-pub use records::{Counter, EmailToken, Session, Swept, TokenPurpose};
+pub use records::{Counter, EmailToken, ExpiryCutoffs, Session, Swept, TokenPurpose};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -72,7 +72,7 @@ pub trait Store: Send + Sync + 'static {
     /// Finds one user and its password hash, or `None`.
     async fn find_user_by(&self, lookup: UserLookup<'_>) -> Result<Option<UserRecord>, StoreError>;
 
-    /// Applies `update` to the user `id`.
+    /// Applies `update` to the user `id`, in one transaction (with the sessions it ends).
     ///
     /// # Errors
     /// [`StoreError::NotFound`] when there is no such user; [`StoreError::Duplicate`] when a
@@ -113,8 +113,23 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes one session; true when it existed.
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError>;
 
-    /// Deletes every session of a user; returns how many there were.
-    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError>;
+    /// Deletes every session of a user, or every one but `except`; returns how many went.
+    async fn delete_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<&TokenHash>,
+    ) -> Result<u64, StoreError>;
+
+    /// Every session of a user, expired or not (the caller decides), in no particular order.
+    async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError>;
+
+    /// Records that the session's user proved who they are at `now_ms` (sets
+    /// `authenticated_at_ms`); true when the session exists.
+    async fn reauthenticate_session(
+        &self,
+        token: &TokenHash,
+        now_ms: i64,
+    ) -> Result<bool, StoreError>;
 
     /// Stores an emailed token. With `replace_others`, the user's other tokens of the same
     /// purpose are removed in the same transaction (a new reset link voids the last one).
@@ -173,16 +188,12 @@ pub trait Store: Send + Sync + 'static {
     /// Removes a counter.
     async fn reset_counter(&self, key: &str) -> Result<(), StoreError>;
 
-    /// Deletes what has expired at `now_ms`: sessions past their absolute expiry
-    /// (`expires_at_ms <= now_ms`) or idle since `session_idle_cutoff_ms`
-    /// (`last_seen_ms <= session_idle_cutoff_ms`), tokens past theirs
+    /// Deletes what has expired at `cutoffs.now_ms`: sessions past their absolute expiry
+    /// (`expires_at_ms <= now_ms`) or idle (`last_seen_ms <= idle_cutoff_ms`, or
+    /// `<= remembered_idle_cutoff_ms` for remembered ones), tokens past theirs
     /// (`expires_at_ms <= now_ms`) and counters whose window has ended
     /// (`window_ends_ms <= now_ms`). Returns how many of each.
-    async fn delete_expired(
-        &self,
-        now_ms: i64,
-        session_idle_cutoff_ms: i64,
-    ) -> Result<Swept, StoreError>;
+    async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError>;
 }
 
 /// Maps a sqlx error to a [`StoreError`], recognizing unique violations as `Duplicate`.

@@ -6,7 +6,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::sql::{
-    impl_sql_store, session_join, token_columns, token_returning, user_columns, valid_token,
+    impl_sql_store, session_columns, session_join, token_columns, token_returning, user_columns,
+    valid_token,
 };
 use super::{StoreError, migrate};
 

@@ -3,10 +3,13 @@
 
 use std::fmt;
 
+use sha2::{Digest, Sha256};
+
 use crate::token::TokenHash;
 use crate::user::UserId;
 
-/// A session row: which user a (hashed) session token belongs to, and its lifetimes.
+/// A session row: which user a (hashed) session token belongs to, its lifetimes, and what
+/// its owner sees of it in a list of their sessions.
 ///
 /// Sessions keep a table of their own rather than being one more [`EmailToken`] purpose:
 /// every authenticated request looks one up by primary key and joins its user, they are
@@ -24,6 +27,45 @@ pub struct Session {
     pub last_seen_ms: i64,
     /// Absolute expiry, milliseconds since the Unix epoch.
     pub expires_at_ms: i64,
+    /// When its user last proved who they are in it (the login itself, or a
+    /// reauthentication): sensitive actions need this to be recent ("sudo mode").
+    pub authenticated_at_ms: i64,
+    /// Started with "remember me": a persistent cookie and the longer lifetime.
+    pub remembered: bool,
+    /// A short description of the client's user agent ("Firefox 133 on Linux"), if known.
+    pub user_agent: Option<String>,
+    /// The client's address at login, when the configuration records it.
+    pub client_ip: Option<String>,
+}
+
+impl Session {
+    /// A session for `user_id` started at `now_ms`, expiring at `expires_at_ms`: seen and
+    /// authenticated now, not remembered, no client details.
+    pub fn new(token_hash: TokenHash, user_id: UserId, now_ms: i64, expires_at_ms: i64) -> Self {
+        Self {
+            token_hash,
+            user_id,
+            created_at_ms: now_ms,
+            last_seen_ms: now_ms,
+            expires_at_ms,
+            authenticated_at_ms: now_ms,
+            remembered: false,
+            user_agent: None,
+            client_ip: None,
+        }
+    }
+
+    /// The session's public handle: what a list of sessions shows and `DELETE
+    /// /sessions/{id}` takes. 32 hex digits derived from the token hash by one more
+    /// SHA-256, so it names the session without granting it (neither the token nor its
+    /// stored hash can be recovered from it), and needs no column of its own.
+    pub fn handle(&self) -> String {
+        let digest = Sha256::new()
+            .chain_update(b"tower-auth session handle\0")
+            .chain_update(self.token_hash.as_bytes())
+            .finalize();
+        digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    }
 }
 
 /// What an [`EmailToken`] lets its holder do. Stored as [`as_str`](Self::as_str).
@@ -126,6 +168,31 @@ impl Counter {
             count,
             window_ends_ms,
         }
+    }
+}
+
+/// The times before which [`Store::delete_expired`](super::Store::delete_expired) removes
+/// records, all in milliseconds since the Unix epoch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExpiryCutoffs {
+    /// Now: sessions and tokens expiring at or before it go, and counters whose window
+    /// ends at or before it.
+    pub now_ms: i64,
+    /// A session not seen since this time (inclusive) has been idle too long.
+    pub idle_cutoff_ms: i64,
+    /// The same for remembered sessions, whose idle timeout may be longer.
+    pub remembered_idle_cutoff_ms: i64,
+}
+
+impl ExpiryCutoffs {
+    /// True when `session` has expired by these cutoffs.
+    pub fn session_expired(&self, session: &Session) -> bool {
+        let idle_cutoff = if session.remembered {
+            self.remembered_idle_cutoff_ms
+        } else {
+            self.idle_cutoff_ms
+        };
+        session.expires_at_ms <= self.now_ms || session.last_seen_ms <= idle_cutoff
     }
 }
 

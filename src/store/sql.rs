@@ -8,6 +8,14 @@ macro_rules! user_columns {
     };
 }
 
+/// Columns of `auth_sessions` (aliased `s`) as `session_from_row(row, first)` reads them.
+macro_rules! session_columns {
+    () => {
+        "s.token_hash, s.user_id, s.created_at_ms, s.last_seen_ms, s.expires_at_ms, \
+         s.authenticated_at_ms, s.remembered, s.user_agent, s.client_ip"
+    };
+}
+
 /// The session-and-user join, up to the token-hash comparison (`... WHERE s.token_hash`):
 /// user columns first, then the session's from column 3, as `session_from_row(row, 3)` reads
 /// them. Shared by the single lookup here and SQLite's batched one (`IN (...)`).
@@ -16,8 +24,9 @@ macro_rules! session_join {
         concat!(
             "SELECT ",
             user_columns!(),
-            ", s.token_hash, s.user_id, s.created_at_ms, s.last_seen_ms, s.expires_at_ms \
-             FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id WHERE s.token_hash"
+            ", ",
+            session_columns!(),
+            " FROM auth_sessions s JOIN auth_users u ON u.id = s.user_id WHERE s.token_hash"
         )
     };
 }
@@ -81,6 +90,10 @@ macro_rules! impl_sql_store {
                 created_at_ms: row.try_get(first + 2).map_err($crate::store::map_sqlx)?,
                 last_seen_ms: row.try_get(first + 3).map_err($crate::store::map_sqlx)?,
                 expires_at_ms: row.try_get(first + 4).map_err($crate::store::map_sqlx)?,
+                authenticated_at_ms: row.try_get(first + 5).map_err($crate::store::map_sqlx)?,
+                remembered: row.try_get(first + 6).map_err($crate::store::map_sqlx)?,
+                user_agent: row.try_get(first + 7).map_err($crate::store::map_sqlx)?,
+                client_ip: row.try_get(first + 8).map_err($crate::store::map_sqlx)?,
             })
         }
 
@@ -135,7 +148,34 @@ macro_rules! impl_sql_store {
             .execute(&mut *conn)
             .await
             .map_err($crate::store::map_sqlx)?;
-            Ok(result.rows_affected() > 0)
+            if result.rows_affected() == 0 {
+                return Ok(false);
+            }
+            if let Some(which) = update.end_sessions {
+                delete_sessions_on(conn, id, which).await?;
+            }
+            Ok(true)
+        }
+
+        /// Deletes the sessions of user `id` that `which` names, on `conn`.
+        async fn delete_sessions_on(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            id: $crate::user::UserId,
+            which: $crate::user::EndSessions,
+        ) -> Result<u64, $crate::store::StoreError> {
+            // An empty blob equals no 32-byte hash: "all but nothing" is all.
+            let keep: Vec<u8> = match which {
+                $crate::user::EndSessions::All => Vec::new(),
+                $crate::user::EndSessions::AllExcept(token) => token.as_bytes().to_vec(),
+            };
+            let result =
+                sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND token_hash <> $2")
+                    .bind(id.0)
+                    .bind(keep)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+            Ok(result.rows_affected())
         }
 
         #[async_trait::async_trait]
@@ -195,12 +235,11 @@ macro_rules! impl_sql_store {
                 id: $crate::user::UserId,
                 update: $crate::user::UserUpdate,
             ) -> Result<(), $crate::store::StoreError> {
-                let mut conn = self.pool.acquire().await.map_err($crate::store::map_sqlx)?;
-                if update_user_on(&mut conn, id, &update).await? {
-                    Ok(())
-                } else {
-                    Err($crate::store::StoreError::NotFound)
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                if !update_user_on(&mut tx, id, &update).await? {
+                    return Err($crate::store::StoreError::NotFound);
                 }
+                tx.commit().await.map_err($crate::store::map_sqlx)
             }
 
             async fn replace_password_hash(
@@ -268,14 +307,19 @@ macro_rules! impl_sql_store {
                 }
                 sqlx::query(
                     "INSERT INTO auth_sessions \
-                       (token_hash, user_id, created_at_ms, last_seen_ms, expires_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5)",
+                       (token_hash, user_id, created_at_ms, last_seen_ms, expires_at_ms, \
+                        authenticated_at_ms, remembered, user_agent, client_ip) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 )
                 .bind(&session.token_hash.as_bytes()[..])
                 .bind(session.user_id.0)
                 .bind(session.created_at_ms)
                 .bind(session.last_seen_ms)
                 .bind(session.expires_at_ms)
+                .bind(session.authenticated_at_ms)
+                .bind(session.remembered)
+                .bind(&session.user_agent)
+                .bind(&session.client_ip)
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_sqlx)?;
@@ -329,13 +373,43 @@ macro_rules! impl_sql_store {
             async fn delete_user_sessions(
                 &self,
                 user_id: $crate::user::UserId,
+                except: Option<&$crate::token::TokenHash>,
             ) -> Result<u64, $crate::store::StoreError> {
-                let result = sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1")
-                    .bind(user_id.0)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::map_sqlx)?;
-                Ok(result.rows_affected())
+                let which = except.map_or($crate::user::EndSessions::All, |token| {
+                    $crate::user::EndSessions::AllExcept(*token)
+                });
+                let mut conn = self.pool.acquire().await.map_err($crate::store::map_sqlx)?;
+                delete_sessions_on(&mut conn, user_id, which).await
+            }
+
+            async fn list_user_sessions(
+                &self,
+                user_id: $crate::user::UserId,
+            ) -> Result<Vec<$crate::store::Session>, $crate::store::StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", session_columns!(), " FROM auth_sessions s WHERE s.user_id = $1"
+                ))
+                .bind(user_id.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                rows.iter().map(|row| session_from_row(row, 0)).collect()
+            }
+
+            async fn reauthenticate_session(
+                &self,
+                token: &$crate::token::TokenHash,
+                now_ms: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let result = sqlx::query(
+                    "UPDATE auth_sessions SET authenticated_at_ms = $2 WHERE token_hash = $1",
+                )
+                .bind(&token.as_bytes()[..])
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                Ok(result.rows_affected() > 0)
             }
 
             async fn create_token(
@@ -513,14 +587,17 @@ macro_rules! impl_sql_store {
 
             async fn delete_expired(
                 &self,
-                now_ms: i64,
-                session_idle_cutoff_ms: i64,
+                cutoffs: $crate::store::ExpiryCutoffs,
             ) -> Result<$crate::store::Swept, $crate::store::StoreError> {
+                let now_ms = cutoffs.now_ms;
                 let sessions = sqlx::query(
-                    "DELETE FROM auth_sessions WHERE expires_at_ms <= $1 OR last_seen_ms <= $2",
+                    "DELETE FROM auth_sessions WHERE expires_at_ms <= $1 \
+                     OR (last_seen_ms <= $2 AND NOT remembered) \
+                     OR (last_seen_ms <= $3 AND remembered)",
                 )
                 .bind(now_ms)
-                .bind(session_idle_cutoff_ms)
+                .bind(cutoffs.idle_cutoff_ms)
+                .bind(cutoffs.remembered_idle_cutoff_ms)
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::map_sqlx)?;
@@ -545,6 +622,7 @@ macro_rules! impl_sql_store {
 }
 
 pub(crate) use impl_sql_store;
+pub(crate) use session_columns;
 pub(crate) use session_join;
 pub(crate) use token_columns;
 pub(crate) use token_returning;

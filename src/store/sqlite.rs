@@ -14,9 +14,12 @@ use tokio::sync::oneshot;
 
 use super::migrate;
 use super::sql::{
-    impl_sql_store, session_join, token_columns, token_returning, user_columns, valid_token,
+    impl_sql_store, session_columns, session_join, token_columns, token_returning, user_columns,
+    valid_token,
 };
-use super::{Counter, EmailToken, Session, Store, StoreError, Swept, TokenPurpose, map_sqlx};
+use super::{
+    Counter, EmailToken, ExpiryCutoffs, Session, Store, StoreError, Swept, TokenPurpose, map_sqlx,
+};
 use crate::token::TokenHash;
 use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
@@ -393,8 +396,24 @@ impl Store for SqliteStore {
         self.sql.delete_session(token).await
     }
 
-    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
-        self.sql.delete_user_sessions(user_id).await
+    async fn delete_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<&TokenHash>,
+    ) -> Result<u64, StoreError> {
+        self.sql.delete_user_sessions(user_id, except).await
+    }
+
+    async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
+        self.sql.list_user_sessions(user_id).await
+    }
+
+    async fn reauthenticate_session(
+        &self,
+        token: &TokenHash,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.sql.reauthenticate_session(token, now_ms).await
     }
 
     async fn create_token(
@@ -445,14 +464,8 @@ impl Store for SqliteStore {
         self.sql.reset_counter(key).await
     }
 
-    async fn delete_expired(
-        &self,
-        now_ms: i64,
-        session_idle_cutoff_ms: i64,
-    ) -> Result<Swept, StoreError> {
-        self.sql
-            .delete_expired(now_ms, session_idle_cutoff_ms)
-            .await
+    async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError> {
+        self.sql.delete_expired(cutoffs).await
     }
 }
 
@@ -482,13 +495,7 @@ mod tests {
                 .await
                 .expect("user");
             let token_hash = TokenHash::of(&format!("token {i}"));
-            let session = Session {
-                token_hash,
-                user_id: user.id,
-                created_at_ms: 1,
-                last_seen_ms: 1,
-                expires_at_ms: i64::MAX,
-            };
+            let session = Session::new(token_hash, user.id, 1, i64::MAX);
             store
                 .create_session(session.clone(), false)
                 .await

@@ -1,7 +1,8 @@
 """The README's quick start, as a reader would try it.
 
-1. The ```rust block of "## Add auth to your axum app" must be examples/quick_start.rs,
-   byte for byte.
+1. The first ```rust block of "## Add auth to your axum app" must be
+   examples/quick_start.rs, byte for byte, and the second examples/account_api.rs (whose
+   handlers tests/account_api.rs exercises).
 2. The example is built and started in a temporary directory (it serves 127.0.0.1:3000
    with its SQLite file there).
 3. Every `$ ` line of the ```console block after it runs in a shell there, and must print
@@ -36,7 +37,8 @@ def readme_blocks():
     if len(section) != 2:
         fail("README.md has no '## Add auth to your axum app' section")
     body = section[1]
-    rust = body.split("```rust\n", 1)[1].split("```\n", 1)[0]
+    body = body.split("\n## ", 1)[0]
+    rust = [part.split("```\n", 1)[0] for part in body.split("```rust\n")[1:]]
     console = body.split("```console\n", 1)[1].split("```\n", 1)[0]
     return rust, console
 
@@ -62,9 +64,11 @@ def port_open():
 
 def main():
     rust, console = readme_blocks()
-    example = (ROOT / "examples" / "quick_start.rs").read_text()
-    if rust != example:
-        fail("the README's code block is not examples/quick_start.rs")
+    if len(rust) != 2:
+        fail(f"the README's section has {len(rust)} rust blocks, expected 2")
+    for shown, name in zip(rust, ["quick_start.rs", "account_api.rs"], strict=True):
+        if shown != (ROOT / "examples" / name).read_text():
+            fail(f"a code block of the README's section is not examples/{name}")
 
     print("[quick_start] building: cargo build --example quick_start", flush=True)
     build = subprocess.run(

@@ -16,8 +16,8 @@ use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use tower_auth::{
-    Counter, EmailToken, MemoryStore, NewUser, Session, Store, StoreError, Swept, TokenHash,
-    TokenPurpose, User, UserId, UserLookup, UserRecord, UserUpdate,
+    Counter, EmailToken, ExpiryCutoffs, MemoryStore, NewUser, Session, Store, StoreError, Swept,
+    TokenHash, TokenPurpose, User, UserId, UserLookup, UserRecord, UserUpdate,
 };
 
 /// What a failing store says: internals that must stay in the logs.
@@ -158,9 +158,29 @@ impl Store for InstrumentedStore {
         self.enter("delete_session")?.delete_session(token).await
     }
 
-    async fn delete_user_sessions(&self, user_id: UserId) -> Result<u64, StoreError> {
+    async fn delete_user_sessions(
+        &self,
+        user_id: UserId,
+        except: Option<&TokenHash>,
+    ) -> Result<u64, StoreError> {
         self.enter("delete_user_sessions")?
-            .delete_user_sessions(user_id)
+            .delete_user_sessions(user_id, except)
+            .await
+    }
+
+    async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
+        self.enter("list_user_sessions")?
+            .list_user_sessions(user_id)
+            .await
+    }
+
+    async fn reauthenticate_session(
+        &self,
+        token: &TokenHash,
+        now_ms: i64,
+    ) -> Result<bool, StoreError> {
+        self.enter("reauthenticate_session")?
+            .reauthenticate_session(token, now_ms)
             .await
     }
 
@@ -222,13 +242,7 @@ impl Store for InstrumentedStore {
         self.enter("reset_counter")?.reset_counter(key).await
     }
 
-    async fn delete_expired(
-        &self,
-        now_ms: i64,
-        session_idle_cutoff_ms: i64,
-    ) -> Result<Swept, StoreError> {
-        self.enter("delete_expired")?
-            .delete_expired(now_ms, session_idle_cutoff_ms)
-            .await
+    async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError> {
+        self.enter("delete_expired")?.delete_expired(cutoffs).await
     }
 }

@@ -1,0 +1,91 @@
+//! Sudo mode: sensitive actions need a session that proved its user's identity recently
+//! (the login itself, a magic link, or a reauthentication with the password), after
+//! Phoenix's `sudo_mode?` and GitHub's. A stolen session cookie alone then cannot delete
+//! the account or lock its owner out.
+
+use std::net::IpAddr;
+
+use super::{Auth, AuthError, LoginAttempt, event};
+use crate::clock::duration_ms;
+use crate::store::Session;
+use crate::user::User;
+
+impl Auth {
+    /// Proves again who the session's user is, with their password: the session counts as
+    /// recently authenticated for the next [`sudo_window`](crate::AuthConfig::sudo_window).
+    /// Throttled and verified like a login (`client_ip` counts against the client's limit).
+    ///
+    /// # Errors
+    /// [`AuthError::WrongPassword`]; [`AuthError::Throttled`]; [`AuthError::NoSession`];
+    /// [`AuthError::Overloaded`]; a store failure.
+    pub async fn reauthenticate(
+        &self,
+        session_id: Option<&str>,
+        password: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<User, AuthError> {
+        let (session, user) = self.require_session(session_id).await?;
+        self.verify_own_password(&user, password, client_ip).await?;
+        if !self
+            .store()
+            .reauthenticate_session(&session.token_hash, self.now_ms())
+            .await?
+        {
+            // The session ended while the password was being checked.
+            return Err(AuthError::NoSession);
+        }
+        event("reauthenticated", Some(user.id));
+        Ok(user)
+    }
+
+    /// The session's user, if the session authenticated within
+    /// [`sudo_window`](crate::AuthConfig::sudo_window): guard a sensitive action of your
+    /// own with it.
+    ///
+    /// # Errors
+    /// [`AuthError::ReauthenticationRequired`] when it did not (send the user to
+    /// reauthenticate); [`AuthError::NoSession`]; a store failure.
+    pub async fn require_recent_authentication(
+        &self,
+        session_id: Option<&str>,
+    ) -> Result<User, AuthError> {
+        let (session, user) = self.require_session(session_id).await?;
+        self.check_sudo(&session)?;
+        Ok(user)
+    }
+
+    /// [`AuthError::ReauthenticationRequired`] unless `session` authenticated within the
+    /// sudo window.
+    pub(super) fn check_sudo(&self, session: &Session) -> Result<(), AuthError> {
+        let window = duration_ms(self.inner.config.sudo_window);
+        if self.now_ms() < session.authenticated_at_ms.saturating_add(window) {
+            Ok(())
+        } else {
+            Err(AuthError::ReauthenticationRequired)
+        }
+    }
+
+    /// Checks `password` against `user`'s, with a login's protections: a place in the
+    /// hashing pool, the account's and client's failure counters (a stolen session cannot
+    /// guess the password faster than a login could), a transparent hash upgrade.
+    pub(super) async fn verify_own_password(
+        &self,
+        user: &User,
+        password: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<(), AuthError> {
+        let attempt = LoginAttempt::new(&user.email, password).client_ip(client_ip);
+        let reservation = self.reserve_hash()?;
+        let claim = self.claim_login_attempt(&attempt).await?;
+        match self
+            .check_credentials(&user.email, password, reservation)
+            .await?
+        {
+            Some(found) if found.id == user.id => {
+                self.settle_successful_login(claim).await?;
+                Ok(())
+            }
+            _ => Err(AuthError::WrongPassword),
+        }
+    }
+}
