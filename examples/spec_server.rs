@@ -11,7 +11,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::ServiceExt;
 use axum::extract::Request;
 use axum::middleware::{self, Next};
 use axum::response::Response;
@@ -19,6 +18,7 @@ use clap::{Parser, ValueEnum};
 use tower::Layer as _;
 use tower_auth::password::{Argon2Params, HashAlgorithm};
 use tower_auth::reset::FileOutbox;
+use tower_auth::serve::{ConnectionLimits, serve};
 use tower_auth::{Auth, AuthConfig, MergeSlashesLayer, ResetDelivery};
 
 /// Which preset to start from; the flags below override single fields.
@@ -96,9 +96,26 @@ struct Args {
     /// the hardened preset over plain HTTP.
     #[arg(long, env = "AUTH_COOKIE_SECURE")]
     cookie_secure: Option<bool>,
-    /// Take the client IP from X-Forwarded-For (only behind a proxy that sets it).
-    #[arg(long, env = "AUTH_TRUST_FORWARDED_FOR")]
-    trust_forwarded_for: bool,
+    /// How many reverse proxies in front of the server append to X-Forwarded-For (0: the
+    /// header is ignored and the TCP peer is the client).
+    #[arg(long, env = "AUTH_TRUSTED_PROXIES", default_value_t = 0)]
+    trusted_proxies: usize,
+    /// The app's public origin (scheme://host[:port]); writes must come from it.
+    #[arg(long, env = "AUTH_PUBLIC_ORIGIN")]
+    public_origin: Option<String>,
+    /// Most connections open at once.
+    #[arg(long, env = "AUTH_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Most connections open at once from one client address.
+    #[arg(long, env = "AUTH_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
+    max_connections_per_ip: usize,
+    /// Seconds a connection has to send a request head (also how long an idle keep-alive
+    /// connection stays open).
+    #[arg(long, env = "AUTH_HEADER_READ_TIMEOUT", default_value_t = 10)]
+    header_read_timeout: u64,
+    /// Seconds a request body has to arrive whole (else 408).
+    #[arg(long, env = "AUTH_BODY_READ_TIMEOUT")]
+    body_read_timeout: Option<u64>,
     /// An origin allowed to send state-changing requests (repeatable).
     #[arg(
         long = "allowed-origin",
@@ -173,8 +190,15 @@ impl Args {
                 // Browsers drop `__Host-` cookies that are not `Secure`.
                 config.cookie.name = "session_id".into();
             }
+            if !secure && config.trusted_device_cookie.is_some() {
+                config.trusted_device_cookie = Some("trusted_device".into());
+            }
         }
-        config.trust_forwarded_for = self.trust_forwarded_for;
+        config.trusted_proxies = self.trusted_proxies;
+        if let Some(s) = self.body_read_timeout {
+            config.body_read_timeout = secs(s);
+        }
+        config.public_origin.clone_from(&self.public_origin);
         config
             .allowed_origins
             .extend(self.allowed_origins.iter().cloned());
@@ -240,11 +264,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     tracing::info!(address = %listener.local_addr()?, preset = ?args.preset, "serving");
-    axum::serve(
-        listener,
-        ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let mut limits = ConnectionLimits::default();
+    limits.max_connections = args.max_connections;
+    limits.max_connections_per_ip = args.max_connections_per_ip;
+    limits.header_read_timeout = Duration::from_secs(args.header_read_timeout);
+    serve(listener, app, limits, shutdown_signal()).await;
+    // Reset tokens still being delivered go out before the process ends.
+    if tokio::time::timeout(Duration::from_secs(10), auth.background_idle())
+        .await
+        .is_err()
+    {
+        tracing::warn!("shutdown: some background deliveries did not finish");
+    }
     Ok(())
 }

@@ -111,14 +111,42 @@ pub struct AuthConfig {
     /// Attempts still being verified count too, so concurrent guesses cannot exceed it; a
     /// successful login takes back its own attempt (the client's earlier failures stay).
     pub max_login_failures_per_ip: u32,
+    /// Recognise clients that logged in successfully before ("trusted devices", OWASP's
+    /// device-cookie scheme), by a cookie of this name set at each login: a trusted device
+    /// is throttled by failures of its own (`max_login_failures` per window), never by the
+    /// account's or the address's, so a stranger's wrong passwords cannot lock the owner
+    /// out. Untrusted clients keep both limits. Spec: `None` (the seed sets one cookie).
+    /// Hardened: `Some("__Host-trusted_device")`.
+    pub trusted_device_cookie: Option<String>,
+    /// How long a trusted-device cookie (and its record) lasts. Both presets: 180 days.
+    pub trusted_device_lifetime: Duration,
+    /// Most places in the hashing pool one client address holds at once; its further
+    /// logins, registrations and resets get 429 with `Retry-After` until earlier ones are
+    /// answered, so one client cannot push others into 503. Both presets: 64 (an eighth of
+    /// `hash_queue`).
+    pub max_hash_jobs_per_client: usize,
+    /// Most registrations per client address per hour (429 with `Retry-After` after).
+    /// Spec: no limit. Hardened: 20.
+    pub max_registrations_per_ip: Option<u32>,
+    /// Most reset requests per client address per hour, whatever the emails (429 with
+    /// `Retry-After` after). Spec: no limit. Hardened: 20.
+    pub max_reset_requests_per_ip: Option<u32>,
     /// The fixed window for both failure counters. Both presets: 15 min.
     pub login_failure_window: Duration,
-    /// Take the client IP from the last `X-Forwarded-For` entry (set by your reverse proxy)
-    /// instead of the TCP peer. Both presets: false; turn on only behind a proxy that sets it.
-    pub trust_forwarded_for: bool,
+    /// How many reverse proxies in front of the app append to `X-Forwarded-For`: the
+    /// client's address is then that many entries from the right (an entry there that is
+    /// not an address makes the client unknown, and the TCP peer stands in). Both presets:
+    /// 0, the header is ignored and the TCP peer is the client; set it to the number of
+    /// proxies you run, never more (entries further left are whatever the client sent).
+    pub trusted_proxies: usize,
     /// Origins (`scheme://host[:port]`) allowed to send state-changing requests besides the
-    /// request's own host. Both presets: empty.
+    /// app's own. Both presets: empty.
     pub allowed_origins: Vec<String>,
+    /// The app's public origin (`https://app.example.com`, scheme://host[:port]): the
+    /// same-origin check then compares a request's `Origin` with it (scheme, host and
+    /// port) instead of with the `Host` header, which a proxy may rewrite and which carries
+    /// no scheme. Both presets: `None` (the `Host` header; host and port compared).
+    pub public_origin: Option<String>,
     /// How responses look on the wire. Spec: [`WireStyle::Werkzeug`]. Hardened:
     /// [`WireStyle::Json`].
     pub wire_style: WireStyle,
@@ -126,6 +154,10 @@ pub struct AuthConfig {
     pub logout_redirect: String,
     /// Largest accepted form body, in bytes; larger ones get 413. Both presets: 16 KiB.
     pub max_body_bytes: usize,
+    /// A form body must arrive whole within this time, or the request gets 408 and its
+    /// connection is freed: a body that trickles a byte at a time cannot hold a connection
+    /// (or a place in line) for long. Both presets: 10 s.
+    pub body_read_timeout: Duration,
 }
 
 /// The session cookie.
@@ -223,13 +255,33 @@ impl Default for AuthConfig {
             max_login_failures: 10,
             max_login_failures_per_ip: 100,
             login_failure_window: Duration::from_secs(15 * 60),
-            trust_forwarded_for: false,
+            trusted_device_cookie: Some("__Host-trusted_device".into()),
+            trusted_device_lifetime: Duration::from_secs(180 * 24 * 3600),
+            max_hash_jobs_per_client: 64,
+            max_registrations_per_ip: Some(20),
+            max_reset_requests_per_ip: Some(20),
+            trusted_proxies: 0,
             allowed_origins: Vec::new(),
+            public_origin: None,
             wire_style: WireStyle::Json,
             logout_redirect: "/".into(),
             max_body_bytes: 16 * 1024,
+            body_read_timeout: Duration::from_secs(10),
         }
     }
+}
+
+/// A cookie name a browser keeps: token characters only, and `Secure` for the `__Host-`
+/// and `__Secure-` prefixes.
+fn check_cookie_name(name: &str, secure: bool) -> Result<(), ConfigError> {
+    let is_token_char = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
+    if name.is_empty() || !name.bytes().all(is_token_char) {
+        return Err(ConfigError::CookieName(name.to_owned()));
+    }
+    if (name.starts_with("__Host-") || name.starts_with("__Secure-")) && !secure {
+        return Err(ConfigError::PrefixNeedsSecure(name.to_owned()));
+    }
+    Ok(())
 }
 
 impl AuthConfig {
@@ -247,10 +299,7 @@ impl AuthConfig {
     /// The first [`ConfigError`] found.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let cookie = &self.cookie;
-        let is_token_char = |b: u8| b.is_ascii_graphic() && !b"()<>@,;:\\\"/[]?={}".contains(&b);
-        if cookie.name.is_empty() || !cookie.name.bytes().all(is_token_char) {
-            return Err(ConfigError::CookieName(cookie.name.clone()));
-        }
+        check_cookie_name(&cookie.name, cookie.secure)?;
         if !cookie.path.starts_with('/')
             || cookie
                 .path
@@ -259,15 +308,20 @@ impl AuthConfig {
         {
             return Err(ConfigError::CookiePath(cookie.path.clone()));
         }
-        let host_prefixed = cookie.name.starts_with("__Host-");
-        if (host_prefixed || cookie.name.starts_with("__Secure-")) && !cookie.secure {
-            return Err(ConfigError::PrefixNeedsSecure(cookie.name.clone()));
-        }
-        if host_prefixed && cookie.path != "/" {
+        if cookie.name.starts_with("__Host-") && cookie.path != "/" {
             return Err(ConfigError::HostCookiePath {
                 name: cookie.name.clone(),
                 path: cookie.path.clone(),
             });
+        }
+        if let Some(name) = &self.trusted_device_cookie {
+            check_cookie_name(name, cookie.secure)?;
+            if *name == cookie.name {
+                return Err(ConfigError::CookieName(name.clone()));
+            }
+        }
+        if self.max_hash_jobs_per_client == 0 {
+            return Err(ConfigError::ZeroClientShare);
         }
         if !(crate::password::MIN_COST..=crate::password::MAX_COST).contains(&self.bcrypt_cost) {
             return Err(ConfigError::BcryptCost(self.bcrypt_cost));
@@ -291,18 +345,8 @@ impl AuthConfig {
         {
             return Err(ConfigError::LogoutRedirect(self.logout_redirect.clone()));
         }
-        for origin in &self.allowed_origins {
-            let valid = origin.split_once("://").is_some_and(|(scheme, host)| {
-                !scheme.is_empty()
-                    && scheme
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-                    && !host.is_empty()
-                    && host
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b"-.:[]_".contains(&b))
-            });
-            if !valid {
+        for origin in self.allowed_origins.iter().chain(&self.public_origin) {
+            if crate::same_origin::Origin::parse(origin).is_none() {
                 return Err(ConfigError::AllowedOrigin(origin.clone()));
             }
         }
@@ -348,6 +392,9 @@ impl AuthConfig {
             self_service_routes: false,
             reset_delivery: ResetDelivery::InResponse,
             max_reset_requests_per_hour: None,
+            trusted_device_cookie: None,
+            max_registrations_per_ip: None,
+            max_reset_requests_per_ip: None,
             end_sessions_on_password_reset: false,
             wire_style: WireStyle::Werkzeug,
             ..Self::default()

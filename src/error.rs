@@ -36,6 +36,8 @@ pub(crate) enum HttpError {
     BadRequest(String),
     /// The body is over the configured limit.
     PayloadTooLarge(usize),
+    /// The body did not arrive whole within the configured time.
+    BodyTimeout,
     /// The body is not `application/x-www-form-urlencoded`.
     UnsupportedMediaType,
     /// An extractor ran on a route that the [`AuthLayer`](crate::AuthLayer) does not cover:
@@ -78,6 +80,7 @@ fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
     match err {
         HttpError::BadRequest(_) => StatusCode::BAD_REQUEST,
         HttpError::PayloadTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+        HttpError::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
         HttpError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         HttpError::LayerMissing => StatusCode::INTERNAL_SERVER_ERROR,
         HttpError::Auth(err) => match err {
@@ -93,7 +96,9 @@ fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
             | AuthError::InvalidResetToken
             | AuthError::ReauthenticationRequired => StatusCode::FORBIDDEN,
             AuthError::SessionNotFound => StatusCode::NOT_FOUND,
-            AuthError::Throttled { .. } => StatusCode::TOO_MANY_REQUESTS,
+            AuthError::Throttled { .. } | AuthError::ClientBusy | AuthError::RateLimited { .. } => {
+                StatusCode::TOO_MANY_REQUESTS
+            }
             AuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Store(_)
             | AuthError::Hash(_)
@@ -110,6 +115,7 @@ fn message_of(err: &HttpError) -> String {
     match err {
         HttpError::BadRequest(msg) => msg.clone(),
         HttpError::PayloadTooLarge(limit) => format!("request body is larger than {limit} bytes"),
+        HttpError::BodyTimeout => "request body not received in time".into(),
         HttpError::UnsupportedMediaType => {
             "request body must be application/x-www-form-urlencoded".into()
         }
@@ -126,6 +132,12 @@ fn message_of(err: &HttpError) -> String {
             AuthError::UnknownEmail => "no account with this email".into(),
             AuthError::InvalidResetToken => "invalid or expired reset token".into(),
             AuthError::Throttled { .. } => "too many failed attempts; retry later".into(),
+            AuthError::ClientBusy => {
+                "too many requests from this client in progress; retry shortly".into()
+            }
+            AuthError::RateLimited { .. } => {
+                "too many requests from this client; retry later".into()
+            }
             AuthError::Overloaded => "server busy; retry shortly".into(),
             AuthError::Store(_)
             | AuthError::Hash(_)
@@ -167,10 +179,10 @@ impl HttpError {
             ),
         };
         let retry_after = match &self {
-            HttpError::Auth(AuthError::Throttled { retry_after }) => {
-                Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0))
-            }
-            HttpError::Auth(AuthError::Overloaded) => Some(1),
+            HttpError::Auth(
+                AuthError::Throttled { retry_after } | AuthError::RateLimited { retry_after },
+            ) => Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)),
+            HttpError::Auth(AuthError::Overloaded | AuthError::ClientBusy) => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {
@@ -231,6 +243,7 @@ pub(crate) fn werkzeug_reason_phrase(response: &mut Response) {
         StatusCode::NOT_FOUND => b"NOT FOUND",
         StatusCode::METHOD_NOT_ALLOWED => b"METHOD NOT ALLOWED",
         StatusCode::PAYLOAD_TOO_LARGE => b"REQUEST ENTITY TOO LARGE",
+        StatusCode::REQUEST_TIMEOUT => b"REQUEST TIMEOUT",
         StatusCode::UNSUPPORTED_MEDIA_TYPE => b"UNSUPPORTED MEDIA TYPE",
         StatusCode::TOO_MANY_REQUESTS => b"TOO MANY REQUESTS",
         StatusCode::INTERNAL_SERVER_ERROR => b"INTERNAL SERVER ERROR",

@@ -38,11 +38,18 @@ pub struct MaybeUser(pub Option<User>);
 pub struct AuthRejection {
     error: HttpError,
     answer: Answer,
+    /// Ask the server to close the connection after this answer (a body that will not
+    /// come is not waited for).
+    pub(crate) close_connection: bool,
 }
 
 impl AuthRejection {
     pub(crate) fn new(error: HttpError, answer: Answer) -> Self {
-        Self { error, answer }
+        Self {
+            error,
+            answer,
+            close_connection: false,
+        }
     }
 }
 
@@ -67,7 +74,14 @@ impl Auth {
 
 impl IntoResponse for AuthRejection {
     fn into_response(self) -> Response {
-        self.error.into_response_with(self.answer)
+        let mut response = self.error.into_response_with(self.answer);
+        if self.close_connection {
+            response.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
+        }
+        response
     }
 }
 

@@ -101,25 +101,14 @@ where
     }
 }
 
-/// The client's IP: the last `X-Forwarded-For` hop when the proxy is trusted, else the TCP
-/// peer (when the server was started with connect info).
+/// The client's IP: from `X-Forwarded-For` behind trusted proxies, else the TCP peer (when
+/// the server was started with connect info).
 fn client_ip<B>(config: &AuthConfig, req: &Request<B>) -> Option<IpAddr> {
-    if config.trust_forwarded_for {
-        let forwarded = req
-            .headers()
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .filter_map(|hop| hop.trim().parse::<IpAddr>().ok())
-            .next_back();
-        if forwarded.is_some() {
-            return forwarded;
-        }
-    }
-    req.extensions()
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
-        .map(|ConnectInfo(addr)| addr.ip())
+        .map(|ConnectInfo(addr)| addr.ip());
+    crate::forwarded::client_ip(req.headers(), config.trusted_proxies, peer)
 }
 
 /// Per-request access to the session: the session cookie, the client's address, the
@@ -166,8 +155,8 @@ impl AuthContext {
 
     /// The client's address: the TCP peer when the server runs with connect info
     /// (`into_make_service_with_connect_info::<SocketAddr>()`), or the last
-    /// `X-Forwarded-For` hop when [`trust_forwarded_for`](AuthConfig::trust_forwarded_for)
-    /// is set. `None` when neither is available (per-client throttling is then off, and
+    /// client address the trusted proxies recorded in `X-Forwarded-For` when
+    /// [`trusted_proxies`](AuthConfig::trusted_proxies) is set. `None` when neither is available (per-client throttling is then off, and
     /// the service says so once in its log).
     pub fn client_ip(&self) -> Option<IpAddr> {
         self.client_ip
@@ -198,20 +187,70 @@ impl AuthContext {
         self.log_in_with(LoginAttempt::new(email, password)).await
     }
 
+    /// Registers a user, as [`Auth::register_user`], counted against the client's
+    /// [`max_registrations_per_ip`](AuthConfig::max_registrations_per_ip) and its share of
+    /// the hashing pool.
+    ///
+    /// # Errors
+    /// As [`Auth::register_user`], and [`AuthError::RateLimited`] or
+    /// [`AuthError::ClientBusy`] (429).
+    pub async fn register(&self, email: &str, password: &str) -> Result<User, AuthError> {
+        self.auth
+            .register_from(email, password, self.client_ip)
+            .await
+    }
+
+    /// Asks for a password reset, as [`Auth::request_password_reset`], counted against the
+    /// client's [`max_reset_requests_per_ip`](AuthConfig::max_reset_requests_per_ip).
+    ///
+    /// # Errors
+    /// As [`Auth::request_password_reset`], and [`AuthError::RateLimited`] (429).
+    pub async fn request_password_reset(
+        &self,
+        email: &str,
+    ) -> Result<crate::ResetRequested, AuthError> {
+        self.auth
+            .request_password_reset_from(email, self.client_ip)
+            .await
+    }
+
+    /// Sets a new password with a reset token, as [`Auth::reset_password`], hashing within
+    /// the client's share of the pool.
+    ///
+    /// # Errors
+    /// As [`Auth::reset_password`], and [`AuthError::ClientBusy`] (429).
+    pub async fn reset_password(
+        &self,
+        email: &str,
+        reset_token: &str,
+        new_password: &str,
+    ) -> Result<User, AuthError> {
+        self.auth
+            .reset_password_from(email, reset_token, new_password, self.client_ip)
+            .await
+    }
+
     /// [`log_in`](Self::log_in) with options, such as "remember me":
     /// `context.log_in_with(LoginAttempt::new(email, password).remember_me(true))`. The
-    /// client address, presented session and user agent come from the request unless the
-    /// attempt names them.
+    /// client address, presented session, trusted-device cookie and user agent come from the
+    /// request unless the attempt names them.
     ///
     /// # Errors
     /// As [`Auth::log_in`].
     pub async fn log_in_with(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
         let presented = self.session_id();
         let user_agent = self.user_agent();
+        let device = self
+            .auth
+            .config()
+            .trusted_device_cookie
+            .as_ref()
+            .and_then(|name| self.cookies.get(name));
         let attempt = LoginAttempt {
             client_ip: attempt.client_ip.or(self.client_ip),
             current_session: attempt.current_session.or(presented.as_deref()),
             user_agent: attempt.user_agent.or(user_agent),
+            trusted_device: attempt.trusted_device.or(device.as_deref()),
             ..attempt
         };
         self.auth.log_in(attempt).await

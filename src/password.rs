@@ -289,6 +289,20 @@ impl HashPool {
             .map_err(PoolError::Hash)
     }
 
+    /// [`hash`](Self::hash) in a place taken earlier with [`reserve`](Self::reserve).
+    ///
+    /// # Errors
+    /// The hasher's error.
+    pub async fn hash_reserved(
+        &self,
+        reservation: Reservation,
+        password: String,
+    ) -> Result<String, PoolError> {
+        self.run_reserved(reservation, move |h| h.hash(&password))
+            .await?
+            .map_err(PoolError::Hash)
+    }
+
     /// Verifies a password against a stored hash.
     ///
     /// # Errors
@@ -410,6 +424,15 @@ pub struct PasswordPolicy {
     pub min_chars: usize,
     /// Refuse passwords found on the shipped list of commonly used passwords.
     pub reject_common: bool,
+    /// Lowest strength accepted, as `zxcvbn` scores it (0 to 4: 3 means "safely
+    /// unguessable", under 10^10 guesses for an attacker who knows the patterns people
+    /// use), or `None` to skip the estimate. The estimator knows repeated words,
+    /// sequences, keyboard walks, dates, common names and words, and the context words
+    /// below; its warning goes in the 400 body.
+    pub min_strength: Option<u8>,
+    /// Words an attacker would try first for this service (its name, its domain, its
+    /// product names). The account's own email and its parts are always added.
+    pub context_words: Vec<String>,
 }
 
 impl PasswordPolicy {
@@ -418,24 +441,38 @@ impl PasswordPolicy {
         Self {
             min_chars: 1,
             reject_common: false,
+            min_strength: None,
+            context_words: Vec::new(),
         }
     }
 
     /// NIST SP 800-63B-4 for single-factor passwords: at least 15 characters, no
-    /// composition rules, not a commonly used password.
+    /// composition rules, not a commonly used password; and (ASVS 5.0 V6, OWASP) not a
+    /// predictable one: a `zxcvbn` score of at least 3.
     pub fn hardened() -> Self {
         Self {
             min_chars: 15,
             reject_common: true,
+            min_strength: Some(3),
+            context_words: Vec::new(),
         }
     }
 
-    /// Checks a candidate password.
+    /// Checks a candidate password, with no account context.
     ///
     /// # Errors
     /// Why the password is refused: a [`PasswordRejection`] a caller can match on, whose
     /// `Display` is fit for a 400 body.
     pub fn check(&self, password: &str) -> Result<(), PasswordRejection> {
+        self.check_for(password, None)
+    }
+
+    /// Checks a candidate password for the account `email` (whose address, name and
+    /// domain then count as guessable words, with [`context_words`](Self::context_words)).
+    ///
+    /// # Errors
+    /// As [`check`](Self::check).
+    pub fn check_for(&self, password: &str, email: Option<&str>) -> Result<(), PasswordRejection> {
         if password.is_empty() {
             return Err(PasswordRejection::Empty);
         }
@@ -455,12 +492,43 @@ impl PasswordPolicy {
         if self.reject_common && crate::common_passwords::contains(password) {
             return Err(PasswordRejection::Common);
         }
+        if let Some(min) = self.min_strength {
+            let inputs = self.guessable_words(email);
+            let inputs: Vec<&str> = inputs.iter().map(String::as_str).collect();
+            let estimate = zxcvbn::zxcvbn(password, &inputs);
+            if u8::from(estimate.score()) < min {
+                let feedback = estimate.feedback();
+                return Err(PasswordRejection::Predictable {
+                    warning: feedback.and_then(|f| f.warning()).map(|w| w.to_string()),
+                    suggestion: feedback
+                        .and_then(|f| f.suggestions().first())
+                        .map(|s| s.to_string()),
+                });
+            }
+        }
         Ok(())
+    }
+
+    /// The context words, with the email, its local part, its domain and the pieces of
+    /// each (split at `.`, `_`, `-`, `+` and `@`).
+    fn guessable_words(&self, email: Option<&str>) -> Vec<String> {
+        let mut words: Vec<String> = self.context_words.clone();
+        if let Some(email) = email {
+            words.push(email.to_owned());
+            words.extend(email.split('@').map(str::to_owned));
+            words.extend(
+                email
+                    .split(['.', '_', '-', '+', '@'])
+                    .filter(|w| w.chars().count() >= 3)
+                    .map(str::to_owned),
+            );
+        }
+        words
     }
 }
 
 /// Why a [`PasswordPolicy`] refused a password. Its `Display` is a sentence for the user.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum PasswordRejection {
     /// No password at all.
@@ -484,6 +552,25 @@ pub enum PasswordRejection {
     /// On the list of commonly used passwords.
     #[error("password is too common; choose another")]
     Common,
+    /// The strength estimator finds it predictable (a repeated word, a sequence, a
+    /// keyboard walk, the email or the service's name...).
+    #[error("{}", predictable_message(warning.as_deref(), suggestion.as_deref()))]
+    Predictable {
+        /// What makes it predictable, when the estimator can say.
+        warning: Option<String>,
+        /// How to choose a better one, when the estimator can say.
+        suggestion: Option<String>,
+    },
+}
+
+/// The sentence for [`PasswordRejection::Predictable`].
+fn predictable_message(warning: Option<&str>, suggestion: Option<&str>) -> String {
+    let mut message = "password is too easy to guess".to_owned();
+    for part in [warning, suggestion].into_iter().flatten() {
+        message.push_str(": ");
+        message.push_str(part.trim_end_matches('.'));
+    }
+    message
 }
 
 /// Time to hash one password with bcrypt at `cost` on this machine (one measurement).

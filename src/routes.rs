@@ -130,14 +130,18 @@ async fn index(State(auth): State<Auth>) -> Response {
     ok_json(&auth, StatusCode::OK, &json!({ "message": "Bienvenue" }))
 }
 
-async fn register(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
+async fn register(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
     let form = Form::read(&auth, req).await?;
     let (email, password) = (
         form.required(&auth, "email")?,
         form.required(&auth, "password")?,
     );
-    let user = auth
-        .register_user(email, password)
+    let user = context
+        .register(email, password)
         .await
         .map_err(|e| reject(&auth, e))?;
     Ok(ok_json(
@@ -216,10 +220,14 @@ async fn profile(State(auth): State<Auth>, CurrentUser(user): CurrentUser) -> Re
     ok_json(&auth, StatusCode::OK, &json!({ "email": user.email }))
 }
 
-async fn request_reset(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
+async fn request_reset(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
     let form = Form::read(&auth, req).await?;
     let email = form.required(&auth, "email")?;
-    match auth
+    match context
         .request_password_reset(email)
         .await
         .map_err(|e| reject(&auth, e))?
@@ -237,9 +245,13 @@ async fn request_reset(State(auth): State<Auth>, req: Request) -> Result<Respons
     }
 }
 
-async fn reset_password(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
+async fn reset_password(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
     let form = Form::read(&auth, req).await?;
-    let user = auth
+    let user = context
         .reset_password(
             form.required(&auth, "email")?,
             form.required(&auth, "reset_token")?,
@@ -456,7 +468,18 @@ impl Form {
             return Err(reject(auth, HttpError::PayloadTooLarge(limit)));
         }
         let body = http_body_util::Limited::new(req.into_body(), limit);
-        let bytes = match http_body_util::BodyExt::collect(body).await {
+        let collected = tokio::time::timeout(
+            auth.config().body_read_timeout,
+            http_body_util::BodyExt::collect(body),
+        )
+        .await
+        .map_err(|_| {
+            // The rest of the body is not worth waiting for: say so and free the connection.
+            let mut rejection = reject(auth, HttpError::BodyTimeout);
+            rejection.close_connection = true;
+            rejection
+        })?;
+        let bytes = match collected {
             Ok(collected) => collected.to_bytes(),
             Err(e) if e.is::<http_body_util::LengthLimitError>() => {
                 return Err(reject(auth, HttpError::PayloadTooLarge(limit)));

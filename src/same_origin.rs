@@ -14,7 +14,9 @@ use crate::auth::Auth;
 /// A tower [`Layer`] that answers `403 {"message": "cross-site request refused"}` to a
 /// state-changing request (any method but `GET`, `HEAD` and `OPTIONS`) that the browser
 /// marks as cross-site (`Sec-Fetch-Site: cross-site`), or whose `Origin` is neither the
-/// request's own host nor one of the allowed origins. Clients that send neither header
+/// app's own origin nor one of the allowed origins. The app's own origin is the configured
+/// [`public_origin`](crate::AuthConfig::public_origin) when there is one (scheme, host and
+/// port compared), else the request's `Host` header. Clients that send neither header
 /// (curl, scripts) are not browsers and carry no ambient cookies by accident: they pass.
 ///
 /// The crate's router has it already; put it on your own routes that change state with a
@@ -35,24 +37,127 @@ use crate::auth::Auth;
 #[derive(Debug, Clone, Default)]
 #[must_use]
 pub struct SameOriginLayer {
-    allowed_origins: Arc<[String]>,
+    origins: Arc<Origins>,
+}
+
+/// The origins a [`SameOriginLayer`] accepts writes from.
+#[derive(Debug, Default)]
+struct Origins {
+    allowed: Vec<Origin>,
+    public: Option<Origin>,
 }
 
 impl SameOriginLayer {
     /// A layer allowing writes from the request's own host and from `allowed_origins`
-    /// (`scheme://host[:port]`, compared case-insensitively).
+    /// (`scheme://host[:port]`; scheme, host and port compared, case-insensitively, with
+    /// the scheme's default port when none is written). Entries that are not of that form
+    /// never match.
     pub fn new(allowed_origins: impl IntoIterator<Item = String>) -> Self {
         Self {
-            allowed_origins: allowed_origins.into_iter().collect(),
+            origins: Arc::new(Origins {
+                allowed: allowed_origins
+                    .into_iter()
+                    .filter_map(|o| Origin::parse(&o))
+                    .collect(),
+                public: None,
+            }),
+        }
+    }
+
+    /// Compares `Origin` with `origin` (`scheme://host[:port]`, the app's public address)
+    /// instead of the request's `Host` header, which a proxy may rewrite and which says
+    /// nothing of the scheme. An `origin` that is not of that form refuses every
+    /// cross-origin-capable write (`Auth` refuses such a configuration at start).
+    pub fn public_origin(self, origin: &str) -> Self {
+        Self {
+            origins: Arc::new(Origins {
+                allowed: self.origins.allowed.clone(),
+                public: Some(Origin::parse(origin).unwrap_or_else(Origin::none)),
+            }),
         }
     }
 }
 
 impl Auth {
     /// A [`SameOriginLayer`] with this service's
-    /// [`allowed_origins`](crate::AuthConfig::allowed_origins).
+    /// [`allowed_origins`](crate::AuthConfig::allowed_origins) and
+    /// [`public_origin`](crate::AuthConfig::public_origin).
     pub fn same_origin_layer(&self) -> SameOriginLayer {
-        SameOriginLayer::new(self.config().allowed_origins.iter().cloned())
+        let layer = SameOriginLayer::new(self.config().allowed_origins.iter().cloned());
+        match &self.config().public_origin {
+            Some(origin) => layer.public_origin(origin),
+            None => layer,
+        }
+    }
+}
+
+/// A web origin: scheme, host and port, lower-cased, the port explicit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Origin {
+    scheme: String,
+    host: String,
+    port: Option<u16>,
+}
+
+impl Origin {
+    /// `scheme://host[:port]` (IPv6 hosts in brackets), nothing after; `None` otherwise.
+    pub(crate) fn parse(text: &str) -> Option<Self> {
+        let (scheme, rest) = text.split_once("://")?;
+        let scheme_ok = !scheme.is_empty()
+            && scheme
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"+-.".contains(&b));
+        if !scheme_ok || rest.is_empty() {
+            return None;
+        }
+        let (host, port) = split_host_port(rest)?;
+        let host_ok = !host.is_empty()
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-._[]:".contains(&b));
+        if !host_ok {
+            return None;
+        }
+        let scheme = scheme.to_ascii_lowercase();
+        let port = port.or(default_port(&scheme));
+        Some(Self {
+            scheme,
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+
+    /// An origin no request has.
+    fn none() -> Self {
+        Self {
+            scheme: String::new(),
+            host: String::new(),
+            port: None,
+        }
+    }
+}
+
+/// The port a URL of this scheme means when it writes none.
+fn default_port(scheme: &str) -> Option<u16> {
+    match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    }
+}
+
+/// `host[:port]`, with an IPv6 host in brackets; `None` for a port that is not a number.
+fn split_host_port(rest: &str) -> Option<(&str, Option<u16>)> {
+    let port_at = if rest.starts_with('[') {
+        rest.find(']').map(|end| end + 1)?
+    } else {
+        rest.find(':').unwrap_or(rest.len())
+    };
+    let (host, port) = rest.split_at(port_at);
+    match port.strip_prefix(':') {
+        None if port.is_empty() => Some((host, None)),
+        None => None,
+        Some(port) => Some((host, Some(port.parse().ok()?))),
     }
 }
 
@@ -62,7 +167,7 @@ impl<S> Layer<S> for SameOriginLayer {
     fn layer(&self, inner: S) -> Self::Service {
         SameOrigin {
             inner,
-            allowed_origins: self.allowed_origins.clone(),
+            origins: self.origins.clone(),
         }
     }
 }
@@ -71,7 +176,7 @@ impl<S> Layer<S> for SameOriginLayer {
 #[derive(Debug, Clone)]
 pub struct SameOrigin<S> {
     inner: S,
-    allowed_origins: Arc<[String]>,
+    origins: Arc<Origins>,
 }
 
 impl<S, ReqBody, ResBody> Service<Request<ReqBody>> for SameOrigin<S>
@@ -88,7 +193,7 @@ where
     }
 
     fn call(&mut self, req: Request<ReqBody>) -> Self::Future {
-        if is_cross_site_write(req.method(), req.headers(), &self.allowed_origins) {
+        if is_cross_site_write(req.method(), req.headers(), &self.origins) {
             tracing::info!(target: "tower_auth::event", event = "cross_site_refused");
             SameOriginFuture::refused(refusal())
         } else {
@@ -153,8 +258,8 @@ fn refusal<B: From<String>>() -> Response<B> {
 }
 
 /// A state-changing request that the browser marks as cross-site, or whose `Origin` is
-/// neither the request's own host nor an allowed origin.
-fn is_cross_site_write(method: &Method, headers: &HeaderMap, allowed_origins: &[String]) -> bool {
+/// neither the app's own origin nor an allowed one.
+fn is_cross_site_write(method: &Method, headers: &HeaderMap, origins: &Origins) -> bool {
     if matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS) {
         return false;
     }
@@ -165,16 +270,56 @@ fn is_cross_site_write(method: &Method, headers: &HeaderMap, allowed_origins: &[
     let Some(origin) = headers.get(header::ORIGIN) else {
         return false;
     };
-    let Ok(origin) = origin.to_str() else {
+    // `null` (a sandboxed or privacy-sensitive context) and malformed origins are foreign.
+    let Some(origin) = origin.to_str().ok().and_then(Origin::parse) else {
         return true;
     };
-    if allowed_origins
-        .iter()
-        .any(|o| o.eq_ignore_ascii_case(origin))
-    {
+    if origins.allowed.contains(&origin) {
         return false;
     }
-    let origin_host = origin.split_once("://").map(|(_, host)| host);
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
-    !matches!((origin_host, host), (Some(o), Some(h)) if o.eq_ignore_ascii_case(h))
+    match &origins.public {
+        Some(public) => origin != *public,
+        None => {
+            let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
+            let own = host.and_then(split_host_port);
+            // Without a configured origin the request's scheme is unknown: host and port
+            // decide, a `Host` without a port meaning the origin scheme's default one.
+            !matches!(own, Some((h, p))
+                if h.eq_ignore_ascii_case(&origin.host)
+                    && p.or(default_port(&origin.scheme)) == origin.port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origins_compare_scheme_host_and_port() {
+        let parse = |s| Origin::parse(s).expect(s);
+        assert_eq!(
+            parse("HTTPS://App.Example.com"),
+            parse("https://app.example.com:443")
+        );
+        assert_eq!(parse("http://[::1]:8080").port, Some(8080));
+        assert_ne!(
+            parse("http://app.example.com"),
+            parse("https://app.example.com")
+        );
+        assert_ne!(
+            parse("https://app.example.com:8443"),
+            parse("https://app.example.com")
+        );
+        for bad in [
+            "null",
+            "app.example.com",
+            "https://",
+            "https://a.b:port",
+            "https://a b",
+            "https://a/b",
+        ] {
+            assert_eq!(Origin::parse(bad), None, "{bad}");
+        }
+    }
 }

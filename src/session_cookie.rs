@@ -89,12 +89,40 @@ impl CookieHeaders {
 #[derive(Clone)]
 pub struct SessionCookie {
     value: HeaderValue,
+    /// Cookies set with it: after a login, the trusted-device cookie.
+    more: Vec<HeaderValue>,
 }
 
 impl SessionCookie {
-    /// The `Set-Cookie` header value (a secret when it starts a session: do not log it).
+    /// The session's `Set-Cookie` header value (a secret when it starts a session: do not
+    /// log it).
     pub fn header_value(&self) -> &HeaderValue {
         &self.value
+    }
+
+    /// Every `Set-Cookie` header value to send: the session's, then any set with it (after
+    /// a login, the trusted-device cookie). Outside axum, append each as `Set-Cookie`.
+    pub fn header_values(&self) -> impl Iterator<Item = &HeaderValue> {
+        std::iter::once(&self.value).chain(&self.more)
+    }
+
+    /// A `Set-Cookie` for `cookie` as it stands; `None` when it cannot be a header.
+    pub(crate) fn from_cookie(cookie: &Cookie<'_>) -> Option<Self> {
+        HeaderValue::try_from(cookie.encoded().to_string())
+            .ok()
+            .map(|value| Self {
+                value,
+                more: Vec::new(),
+            })
+    }
+
+    /// This cookie and `other`'s, sent together.
+    pub(crate) fn with(mut self, other: Option<Self>) -> Self {
+        if let Some(other) = other {
+            self.more.push(other.value);
+            self.more.extend(other.more);
+        }
+        self
     }
 }
 
@@ -109,6 +137,9 @@ impl IntoResponseParts for SessionCookie {
 
     fn into_response_parts(self, mut res: ResponseParts) -> Result<ResponseParts, Self::Error> {
         res.headers_mut().append(header::SET_COOKIE, self.value);
+        for value in self.more {
+            res.headers_mut().append(header::SET_COOKIE, value);
+        }
         Ok(res)
     }
 }
@@ -159,7 +190,10 @@ impl Auth {
             HeaderValue::try_from(cookie.encoded().to_string())
                 .unwrap_or_else(|_| HeaderValue::from_static(""))
         });
-        SessionCookie { value }
+        SessionCookie {
+            value,
+            more: Vec::new(),
+        }
     }
 }
 

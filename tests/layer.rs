@@ -279,7 +279,19 @@ async fn custom_handlers_set_the_session_cookie_beside_tower_cookies() {
         let ok = log_in("a perfectly fine passphrase").await.unwrap();
         assert_eq!(ok.status(), 200, "{name}");
         let set_cookies = http_support::set_cookies(&ok);
-        assert_eq!(set_cookies.len(), 1, "{set_cookies:?}");
+        // The session cookie, then (hardened) the trusted-device cookie.
+        let device = auth.config().trusted_device_cookie.as_ref();
+        assert_eq!(
+            set_cookies.len(),
+            1 + usize::from(device.is_some()),
+            "{set_cookies:?}"
+        );
+        if let Some(device) = device {
+            assert!(
+                set_cookies[1].starts_with(&format!("{device}=")),
+                "{set_cookies:?}"
+            );
+        }
         let (pair, attributes) = set_cookies[0].split_once("; ").unwrap();
         let session_id = pair.strip_prefix(&format!("{name}=")).unwrap().to_owned();
         let secure = if auth.config().cookie.secure {

@@ -395,6 +395,14 @@ impl Harness {
     }
 
     /// Asks for a reset token the way the preset hands it out, and returns it.
+    /// `POST /reset_password`, then waits for the background delivery it started, so the
+    /// outbox is complete when the test reads it.
+    async fn request_reset(&self, email: &str) -> Resp {
+        let res = self.server.request_reset(email).await;
+        self.auth.background_idle().await;
+        res
+    }
+
     async fn reset_token(&self, email: &str) -> String {
         let before = self.outbox.sent().len();
         let res = self.request_reset(email).await;
@@ -472,7 +480,7 @@ fn presets_hold_the_documented_values() {
         assert_eq!(c.max_login_failures_per_ip, 100);
         assert!(c.max_login_failures_per_ip > c.max_login_failures);
         assert_eq!(c.login_failure_window, 15 * MINUTE);
-        assert!(!c.trust_forwarded_for);
+        assert_eq!(c.trusted_proxies, 0);
         assert!(c.allowed_origins.is_empty());
         assert_eq!(c.logout_redirect, "/");
     }
@@ -1091,11 +1099,11 @@ async fn a_successful_login_resets_the_account_counter(preset: Preset) {
         .expect(StatusCode::TOO_MANY_REQUESTS);
 }
 
-fn ip_throttling_config(preset: Preset, trust_forwarded_for: bool) -> AuthConfig {
+fn ip_throttling_config(preset: Preset, trusted_proxies: usize) -> AuthConfig {
     let mut config = preset.config();
     config.max_login_failures = 3;
     config.max_login_failures_per_ip = 5;
-    config.trust_forwarded_for = trust_forwarded_for;
+    config.trusted_proxies = trusted_proxies;
     config
 }
 
@@ -1113,10 +1121,10 @@ async fn fail_from(h: &Harness, forwarded_for: &str) {
     }
 }
 
-/// With `trust_forwarded_for = false` (both presets' default) the TCP peer is the client:
+/// With `trusted_proxies = 0` (both presets' default) the TCP peer is the client:
 /// after the per-IP limit, every login from it is 429, whatever `X-Forwarded-For` claims.
 async fn ip_throttling_ignores_forwarded_for_by_default(preset: Preset) {
-    let h = Harness::start(ip_throttling_config(preset, false)).await;
+    let h = Harness::start(ip_throttling_config(preset, 0)).await;
     h.register(ALICE, PW).await.expect(StatusCode::OK);
     fail_from(&h, "198.51.100.7").await;
     for forwarded in [None, Some("198.51.100.7"), Some("203.0.113.9")] {
@@ -1132,10 +1140,10 @@ async fn ip_throttling_ignores_forwarded_for_by_default(preset: Preset) {
     h.login(ALICE, PW).await.expect(StatusCode::OK);
 }
 
-/// With `trust_forwarded_for = true` the last `X-Forwarded-For` hop is the client: its
+/// With `trusted_proxies = 1` the last `X-Forwarded-For` hop is the client: its
 /// failures throttle it alone, not other forwarded clients nor the proxy itself.
 async fn ip_throttling_honours_forwarded_for_when_trusted(preset: Preset) {
-    let h = Harness::start(ip_throttling_config(preset, true)).await;
+    let h = Harness::start(ip_throttling_config(preset, 1)).await;
     h.register(ALICE, PW).await.expect(StatusCode::OK);
     fail_from(&h, "203.0.113.9, 198.51.100.7").await;
 
@@ -1320,7 +1328,7 @@ async fn concurrent_guesses_cannot_exceed_the_account_limit(preset: Preset) {
 async fn concurrent_guesses_cannot_exceed_the_client_limit(preset: Preset) {
     let hasher = CountingHasher::default();
     let h = Harness::build(
-        ip_throttling_config(preset, false),
+        ip_throttling_config(preset, 0),
         Arc::new(MemoryStore::new()),
         Some(hasher.clone()),
         true,
@@ -1346,7 +1354,7 @@ async fn concurrent_guesses_cannot_exceed_the_client_limit(preset: Preset) {
 /// The per-client counter counts failures only: successful logins in between do not use up
 /// the client's allowance.
 async fn successful_logins_do_not_count_against_the_client(preset: Preset) {
-    let h = Harness::start(ip_throttling_config(preset, false)).await;
+    let h = Harness::start(ip_throttling_config(preset, 0)).await;
     h.register(ALICE, PW).await.expect(StatusCode::OK);
     for i in 0..4 {
         h.login(&format!("user{i}@example.com"), WRONG)
@@ -1766,7 +1774,11 @@ const COMMON_LONG: &str = "1q2w3e4r5t6y7u8i9o0p";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hardened_password_policy() {
     let h = Harness::start(Preset::Hardened.config()).await;
-    let (emoji14, emoji15) = ("\u{1F600}".repeat(14), "\u{1F600}".repeat(15));
+    let emoji14 = "\u{1F600}".repeat(14);
+    // Fifteen different emoji: 15 characters in 60 bytes.
+    let emoji15: String = (0..15u32)
+        .map(|i| char::from_u32(0x1F600 + i * 7).expect("emoji"))
+        .collect();
     let cases = [
         (
             "fourteen chars",
@@ -1821,6 +1833,7 @@ async fn common_password_blocklist_each_value() {
         let mut config = Preset::Hardened.config();
         config.password_policy.min_chars = 8;
         config.password_policy.reject_common = reject_common;
+        config.password_policy.min_strength = None;
         let h = Harness::start(config).await;
         for (i, password) in ["password1", "Password1", "iloveyou", "qwertyuiop"]
             .into_iter()
@@ -1838,6 +1851,56 @@ async fn common_password_blocklist_each_value() {
             .await
             .expect(StatusCode::BAD_REQUEST);
         h.register(BOB, "zqxjvbnm").await.expect(StatusCode::OK);
+    }
+}
+
+/// Hardened: long passwords that an attacker's guessing rules find early (repeated words,
+/// sequences, keyboard walks, the account's email, the service's name) are refused with the
+/// estimator's reason; with `min_strength = None` they pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn predictable_passwords_are_refused_with_the_reason() {
+    for min_strength in [Some(3), None] {
+        let mut config = Preset::Hardened.config();
+        config.password_policy.min_strength = min_strength;
+        config.password_policy.context_words = vec!["acmewidgets".into()];
+        let h = Harness::start(config).await;
+        for (i, (email, password, reason)) in [
+            ("u0@example.com", "passwordpasswordpassword", "Repeats like"),
+            ("u1@example.com", "abcdefghijklmnopqrst", "Sequences like"),
+            ("u2@example.com", "qwertyuiopasdfghjkl", ""),
+            (
+                "margaret.hamilton1936@example.com",
+                "margaret.hamilton1936!",
+                "",
+            ),
+            ("u4@example.com", "acmewidgetsacmewidgets", ""),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let res = h.register(email, password).await;
+            if min_strength.is_some() {
+                res.expect(StatusCode::BAD_REQUEST);
+                let message = res.message();
+                assert!(
+                    message.starts_with("password is too easy to guess")
+                        && message.contains(reason),
+                    "case {i}: {message}"
+                );
+            } else {
+                res.expect(StatusCode::OK);
+            }
+        }
+        // A passphrase of unrelated words is fine, and the check guards resets too.
+        h.register(ALICE, PW).await.expect(StatusCode::OK);
+        let token = h.reset_token(ALICE).await;
+        let res = h.reset(ALICE, &token, "alicealicealicealice").await;
+        if min_strength.is_some() {
+            res.expect(StatusCode::BAD_REQUEST);
+            assert!(res.message().starts_with("password is too easy to guess"));
+        } else {
+            res.expect(StatusCode::OK);
+        }
     }
 }
 

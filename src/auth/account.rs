@@ -9,14 +9,34 @@ use crate::user::{EndSessions, NewUser, User, UserLookup, UserUpdate};
 
 impl Auth {
     /// Registers a user (seed task 5): a valid email, a password the policy accepts, hashed
-    /// off the async executor.
+    /// off the async executor. With no per-client limit: behind the auth layer, prefer
+    /// [`AuthContext::register`](crate::AuthContext::register), which counts registrations
+    /// and hashing per client address.
     ///
     /// # Errors
     /// [`AuthError::UserExists`] (message `User <email> already exists`), invalid email or
     /// password, [`AuthError::Overloaded`], or a store failure.
     pub async fn register_user(&self, email: &str, password: &str) -> Result<User, AuthError> {
+        self.register_from(email, password, None).await
+    }
+
+    /// [`register_user`](Self::register_user) from `client_ip`: counted against
+    /// [`max_registrations_per_ip`](crate::AuthConfig::max_registrations_per_ip) and the
+    /// client's share of the hashing pool.
+    pub(crate) async fn register_from(
+        &self,
+        email: &str,
+        password: &str,
+        client_ip: Option<IpAddr>,
+    ) -> Result<User, AuthError> {
+        self.limit_per_client(
+            "register",
+            client_ip,
+            self.inner.config.max_registrations_per_ip,
+        )
+        .await?;
         let email = normalize_email(email)?;
-        self.check_password(password)?;
+        self.check_password(password, &email)?;
         // A cheap read first so a duplicate costs no hashing; the UNIQUE constraint still
         // decides races.
         if self
@@ -27,7 +47,8 @@ impl Auth {
         {
             return Err(AuthError::UserExists(email));
         }
-        let password_hash = self.inner.hasher.hash(password.to_owned()).await?;
+        let ticket = self.reserve_hash_for(client_ip)?;
+        let password_hash = self.hash_with(ticket, password).await?;
         let user = self
             .store()
             .add_user(NewUser {
@@ -69,10 +90,11 @@ impl Auth {
         if self.inner.config.sudo_for_password_change {
             self.check_sudo(&session)?;
         }
-        self.check_password(new_password)?;
-        self.verify_own_password(&user, current_password, client_ip)
+        self.check_password(new_password, &user.email)?;
+        self.verify_own_password(&session, &user, current_password, client_ip)
             .await?;
-        let password_hash = self.inner.hasher.hash(new_password.to_owned()).await?;
+        let ticket = self.reserve_hash_for(client_ip)?;
+        let password_hash = self.hash_with(ticket, new_password).await?;
         let update = UserUpdate::new()
             .password_hash(password_hash)
             .end_sessions(EndSessions::AllExcept(session.token_hash));
@@ -100,7 +122,10 @@ impl Auth {
     ) -> Result<User, AuthError> {
         let (session, user) = self.require_session(session_id).await?;
         match password {
-            Some(password) => self.verify_own_password(&user, password, client_ip).await?,
+            Some(password) => {
+                self.verify_own_password(&session, &user, password, client_ip)
+                    .await?
+            }
             None => self.check_sudo(&session)?,
         }
         self.store().delete_user(user.id).await?;

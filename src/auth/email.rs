@@ -1,21 +1,33 @@
-//! Email normalization: one spelling per address, so one account per address.
+//! Email normalization: one spelling per address, so one account per person.
+//!
+//! An address is trimmed, put in Unicode NFKC form and lower-cased, so compatibility
+//! look-alikes fold into the account they imitate: `ＡＬＩＣＥ@example.com` (full-width)
+//! and `𝐚lice@example.com` (mathematical bold) are `alice@example.com`. What cannot be
+//! folded is refused: invisible and format characters (zero-width spaces and joiners,
+//! bidirectional controls, soft hyphens) and anything else Unicode's identifier profile
+//! (UTS #39) does not allow outside ASCII; a local part or a domain label that mixes
+//! scripts (`pаypal` with a Cyrillic `а`); and a domain with empty labels or a trailing
+//! dot (`example.com.` is the same mailbox as `example.com`).
+
+use unicode_normalization::UnicodeNormalization as _;
+use unicode_security::{GeneralSecurityProfile as _, MixedScript as _};
 
 use super::AuthError;
 
 /// Longest email accepted (RFC 5321 path limit).
 const MAX_EMAIL_BYTES: usize = 254;
 
-/// Trims and lower-cases an email, and checks it has the shape `local@domain`.
+/// Normalizes an email as the module says, and checks it has the shape `local@domain`.
 pub(crate) fn normalize_email(raw: &str) -> Result<String, AuthError> {
     let trimmed = raw.trim();
-    // Checked before lower-casing, so an oversized input costs no allocation.
+    // Checked before any allocation, so an oversized input costs nothing.
     if trimmed.len() > MAX_EMAIL_BYTES {
         return Err(AuthError::InvalidEmail("email is too long"));
     }
-    let email = trimmed.to_lowercase();
-    if email.is_empty() {
+    if trimmed.is_empty() {
         return Err(AuthError::InvalidEmail("email must not be empty"));
     }
+    let email: String = trimmed.nfkc().collect::<String>().to_lowercase();
     if email.len() > MAX_EMAIL_BYTES {
         return Err(AuthError::InvalidEmail("email is too long"));
     }
@@ -24,8 +36,86 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String, AuthError> {
             "email must not contain spaces or control characters",
         ));
     }
-    match email.rsplit_once('@') {
-        Some((local, domain)) if !local.is_empty() && !domain.is_empty() => Ok(email),
-        _ => Err(AuthError::InvalidEmail("email must look like name@domain")),
+    if !email
+        .chars()
+        .all(|c| c.is_ascii_graphic() || c.identifier_allowed())
+    {
+        return Err(AuthError::InvalidEmail(
+            "email must not contain invisible, formatting or unusual characters",
+        ));
+    }
+    let Some((local, domain)) = email
+        .rsplit_once('@')
+        .filter(|(l, d)| !l.is_empty() && !d.is_empty())
+    else {
+        return Err(AuthError::InvalidEmail("email must look like name@domain"));
+    };
+    if domain.split('.').any(str::is_empty) {
+        return Err(AuthError::InvalidEmail(
+            "the email's domain must not start or end with a dot or have empty labels",
+        ));
+    }
+    if !local.is_single_script() || !domain.split('.').all(|label| label.is_single_script()) {
+        return Err(AuthError::InvalidEmail(
+            "email must not mix scripts (such as Latin and Cyrillic) in one part",
+        ));
+    }
+    Ok(email)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize_email;
+
+    fn ok(raw: &str) -> String {
+        normalize_email(raw).unwrap_or_else(|e| panic!("{raw:?}: {e}"))
+    }
+
+    #[test]
+    fn look_alikes_fold_into_one_address() {
+        for raw in [
+            "alice@example.com",
+            "  Alice@Example.COM ",
+            "\u{ff21}\u{ff2c}\u{ff29}\u{ff23}\u{ff25}@example.com", // full-width ALICE
+            "\u{1d41a}lice@example.com",                            // mathematical bold a
+            "alice@\u{ff45}xample.com",                             // full-width e
+        ] {
+            assert_eq!(ok(raw), "alice@example.com", "{raw:?}");
+        }
+        // Composed and decomposed accents are one address.
+        assert_eq!(ok("jos\u{e9}@example.com"), ok("jose\u{301}@example.com"));
+        // Other scripts are fine on their own.
+        assert_eq!(
+            ok("\u{43f}\u{440}\u{438}\u{432}\u{435}\u{442}@example.com"),
+            "привет@example.com"
+        );
+        assert_eq!(
+            ok("a.b+tag_x-y@sub.example.co.uk"),
+            "a.b+tag_x-y@sub.example.co.uk"
+        );
+    }
+
+    #[test]
+    fn invisible_mixed_and_dotted_variants_are_refused() {
+        for raw in [
+            "ali\u{200b}ce@example.com", // zero-width space
+            "ali\u{200d}ce@example.com", // zero-width joiner
+            "alice\u{202e}@example.com", // right-to-left override
+            "ali\u{ad}ce@example.com",   // soft hyphen
+            "\u{feff}alice@example.com", // byte order mark
+            "alice@exam\u{2060}ple.com", // word joiner
+            "alice\u{fe0f}@example.com", // variation selector
+            "p\u{430}ypal@example.com",  // Cyrillic a among Latin
+            "alice@ex\u{430}mple.com",   // the same in the domain
+            "alice@example.com.",
+            "alice@.example.com",
+            "alice@example..com",
+            "alice",
+            "@example.com",
+            "alice@",
+            "",
+        ] {
+            assert!(normalize_email(raw).is_err(), "{raw:?} must be refused");
+        }
     }
 }

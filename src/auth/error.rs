@@ -53,6 +53,18 @@ pub enum AuthError {
     /// The password hashing pool is full; retry shortly.
     #[error("password hashing is overloaded")]
     Overloaded,
+    /// This client already has its share of password hashing in progress
+    /// ([`max_hash_jobs_per_client`](crate::AuthConfig::max_hash_jobs_per_client)); retry
+    /// once its earlier requests are answered.
+    #[error("too many requests from this client in progress")]
+    ClientBusy,
+    /// Too many registrations or reset requests from this client within the hour; retry
+    /// after the given time.
+    #[error("too many requests from this client")]
+    RateLimited {
+        /// How long until the window ends.
+        retry_after: Duration,
+    },
     /// The store failed. Its detail is for logs only.
     #[error("store failed")]
     Store(#[from] StoreError),
@@ -127,11 +139,14 @@ pub enum ConfigError {
     /// `hash_permits` is 0: no password could ever be hashed.
     #[error("hash_permits must be at least 1")]
     ZeroHashPermits,
+    /// `max_hash_jobs_per_client` is 0: no client could ever log in.
+    #[error("max_hash_jobs_per_client must be at least 1")]
+    ZeroClientShare,
     /// `logout_redirect` cannot be sent as a `Location` header.
     #[error("logout_redirect {0:?} is not a valid Location")]
     LogoutRedirect(String),
-    /// An entry of `allowed_origins` is not `scheme://host[:port]`.
-    #[error("allowed origin {0:?} is not of the form scheme://host[:port]")]
+    /// An entry of `allowed_origins`, or `public_origin`, is not `scheme://host[:port]`.
+    #[error("origin {0:?} is not of the form scheme://host[:port]")]
     AllowedOrigin(String),
     /// A database URL whose scheme no store handles.
     #[error("unsupported database URL scheme {0:?} (expected sqlite:, postgres: or memory:)")]

@@ -3,9 +3,9 @@
 
 use std::net::IpAddr;
 
+use super::fair_share::HashTicket;
 use super::session::SessionStart;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event, normalize_email};
-use crate::password::{PoolError, Reservation};
 use crate::session_cookie::SessionCookie;
 use crate::token::{self, TokenFormat, TokenHash};
 use crate::user::{User, UserLookup};
@@ -31,6 +31,9 @@ pub struct LoginAttempt<'a> {
     pub remember_me: bool,
     /// The client's `User-Agent` header, described in the user's list of sessions.
     pub user_agent: Option<&'a str>,
+    /// The trusted-device cookie the client presented, if any (see
+    /// [`trusted_device_cookie`](crate::AuthConfig::trusted_device_cookie)).
+    pub trusted_device: Option<&'a str>,
 }
 
 impl<'a> LoginAttempt<'a> {
@@ -43,7 +46,14 @@ impl<'a> LoginAttempt<'a> {
             current_session: None,
             remember_me: false,
             user_agent: None,
+            trusted_device: None,
         }
+    }
+
+    /// The trusted-device cookie's value, when the client sent one.
+    pub fn trusted_device(mut self, token: Option<&'a str>) -> Self {
+        self.trusted_device = token;
+        self
     }
 
     /// Asks for a remembered session (persistent cookie, longer lifetime).
@@ -113,16 +123,27 @@ impl Auth {
     /// [`AuthError::Throttled`], [`AuthError::InvalidCredentials`], [`AuthError::Overloaded`]
     /// or a store failure.
     pub async fn log_in(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
-        // A place in the hashing pool comes first: a login shed for load (503) must not
-        // count against the account or the client, or a login storm would lock users out.
-        let reservation = self.reserve_hash()?;
-        let claim = self.claim_login_attempt(&attempt).await?;
+        let trusted = self
+            .trusted_device_key(attempt.trusted_device, attempt.email)
+            .await?;
+        // Counters first: a client over its limit is refused before it takes a place in
+        // the hashing pool. A login then shed for load (503, or the client's full share)
+        // gives its claims back, or a login storm would lock users out.
+        let claim = self.claim_login_attempt(&attempt, trusted).await?;
+        let ticket = match self.reserve_hash_for(attempt.client_ip) {
+            Ok(ticket) => ticket,
+            Err(shed) => {
+                self.release_claim(claim).await?;
+                return Err(shed);
+            }
+        };
         let Some(user) = self
-            .check_credentials(attempt.email, attempt.password, reservation)
+            .check_credentials(attempt.email, attempt.password, ticket)
             .await?
         else {
             return Err(AuthError::InvalidCredentials);
         };
+        let was_trusted = claim.is_trusted();
         self.settle_successful_login(claim).await?;
         if self.inner.config.end_presented_session_on_login {
             if let Some(old) = attempt
@@ -144,6 +165,12 @@ impl Auth {
         } else {
             self.session_cookie(&session_id)
         };
+        let device = if was_trusted {
+            None
+        } else {
+            self.trust_device(&user).await?
+        };
+        let cookie = cookie.with(device);
         Ok(LoggedIn {
             cookie,
             user,
@@ -170,21 +197,13 @@ impl Auth {
         Ok(user)
     }
 
-    /// A place in the hashing pool, or [`AuthError::Overloaded`].
-    pub(super) fn reserve_hash(&self) -> Result<Reservation, AuthError> {
-        self.inner
-            .hasher
-            .reserve()
-            .map_err(|shed| PoolError::Overloaded(shed).into())
-    }
-
     /// The user when the credentials are right. One password verification either way, in
-    /// the place `reservation` holds.
+    /// the place `ticket` holds.
     pub(super) async fn check_credentials(
         &self,
         email: &str,
         password: &str,
-        reservation: Reservation,
+        ticket: HashTicket,
     ) -> Result<Option<User>, AuthError> {
         let record = match normalize_email(email) {
             Ok(email) => self.store().find_user_by(UserLookup::Email(&email)).await?,
@@ -197,7 +216,7 @@ impl Auth {
         let matches = self
             .inner
             .hasher
-            .verify_reserved(reservation, password.to_owned(), hash)
+            .verify_reserved(ticket.reservation, password.to_owned(), hash)
             .await?;
         match record {
             Some(record) if matches => {

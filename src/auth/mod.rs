@@ -5,11 +5,14 @@
 //! - `login.rs`: logging in and out, the flows a login form or handler uses;
 //! - `rehash.rs`: upgrading a stored hash to the configured algorithm after a login;
 //! - `throttle.rs`: per-account and per-client login throttling;
+//! - `trusted_device.rs`: clients that logged in before, whom strangers cannot lock out;
+//! - `fair_share.rs`: each client's bounded share of the hashing pool;
 //! - `session.rs`: starting, finding and sweeping sessions;
 //! - `session_list.rs`: a user's sessions as they see them, and ending them;
 //! - `sudo.rs`: reauthentication, and the recent authentication sensitive actions need;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
 //! - `reset.rs`: password reset on top of those tokens;
+//! - `background.rs`: work done after the response, and waiting for it;
 //! - `account.rs`: registration, password change, account deletion;
 //! - `seed.rs`: the seed's own method names, kept for its contract and tests;
 //! - `email.rs`: email normalization;
@@ -25,8 +28,10 @@ use crate::store::Store;
 use crate::user::UserId;
 
 mod account;
+mod background;
 mod email;
 mod error;
+mod fair_share;
 mod login;
 mod rehash;
 mod reset;
@@ -36,6 +41,7 @@ mod session_list;
 mod sudo;
 mod throttle;
 mod tokens;
+mod trusted_device;
 
 pub(crate) use email::normalize_email;
 pub use error::{AuthError, ConfigError};
@@ -81,6 +87,10 @@ struct Inner {
     warned_no_client_ip: AtomicBool,
     /// Users whose password hash is being upgraded right now (one upgrade at a time each).
     rehashing: std::sync::Mutex<std::collections::HashSet<UserId>>,
+    /// Places each client holds in the hashing pool.
+    hash_shares: fair_share::Shares,
+    /// Work done after the response.
+    background: Arc<background::Background>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -153,6 +163,8 @@ impl AuthBuilder {
                 next_sweep_ms: AtomicI64::new(i64::MIN),
                 warned_no_client_ip: AtomicBool::new(false),
                 rehashing: std::sync::Mutex::default(),
+                hash_shares: fair_share::Shares::default(),
+                background: Arc::default(),
                 config: self.config,
             }),
         })

@@ -39,17 +39,10 @@ impl Auth {
         if !claimed {
             return;
         }
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            self.inner
-                .rehashing
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .remove(&user_id);
-            return;
-        };
         let in_flight = InFlight(self.clone(), user_id);
         let password = password.to_owned();
-        runtime.spawn(async move {
+        // Outside a runtime nothing runs: the job and its in-flight mark are dropped.
+        self.in_background(async move {
             let auth = &in_flight.0;
             let upgraded = async {
                 // A full pool sheds the upgrade (503-style): the next login tries again.

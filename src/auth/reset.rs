@@ -1,7 +1,7 @@
 //! Password reset, on the emailed-token model: request a token, redeem it with a new
 //! password.
 
-use super::throttle::account_key;
+use super::throttle::{account_key, reset_key};
 use super::{Auth, AuthError, event, normalize_email};
 use crate::config::ResetDelivery;
 use crate::store::TokenPurpose;
@@ -36,16 +36,38 @@ impl std::fmt::Debug for ResetRequested {
 }
 
 impl Auth {
-    /// `POST /reset_password`: issues a token and delivers it as the config says.
+    /// `POST /reset_password`: issues a token and delivers it as the config says, with no
+    /// per-client limit. Behind the auth layer, prefer
+    /// [`AuthContext::request_password_reset`](crate::AuthContext::request_password_reset),
+    /// which counts requests per client address.
     ///
     /// With [`ResetDelivery::InResponse`] the token is returned (unknown email:
     /// [`AuthError::UnknownEmail`]). With a sender, the answer is always
     /// [`ResetRequested::Accepted`], whether or not the account exists or is over its limit.
     ///
     /// # Errors
-    /// As described, or a store or delivery failure.
+    /// As described, or a store failure.
     pub async fn request_password_reset(&self, email: &str) -> Result<ResetRequested, AuthError> {
-        let sender = match &self.inner.config.reset_delivery {
+        self.request_password_reset_from(email, None).await
+    }
+
+    /// [`request_password_reset`](Self::request_password_reset) from `client_ip`, counted
+    /// against [`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip).
+    ///
+    /// With a sender, the request path does the same work for every email: one counter
+    /// increment keyed by the email's hash, and a background job. The job looks the
+    /// account up, issues the token and hands it to the sender, so neither the response
+    /// time nor a failing sender tells a known email from an unknown one. A failed
+    /// delivery is logged (without the token).
+    pub(crate) async fn request_password_reset_from(
+        &self,
+        email: &str,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<ResetRequested, AuthError> {
+        let config = &self.inner.config;
+        self.limit_per_client("reset", client_ip, config.max_reset_requests_per_ip)
+            .await?;
+        let sender = match &config.reset_delivery {
             ResetDelivery::InResponse => {
                 let token = self.get_reset_password_token(email).await?;
                 let email = normalize_email(email)?;
@@ -56,28 +78,44 @@ impl Auth {
         let Ok(email) = normalize_email(email) else {
             return Ok(ResetRequested::Accepted);
         };
-        let Some(record) = self.store().find_user_by(UserLookup::Email(&email)).await? else {
+        let requests = self
+            .store()
+            .increment_counter(&reset_key(&email), self.now_ms(), 3_600_000)
+            .await?;
+        let over_limit = config
+            .max_reset_requests_per_hour
+            .is_some_and(|max| requests.count > max);
+        let auth = self.clone();
+        self.in_background(async move {
+            if let Err(err) = auth.deliver_reset(&email, over_limit, &*sender).await {
+                tracing::error!(target: "tower_auth", error = %err, "reset token delivery failed");
+            }
+        });
+        Ok(ResetRequested::Accepted)
+    }
+
+    /// The background half of a reset request: the token, issued and sent if the account
+    /// exists and is under its hourly limit.
+    async fn deliver_reset(
+        &self,
+        email: &str,
+        over_limit: bool,
+        sender: &dyn crate::reset::ResetTokenSender,
+    ) -> Result<(), AuthError> {
+        let Some(record) = self.store().find_user_by(UserLookup::Email(email)).await? else {
             event("reset_requested_unknown", None);
-            return Ok(ResetRequested::Accepted);
+            return Ok(());
         };
         let user = record.user;
-        if let Some(max) = self.inner.config.max_reset_requests_per_hour {
-            let key = format!("reset:{}", user.id);
-            let counter = self
-                .store()
-                .increment_counter(&key, self.now_ms(), 3_600_000)
-                .await?;
-            if counter.count > max {
-                event("reset_throttled", Some(user.id));
-                return Ok(ResetRequested::Accepted);
-            }
+        if over_limit {
+            event("reset_throttled", Some(user.id));
+            return Ok(());
         }
         let token = self.issue_reset_token(&user).await?;
         sender
             .send(&user.email, &token)
             .await
-            .map_err(AuthError::Delivery)?;
-        Ok(ResetRequested::Accepted)
+            .map_err(AuthError::Delivery)
     }
 
     /// `PUT /reset_password`: sets a new password when `reset_token` is valid and was
@@ -92,7 +130,20 @@ impl Auth {
         reset_token: &str,
         new_password: &str,
     ) -> Result<User, AuthError> {
-        self.redeem_reset_token(Some(email), reset_token, new_password)
+        self.redeem_reset_token(Some(email), reset_token, new_password, None)
+            .await
+    }
+
+    /// [`reset_password`](Self::reset_password) from `client_ip`, whose hashing counts
+    /// against the client's share of the pool.
+    pub(crate) async fn reset_password_from(
+        &self,
+        email: &str,
+        reset_token: &str,
+        new_password: &str,
+        client_ip: Option<std::net::IpAddr>,
+    ) -> Result<User, AuthError> {
+        self.redeem_reset_token(Some(email), reset_token, new_password, client_ip)
             .await
     }
 
@@ -114,6 +165,7 @@ impl Auth {
         email: Option<&str>,
         reset_token: &str,
         new_password: &str,
+        client_ip: Option<std::net::IpAddr>,
     ) -> Result<User, AuthError> {
         // A cheap read first, so a wrong token or email costs no hashing and consumes
         // nothing; the redemption below decides races.
@@ -124,8 +176,9 @@ impl Auth {
                 email.is_none_or(|e| normalize_email(e).is_ok_and(|e| e == user.email))
             })
             .ok_or(AuthError::InvalidResetToken)?;
-        self.check_password(new_password)?;
-        let hashed = self.inner.hasher.hash(new_password.to_owned()).await?;
+        self.check_password(new_password, &owner.email)?;
+        let ticket = self.reserve_hash_for(client_ip)?;
+        let hashed = self.hash_with(ticket, new_password).await?;
         let mut update = UserUpdate::new().password_hash(hashed);
         if self.inner.config.end_sessions_on_password_reset {
             update = update.end_sessions(EndSessions::All);
@@ -142,7 +195,12 @@ impl Auth {
         Ok(user)
     }
 
-    pub(super) fn check_password(&self, password: &str) -> Result<(), AuthError> {
-        Ok(self.inner.config.password_policy.check(password)?)
+    /// Checks a new password of the account `email` against the policy.
+    pub(super) fn check_password(&self, password: &str, email: &str) -> Result<(), AuthError> {
+        Ok(self
+            .inner
+            .config
+            .password_policy
+            .check_for(password, Some(email))?)
     }
 }

@@ -17,9 +17,9 @@ impl Auth {
     /// # Errors
     /// [`AuthError::Overloaded`] or a store failure.
     pub async fn valid_login(&self, email: &str, password: &str) -> Result<bool, AuthError> {
-        let reservation = self.reserve_hash()?;
+        let ticket = self.reserve_hash_for(None)?;
         Ok(self
-            .check_credentials(email, password, reservation)
+            .check_credentials(email, password, ticket)
             .await?
             .is_some())
     }
@@ -83,7 +83,7 @@ impl Auth {
         reset_token: &str,
         password: &str,
     ) -> Result<(), AuthError> {
-        self.redeem_reset_token(None, reset_token, password)
+        self.redeem_reset_token(None, reset_token, password, None)
             .await
             .map(|_| ())
     }

@@ -5,9 +5,12 @@
 
 use std::net::IpAddr;
 
+use base64::Engine as _;
+
 use super::{Auth, AuthError, LoginAttempt, event};
 use crate::clock::duration_ms;
 use crate::store::Session;
+use crate::token::TokenHash;
 use crate::user::User;
 
 impl Auth {
@@ -25,7 +28,8 @@ impl Auth {
         client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
         let (session, user) = self.require_session(session_id).await?;
-        self.verify_own_password(&user, password, client_ip).await?;
+        self.verify_own_password(&session, &user, password, client_ip)
+            .await?;
         if !self
             .store()
             .reauthenticate_session(&session.token_hash, self.now_ms())
@@ -66,19 +70,30 @@ impl Auth {
     }
 
     /// Checks `password` against `user`'s, with a login's protections: a place in the
-    /// hashing pool, the account's and client's failure counters (a stolen session cannot
-    /// guess the password faster than a login could), a transparent hash upgrade.
+    /// hashing pool within the client's share, a failure counter (the session's own: a
+    /// live session is a client that logged in before, so strangers' failures on the
+    /// account do not lock it out, and a stolen session cannot guess faster than a login
+    /// could), a transparent hash upgrade.
     pub(super) async fn verify_own_password(
         &self,
+        session: &Session,
         user: &User,
         password: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         let attempt = LoginAttempt::new(&user.email, password).client_ip(client_ip);
-        let reservation = self.reserve_hash()?;
-        let claim = self.claim_login_attempt(&attempt).await?;
+        let claim = self
+            .claim_login_attempt(&attempt, Some(session_key(&session.token_hash)))
+            .await?;
+        let ticket = match self.reserve_hash_for(client_ip) {
+            Ok(ticket) => ticket,
+            Err(shed) => {
+                self.release_claim(claim).await?;
+                return Err(shed);
+            }
+        };
         match self
-            .check_credentials(&user.email, password, reservation)
+            .check_credentials(&user.email, password, ticket)
             .await?
         {
             Some(found) if found.id == user.id => {
@@ -88,4 +103,12 @@ impl Auth {
             _ => Err(AuthError::WrongPassword),
         }
     }
+}
+
+/// The failure counter of passwords given to confirm actions in one session.
+fn session_key(hash: &TokenHash) -> String {
+    format!(
+        "login:session:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(hash.as_bytes())
+    )
 }

@@ -17,10 +17,20 @@ use crate::clock::duration_ms;
 use crate::store::Counter;
 use crate::user::UserLookup;
 
-/// The counters one login attempt claimed, to settle when it succeeds.
+/// The counters one login attempt claimed (each with the end of the window it counted
+/// in), to settle when it succeeds or to give back when it is shed.
 pub(super) struct LoginClaim {
-    account: Option<String>,
+    account: Option<(String, i64)>,
     client: Option<(String, i64)>,
+    /// A trusted device's (or session's) own counter, used instead of the other two.
+    trusted: Option<(String, i64)>,
+}
+
+impl LoginClaim {
+    /// True when the attempt came from a trusted device or session.
+    pub(super) fn is_trusted(&self) -> bool {
+        self.trusted.is_some()
+    }
 }
 
 /// The account's failure counter: `login:account:` and the base64url SHA-256 of the
@@ -33,27 +43,51 @@ pub(super) fn account_key(normalized_email: &str) -> String {
     )
 }
 
+/// The account's hourly reset-request counter, keyed like [`account_key`] so that known
+/// and unknown emails cost the same.
+pub(super) fn reset_key(normalized_email: &str) -> String {
+    let digest = Sha256::digest(normalized_email.as_bytes());
+    format!(
+        "reset:account:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
+}
+
 /// The client's failure counter.
 fn client_key(ip: IpAddr) -> String {
     format!("login:ip:{ip}")
 }
 
 impl Auth {
-    /// Claims this attempt against the client's and the account's counters, or refuses it.
+    /// Claims this attempt against the client's and the account's counters (or, from a
+    /// trusted device or session, against `trusted`'s own counter), or refuses it.
     ///
-    /// Both are claimed atomically *before* verifying, so concurrent guesses cannot all
+    /// Counters are claimed atomically *before* verifying, so concurrent guesses cannot all
     /// pass a check made before any of them had failed: at most `max_login_failures`
-    /// attempts per account and `max_login_failures_per_ip` per client reach the hasher in
-    /// a window.
+    /// attempts per account (or trusted client) and `max_login_failures_per_ip` per client
+    /// reach the hasher in a window. A client over its limit is refused here, before it
+    /// takes a place in the hashing pool.
     pub(super) async fn claim_login_attempt(
         &self,
         attempt: &LoginAttempt<'_>,
+        trusted: Option<String>,
     ) -> Result<LoginClaim, AuthError> {
         let config = &self.inner.config;
         let now = self.now_ms();
         // Failed logins alone must not let expired counters pile up.
         self.sweep_expired(now).await?;
         let window = duration_ms(config.login_failure_window);
+        if let Some(key) = trusted {
+            let counter = self.store().increment_counter(&key, now, window).await?;
+            if counter.count > config.max_login_failures {
+                return Err(self.throttled(attempt.email, counter, now).await?);
+            }
+            return Ok(LoginClaim {
+                account: None,
+                client: None,
+                trusted: Some((key, counter.window_ends_ms)),
+            });
+        }
         let client = match attempt.client_ip {
             Some(ip) => {
                 let key = client_key(ip);
@@ -75,22 +109,71 @@ impl Auth {
                 if counter.count > config.max_login_failures {
                     return Err(self.throttled(attempt.email, counter, now).await?);
                 }
-                Some(key)
+                Some((key, counter.window_ends_ms))
             }
             // Not an email: no account can match, the client's counter is enough.
             Err(_) => None,
         };
-        Ok(LoginClaim { account, client })
+        Ok(LoginClaim {
+            account,
+            client,
+            trusted: None,
+        })
     }
 
-    /// After a successful login: the account's failures are forgiven, and the client's
-    /// counter (which counts failures only) takes back this attempt's claim.
+    /// After a successful login: an untrusted client's success forgives the account's
+    /// failures and takes back its own claim on the client's counter (which counts
+    /// failures only); a trusted client's forgives its own counter only, so a stranger's
+    /// failures on the account keep counting against strangers.
     pub(super) async fn settle_successful_login(&self, claim: LoginClaim) -> Result<(), AuthError> {
-        if let Some(key) = claim.account {
+        if let Some((key, _)) = claim.trusted {
+            self.store().reset_counter(&key).await?;
+        }
+        if let Some((key, _)) = claim.account {
             self.store().reset_counter(&key).await?;
         }
         if let Some((key, window_ends_ms)) = claim.client {
             self.store().release_counter(&key, window_ends_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// Gives back every claim of an attempt that was shed before it was verified (a full
+    /// hashing pool, or the client's full share): it must not count against anyone.
+    pub(super) async fn release_claim(&self, claim: LoginClaim) -> Result<(), AuthError> {
+        for (key, window_ends_ms) in [claim.trusted, claim.account, claim.client]
+            .into_iter()
+            .flatten()
+        {
+            self.store().release_counter(&key, window_ends_ms).await?;
+        }
+        Ok(())
+    }
+
+    /// Counts one `kind` request (`register`, `reset`) from `client` in an hourly window,
+    /// and refuses it past `limit` with [`AuthError::RateLimited`]. Nothing to count
+    /// without a client address or a limit.
+    pub(super) async fn limit_per_client(
+        &self,
+        kind: &str,
+        client: Option<IpAddr>,
+        limit: Option<u32>,
+    ) -> Result<(), AuthError> {
+        let (Some(ip), Some(limit)) = (client, limit) else {
+            return Ok(());
+        };
+        let now = self.now_ms();
+        let counter = self
+            .store()
+            .increment_counter(&format!("{kind}:ip:{ip}"), now, 3_600_000)
+            .await?;
+        if counter.count > limit {
+            event("rate_limited", None);
+            return Err(AuthError::RateLimited {
+                retry_after: Duration::from_millis(
+                    u64::try_from(counter.window_ends_ms - now).unwrap_or(0),
+                ),
+            });
         }
         Ok(())
     }
@@ -128,7 +211,7 @@ impl Auth {
                 "per-client login throttling is off: a login arrived without the client's \
                  address. Serve the app with \
                  `into_make_service_with_connect_info::<SocketAddr>()`, or set \
-                 `trust_forwarded_for` behind a proxy that sets X-Forwarded-For"
+                 `trusted_proxies` behind proxies that set X-Forwarded-For"
             );
         }
     }

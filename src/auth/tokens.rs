@@ -19,10 +19,25 @@ impl Auth {
         sent_to: &str,
         ttl: Duration,
     ) -> Result<String, AuthError> {
+        self.issue_token_shaped(user, purpose, sent_to, ttl, TokenFormat::Uuid, true)
+            .await
+    }
+
+    /// [`issue_token`](Self::issue_token) with the token's format chosen, and the user's
+    /// earlier tokens of the purpose kept unless `replace_others`.
+    pub(super) async fn issue_token_shaped(
+        &self,
+        user: &User,
+        purpose: TokenPurpose,
+        sent_to: &str,
+        ttl: Duration,
+        format: TokenFormat,
+        replace_others: bool,
+    ) -> Result<String, AuthError> {
         let now = self.now_ms();
         self.sweep_expired(now).await?;
         for _ in 0..3 {
-            let token = token::generate(TokenFormat::Uuid).map_err(AuthError::Random)?;
+            let token = token::generate(format).map_err(AuthError::Random)?;
             let record = EmailToken {
                 hash: TokenHash::of(&token),
                 user_id: user.id,
@@ -32,7 +47,7 @@ impl Auth {
                 created_at_ms: now,
                 expires_at_ms: now.saturating_add(duration_ms(ttl)),
             };
-            match self.store().create_token(record, true).await {
+            match self.store().create_token(record, replace_others).await {
                 Ok(()) => return Ok(token),
                 Err(StoreError::Duplicate) => continue,
                 Err(e) => return Err(e.into()),

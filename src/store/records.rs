@@ -80,6 +80,9 @@ pub enum TokenPurpose {
     MagicLink,
     /// Move the account to the address the token was sent to.
     ChangeEmail,
+    /// Recognise a client that logged in to the account before (a trusted-device cookie),
+    /// so that others' failed logins do not lock it out. Never mailed.
+    TrustedDevice,
 }
 
 impl TokenPurpose {
@@ -90,6 +93,7 @@ impl TokenPurpose {
             Self::ConfirmEmail => "confirm_email",
             Self::MagicLink => "magic_link",
             Self::ChangeEmail => "change_email",
+            Self::TrustedDevice => "trusted_device",
         }
     }
 
@@ -100,6 +104,7 @@ impl TokenPurpose {
             Self::ConfirmEmail,
             Self::MagicLink,
             Self::ChangeEmail,
+            Self::TrustedDevice,
         ]
         .into_iter()
         .find(|p| p.as_str() == name)

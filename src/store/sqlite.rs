@@ -117,6 +117,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         // Every connection to an in-memory database is a database of its own: keep exactly one.
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        if !in_memory && url.contains("mode=rwc") {
+            create_owner_only(options.get_filename())?;
+        }
         let max = if in_memory { 1 } else { POOL_CONNECTIONS };
         let pool = SqlitePoolOptions::new()
             .max_connections(max)
@@ -143,6 +146,21 @@ impl SqliteStore {
 }
 
 impl_sql_store!(Sql, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+
+/// Creates the database file readable and writable by its owner only (0600), when it does
+/// not exist yet: it holds password hashes. SQLite gives its `-wal` and `-shm` files the
+/// database file's permissions. An existing file is left as it is.
+fn create_owner_only(path: &std::path::Path) -> Result<(), StoreError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    match options.open(path) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::backend(e)),
+    }
+}
 
 /// Most session lookups one statement answers.
 const MAX_BATCH: usize = 32;
@@ -476,6 +494,42 @@ mod tests {
     async fn store(dir: &std::path::Path) -> SqliteStore {
         let url = format!("sqlite://{}?mode=rwc", dir.join("t.db").display());
         SqliteStore::connect(&url).await.expect("connect")
+    }
+
+    /// A new database file, and the WAL beside it, are readable by their owner only; an
+    /// existing file keeps its permissions.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn new_database_files_are_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = store(dir.path()).await;
+        store
+            .add_user(NewUser {
+                email: "a@example.com".into(),
+                password_hash: "x".into(),
+                created_at_ms: 1,
+            })
+            .await
+            .expect("a write, so the WAL exists");
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .map(|m| m.permissions().mode() & 0o777)
+                .unwrap_or_else(|e| panic!("{name}: {e}"))
+        };
+        assert_eq!(mode("t.db"), 0o600);
+        assert_eq!(mode("t.db-wal"), 0o600);
+
+        let existing = dir.path().join("mine.db");
+        std::fs::write(&existing, b"").expect("create");
+        std::fs::set_permissions(&existing, std::fs::Permissions::from_mode(0o640)).expect("chmod");
+        let url = format!("sqlite://{}?mode=rwc", existing.display());
+        SqliteStore::connect(&url).await.expect("connect");
+        assert_eq!(
+            mode("mine.db"),
+            0o640,
+            "an existing file keeps its permissions"
+        );
     }
 
     /// Many concurrent lookups (distinct, repeated and unknown tokens) share statements, and

@@ -1,0 +1,63 @@
+//! Work done after the response: reset-token delivery and hash upgrades. Tracked, so a
+//! graceful shutdown (or a test) can wait for it with [`Auth::background_idle`].
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::sync::Notify;
+
+use super::Auth;
+
+/// The background jobs of one service and its clones.
+#[derive(Default)]
+pub(super) struct Background {
+    pending: AtomicUsize,
+    idle: Notify,
+}
+
+/// Counts one job as pending until dropped (when the job ends, panics or is cancelled).
+struct Pending(Arc<Background>);
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        if self.0.pending.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+impl Auth {
+    /// Runs `job` on the current tokio runtime after the request; `false` (and nothing
+    /// runs) outside one.
+    pub(super) fn in_background(&self, job: impl Future<Output = ()> + Send + 'static) -> bool {
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            tracing::error!(target: "tower_auth", "no tokio runtime: background job dropped");
+            return false;
+        };
+        let background = Arc::clone(&self.inner.background);
+        background.pending.fetch_add(1, Ordering::AcqRel);
+        let pending = Pending(background);
+        runtime.spawn(async move {
+            let _pending = pending;
+            job.await;
+        });
+        true
+    }
+
+    /// Waits until no background job (reset-token delivery, password-hash upgrade) of this
+    /// service is pending: before shutting down, so no reset mail is lost, and in tests.
+    pub async fn background_idle(&self) {
+        let background = &self.inner.background;
+        loop {
+            let idle = background.idle.notified();
+            tokio::pin!(idle);
+            // Registered before the check, so a job ending in between still wakes us.
+            idle.as_mut().enable();
+            if background.pending.load(Ordering::Acquire) == 0 {
+                return;
+            }
+            idle.await;
+        }
+    }
+}

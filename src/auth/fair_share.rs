@@ -1,0 +1,96 @@
+//! Fair shares of the hashing pool: one client holds at most
+//! [`max_hash_jobs_per_client`](crate::AuthConfig::max_hash_jobs_per_client) places in it
+//! at once, so a flood of logins, registrations or resets from one address is refused
+//! (429) for its own excess instead of filling the queue and pushing everyone else's
+//! logins into 503.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+
+use super::{Auth, AuthError};
+use crate::password::{PoolError, Reservation};
+
+/// Places held in the hashing pool, per client address.
+pub(super) type Shares = Arc<Mutex<HashMap<IpAddr, usize>>>;
+
+/// A place in the hashing pool, and the client's share it counts against. Take
+/// `reservation` out to hash; the share is given back when the ticket's remains are
+/// dropped, at the end of the request's hashing.
+pub(super) struct HashTicket {
+    pub(super) reservation: Reservation,
+    _share: Option<ClientShare>,
+}
+
+/// One place of one client's share.
+struct ClientShare {
+    ip: IpAddr,
+    shares: Shares,
+}
+
+impl Drop for ClientShare {
+    fn drop(&mut self) {
+        let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(held) = shares.get_mut(&self.ip) {
+            *held -= 1;
+            if *held == 0 {
+                shares.remove(&self.ip);
+            }
+        }
+    }
+}
+
+impl Auth {
+    /// A place in the hashing pool for a request from `client`: refused with
+    /// [`AuthError::ClientBusy`] when the client already holds its share, and with
+    /// [`AuthError::Overloaded`] when the pool is full. Without a client address there is
+    /// no share to count against (only the pool's bound).
+    pub(super) fn reserve_hash_for(&self, client: Option<IpAddr>) -> Result<HashTicket, AuthError> {
+        let share = match client {
+            Some(ip) => {
+                let mut shares = self
+                    .inner
+                    .hash_shares
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner);
+                let held = shares.entry(ip).or_insert(0);
+                if *held >= self.inner.config.max_hash_jobs_per_client {
+                    return Err(AuthError::ClientBusy);
+                }
+                *held += 1;
+                Some(ClientShare {
+                    ip,
+                    shares: Arc::clone(&self.inner.hash_shares),
+                })
+            }
+            None => None,
+        };
+        // The share is given back (dropped) if the pool refuses.
+        let reservation = self
+            .inner
+            .hasher
+            .reserve()
+            .map_err(|shed| AuthError::from(PoolError::Overloaded(shed)))?;
+        Ok(HashTicket {
+            reservation,
+            _share: share,
+        })
+    }
+
+    /// Hashes `password` in the place `ticket` holds.
+    pub(super) async fn hash_with(
+        &self,
+        ticket: HashTicket,
+        password: &str,
+    ) -> Result<String, AuthError> {
+        let HashTicket {
+            reservation,
+            _share,
+        } = ticket;
+        Ok(self
+            .inner
+            .hasher
+            .hash_reserved(reservation, password.to_owned())
+            .await?)
+    }
+}
