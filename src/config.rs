@@ -142,7 +142,7 @@ pub struct AuthConfig {
     /// Origins (`scheme://host[:port]`) allowed to send state-changing requests besides the
     /// app's own. Both presets: empty.
     pub allowed_origins: Vec<String>,
-    /// The app's public origin (`https://app.example.com`, scheme://host[:port]): the
+    /// The app's public origin (`https://app.example.com`, `scheme://host[:port]`): the
     /// same-origin check then compares a request's `Origin` with it (scheme, host and
     /// port) instead of with the `Host` header, which a proxy may rewrite and which carries
     /// no scheme. Both presets: `None` (the `Host` header; host and port compared).

@@ -120,7 +120,9 @@ impl<S: Send + Sync> FromRequestParts<S> for AuthContext {
     type Rejection = AuthRejection;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        context(parts).cloned()
+        let mut context = context(parts)?.clone();
+        context.user_agent = parts.headers.get(http::header::USER_AGENT).cloned();
+        Ok(context)
     }
 }
 

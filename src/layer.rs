@@ -4,7 +4,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::task::{Context, Poll};
 
 use axum::extract::ConnectInfo;
-use http::{HeaderValue, Request, header};
+use http::{HeaderValue, Request};
 use tower::{Layer, Service};
 
 use crate::auth::{Auth, AuthError, LoggedIn, LoginAttempt, SessionInfo};
@@ -92,7 +92,8 @@ where
                 auth: self.auth.clone(),
                 cookies: CookieHeaders::of(req.headers()),
                 client_ip: client_ip(self.auth.config(), &req),
-                user_agent: req.headers().get(header::USER_AGENT).cloned(),
+                // Read by the extractor, only for the handlers that take a context.
+                user_agent: None,
                 user: tokio::sync::OnceCell::new(),
             };
             req.extensions_mut().insert(context);
@@ -128,7 +129,9 @@ pub struct AuthContext {
     auth: Auth,
     cookies: CookieHeaders,
     client_ip: Option<IpAddr>,
-    user_agent: Option<HeaderValue>,
+    /// The request's `User-Agent`: filled in when the context is extracted (a login
+    /// records it), so requests that never log in do not copy it.
+    pub(crate) user_agent: Option<HeaderValue>,
     user: tokio::sync::OnceCell<Option<User>>,
 }
 
@@ -233,7 +236,8 @@ impl AuthContext {
     /// [`log_in`](Self::log_in) with options, such as "remember me":
     /// `context.log_in_with(LoginAttempt::new(email, password).remember_me(true))`. The
     /// client address, presented session, trusted-device cookie and user agent come from the
-    /// request unless the attempt names them.
+    /// request unless the attempt names them (the user agent only when the context was
+    /// taken as an axum extractor; from a plain tower service, name it in the attempt).
     ///
     /// # Errors
     /// As [`Auth::log_in`].

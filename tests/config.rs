@@ -81,6 +81,34 @@ fn hashing_settings_that_cannot_work_are_refused() {
     let mut config = AuthConfig::default();
     config.hash_permits = 0;
     assert_eq!(build(config).unwrap_err(), ConfigError::ZeroHashPermits);
+    let mut config = AuthConfig::default();
+    config.max_hash_jobs_per_client = 0;
+    assert_eq!(build(config).unwrap_err(), ConfigError::ZeroClientShare);
+}
+
+#[test]
+fn the_trusted_device_cookie_is_checked_like_the_session_cookie() {
+    // A plain session cookie with the hardened device cookie: the device cookie would be
+    // dropped by browsers without `Secure`.
+    let mut config = AuthConfig::default();
+    config.cookie.name = "sid".into();
+    config.cookie.secure = false;
+    assert_eq!(
+        build(config).unwrap_err(),
+        ConfigError::PrefixNeedsSecure("__Host-trusted_device".into())
+    );
+    for name in ["", "device id", "__Host-session_id"] {
+        let mut config = AuthConfig::default();
+        config.trusted_device_cookie = Some(name.into());
+        assert_eq!(
+            build(config).unwrap_err(),
+            ConfigError::CookieName(name.into()),
+            "{name:?} (the last one is the session cookie's name)"
+        );
+    }
+    let mut config = AuthConfig::default();
+    config.trusted_device_cookie = None;
+    build(config).expect("trusted devices may be off");
 }
 
 #[test]
@@ -102,6 +130,21 @@ fn redirects_and_origins_are_checked() {
     let mut config = AuthConfig::default();
     config.allowed_origins = vec!["https://app.example.com:8443".into()];
     build(config).expect("a scheme://host:port origin is accepted");
+    for origin in [
+        "app.example.com",
+        "https://app.example.com/",
+        "https://a.b:x",
+    ] {
+        let mut config = AuthConfig::default();
+        config.public_origin = Some(origin.into());
+        assert_eq!(
+            build(config).unwrap_err(),
+            ConfigError::AllowedOrigin(origin.into())
+        );
+    }
+    let mut config = AuthConfig::default();
+    config.public_origin = Some("https://[2001:db8::1]:8443".into());
+    build(config).expect("an IPv6 origin with a port is accepted");
 }
 
 #[tokio::test]
