@@ -86,6 +86,12 @@ struct Args {
     /// Most reset tokens sent per account per hour (with --mail-dir).
     #[arg(long, env = "AUTH_MAX_RESET_REQUESTS_PER_HOUR")]
     max_reset_requests_per_hour: Option<u32>,
+    /// Most registrations per client address per hour (hardened default: 20).
+    #[arg(long, env = "AUTH_MAX_REGISTRATIONS_PER_IP")]
+    max_registrations_per_ip: Option<u32>,
+    /// Most reset requests per client address per hour (hardened default: 20).
+    #[arg(long, env = "AUTH_MAX_RESET_REQUESTS_PER_IP")]
+    max_reset_requests_per_ip: Option<u32>,
     /// Concurrent password hashes (default: the number of cores).
     #[arg(long, env = "AUTH_HASH_PERMITS")]
     hash_permits: Option<usize>,
@@ -177,6 +183,12 @@ impl Args {
         }
         if let Some(n) = self.max_reset_requests_per_hour {
             config.max_reset_requests_per_hour = Some(n);
+        }
+        if let Some(n) = self.max_registrations_per_ip {
+            config.max_registrations_per_ip = Some(n);
+        }
+        if let Some(n) = self.max_reset_requests_per_ip {
+            config.max_reset_requests_per_ip = Some(n);
         }
         if let Some(n) = self.hash_permits {
             config.hash_permits = n;

@@ -7,6 +7,7 @@ use http::{HeaderValue, StatusCode, header};
 
 use crate::auth::AuthError;
 use crate::config::{AuthConfig, NoSessionStatus, WireStyle};
+use crate::store::StoreError;
 
 /// Werkzeug's 401 page, byte for byte as the seed's server sends it.
 const WERKZEUG_401: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\
@@ -99,7 +100,9 @@ fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
             AuthError::Throttled { .. } | AuthError::ClientBusy | AuthError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
-            AuthError::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            AuthError::Overloaded | AuthError::Store(StoreError::Unavailable(_)) => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
             AuthError::Store(_)
             | AuthError::Hash(_)
             | AuthError::Random(_)
@@ -139,6 +142,9 @@ fn message_of(err: &HttpError) -> String {
                 "too many requests from this client; retry later".into()
             }
             AuthError::Overloaded => "server busy; retry shortly".into(),
+            AuthError::Store(StoreError::Unavailable(_)) => {
+                "service temporarily unavailable; retry shortly".into()
+            }
             AuthError::Store(_)
             | AuthError::Hash(_)
             | AuthError::Random(_)
@@ -156,6 +162,8 @@ impl HttpError {
         let status = status_of(&self, answer);
         if status == StatusCode::INTERNAL_SERVER_ERROR {
             tracing::error!(target: "tower_auth", error = %DisplayChain(&self), "request failed");
+        } else if matches!(self, HttpError::Auth(AuthError::Store(_))) {
+            tracing::warn!(target: "tower_auth", error = %DisplayChain(&self), "store unavailable");
         }
         let html = match (style, status) {
             (WireStyle::Werkzeug, StatusCode::UNAUTHORIZED) => Some(WERKZEUG_401),
@@ -182,7 +190,11 @@ impl HttpError {
             HttpError::Auth(
                 AuthError::Throttled { retry_after } | AuthError::RateLimited { retry_after },
             ) => Some(retry_after.as_secs() + u64::from(retry_after.subsec_nanos() > 0)),
-            HttpError::Auth(AuthError::Overloaded | AuthError::ClientBusy) => Some(1),
+            HttpError::Auth(
+                AuthError::Overloaded
+                | AuthError::ClientBusy
+                | AuthError::Store(StoreError::Unavailable(_)),
+            ) => Some(1),
             _ => None,
         };
         if let Some(secs) = retry_after {

@@ -112,6 +112,25 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any header bytes and any hop count: an address or none, never a panic; with
+        /// hops, never an address to the left of the trusted entries'.
+        #[test]
+        fn any_forwarded_header_is_read_safely(
+            lines in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..100), 0..3),
+            hops in 0usize..5,
+        ) {
+            let lines: Vec<&[u8]> = lines.iter().map(Vec::as_slice).collect();
+            let mut map = HeaderMap::new();
+            for line in lines {
+                if let Ok(value) = http::HeaderValue::from_bytes(line) {
+                    map.append("x-forwarded-for", value);
+                }
+            }
+            let _ = client_ip(&map, hops, ip(PEER));
+        }
+    }
+
     #[test]
     fn an_entry_that_is_not_an_address_is_never_skipped() {
         // The client wrote "203.0.113.9"; the proxy wrote "unknown". Skipping "unknown"

@@ -565,6 +565,40 @@ mod tests {
         assert!(pairs(b"").is_empty());
     }
 
+    /// `application/x-www-form-urlencoded` as a browser writes it: every byte but
+    /// unreserved ASCII percent-encoded, spaces as `+`.
+    fn encode(text: &str) -> String {
+        text.bytes()
+            .map(|b| match b {
+                b' ' => "+".to_owned(),
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'*' => {
+                    char::from(b).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect()
+    }
+
+    proptest::proptest! {
+        /// Any bytes at all: an answer (fields or a reason), never a panic.
+        #[test]
+        fn any_body_parses_or_is_refused(body in proptest::collection::vec(proptest::num::u8::ANY, 0..512)) {
+            let _ = parse_form(&body);
+        }
+
+        /// What a browser encodes comes back exactly, whatever the text.
+        #[test]
+        fn encoded_fields_round_trip(fields in proptest::collection::vec(("\\PC{0,20}", "\\PC{0,40}"), 0..6)) {
+            let body: Vec<String> = fields
+                .iter()
+                .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+                .collect();
+            let parsed = parse_form(body.join("&").as_bytes()).expect("valid UTF-8");
+            // Every field is written `name=value`, so none is an empty pair (`&&`, skipped).
+            proptest::prop_assert_eq!(parsed, fields);
+        }
+    }
+
     #[test]
     fn refuses_invalid_utf8_instead_of_replacing_it() {
         assert_eq!(

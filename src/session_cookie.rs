@@ -225,6 +225,32 @@ mod tests {
         assert_eq!(jar.get("y").as_deref(), Some("2"));
     }
 
+    proptest::proptest! {
+        /// Any header bytes: a value or none, never a panic.
+        #[test]
+        fn any_cookie_header_reads_or_is_skipped(
+            lines in proptest::collection::vec(proptest::collection::vec(proptest::num::u8::ANY, 0..200), 0..4),
+            name in "[!#-'*+.0-9A-Z^-z|~-]{1,20}",
+        ) {
+            let mut map = HeaderMap::new();
+            for line in &lines {
+                if let Ok(value) = HeaderValue::from_bytes(line) {
+                    map.append(header::COOKIE, value);
+                }
+            }
+            let _ = CookieHeaders::of(&map).get(&name);
+        }
+
+        /// A cookie set among others is read back as set, whatever its value.
+        #[test]
+        fn a_set_cookie_is_found_among_others(value in "\\PC{0,64}", other in "[a-z]{1,8}") {
+            let cookie = Cookie::new("session_id", value.clone());
+            let line = format!("{other}=1; {}; z=2", cookie.encoded());
+            let jar = headers(&[line.as_bytes()]);
+            proptest::prop_assert_eq!(jar.get("session_id"), Some(value));
+        }
+    }
+
     #[test]
     fn malformed_pairs_and_non_utf8_headers_are_skipped() {
         let jar = headers(&[

@@ -66,6 +66,18 @@ impl fmt::Debug for TokenHash {
 
 #[cfg(test)]
 mod tests {
+    proptest::proptest! {
+        /// Any stored bytes: a hash exactly when there are 32 of them, never a panic.
+        #[test]
+        fn stored_hashes_parse_only_at_their_length(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64)) {
+            let parsed = super::TokenHash::from_slice(&bytes);
+            proptest::prop_assert_eq!(parsed.is_some(), bytes.len() == 32);
+            if let Some(hash) = parsed {
+                proptest::prop_assert_eq!(&hash.as_bytes()[..], &bytes[..]);
+            }
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -5,89 +5,12 @@
 
 #[path = "support/pg.rs"]
 mod pg;
+#[path = "support/process.rs"]
+mod process;
 
-use std::net::TcpListener;
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
-
+use process::{SpecServer, spec_server_binary};
 use reqwest::StatusCode;
 use reqwest::redirect::Policy;
-
-/// A spec_server child process, killed when dropped.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The example binary, built (or found up to date) in this test's own target directory and
-/// profile, so the test never runs a stale server.
-fn spec_server_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let profile_dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps layout");
-    let target_dir = profile_dir.parent().expect("target directory");
-    let mut build = Command::new(env!("CARGO"));
-    build
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "spec_server",
-            "--all-features",
-        ])
-        .arg("--target-dir")
-        .arg(target_dir)
-        .current_dir(env!("CARGO_MANIFEST_DIR"));
-    if profile_dir.ends_with("release") {
-        build.arg("--release");
-    }
-    let status = build.status().expect("run cargo build");
-    assert!(status.success(), "cargo build --example spec_server failed");
-    profile_dir.join("examples").join("spec_server")
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-async fn start_server(binary: &std::path::Path, database_url: &str) -> Server {
-    let port = free_port();
-    let child = Command::new(binary)
-        .args(["--bind", &format!("127.0.0.1:{port}")])
-        .args(["--database-url", database_url])
-        .args(["--bcrypt-cost", "4"])
-        // 100 racing registrations hash at once; let them all queue rather than shed.
-        .args(["--hash-queue", "1000"])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .expect("start spec_server");
-    let server = Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    };
-    let client = reqwest::Client::new();
-    for _ in 0..200 {
-        if client.get(&server.base).send().await.is_ok() {
-            return server;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("spec_server on port {port} did not start");
-}
 
 fn client() -> reqwest::Client {
     reqwest::Client::builder()
@@ -124,13 +47,14 @@ async fn profile_status(base: &str, cookie: &str) -> StatusCode {
         .status()
 }
 
-async fn two_servers() -> Option<(pg::TestDatabase, Server, Server)> {
+async fn two_servers() -> Option<(pg::TestDatabase, SpecServer, SpecServer)> {
     let db = pg::test_database().await?;
     let binary = tokio::task::spawn_blocking(spec_server_binary)
         .await
         .expect("build spec_server");
-    let a = start_server(&binary, db.url()).await;
-    let b = start_server(&binary, db.url()).await;
+    // 100 racing registrations hash at once; let them all queue rather than shed.
+    let a = SpecServer::start(&binary, db.url(), &["--hash-queue", "1000"]).await;
+    let b = SpecServer::start(&binary, db.url(), &["--hash-queue", "1000"]).await;
     Some((db, a, b))
 }
 

@@ -637,8 +637,8 @@ async fn pool_options_are_applied() {
     .await
     .expect("the acquire timeout ends the wait");
     assert!(
-        matches!(starved, Err(StoreError::Backend(_))),
-        "an exhausted pool is a backend error, got {starved:?}"
+        matches!(starved, Err(StoreError::Unavailable(_))),
+        "an exhausted pool is \"unavailable\" (503, retry shortly), got {starved:?}"
     );
     assert!(store.pool().size() <= 2);
 

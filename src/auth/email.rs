@@ -95,6 +95,21 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any text: a normalized email or a reason, never a panic; a normalized email is
+        /// its own normal form, has one `@` in a valid place, and fits the length limit.
+        #[test]
+        fn normalization_is_total_and_idempotent(raw in "\\PC{0,80}|[a-zA-Z0-9.+_-]{1,20}@[a-z0-9.-]{1,20}") {
+            if let Ok(email) = normalize_email(&raw) {
+                proptest::prop_assert_eq!(normalize_email(&email).ok(), Some(email.clone()));
+                proptest::prop_assert!(email.len() <= super::MAX_EMAIL_BYTES);
+                let (local, domain) = email.rsplit_once('@').expect("an @");
+                proptest::prop_assert!(!local.is_empty() && !domain.is_empty());
+                proptest::prop_assert!(!domain.ends_with('.'));
+            }
+        }
+    }
+
     #[test]
     fn invisible_mixed_and_dotted_variants_are_refused() {
         for raw in [

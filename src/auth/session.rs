@@ -56,12 +56,20 @@ impl Auth {
             return Ok(None);
         };
         let now = self.now_ms();
+        // Both writes below are housekeeping: a store that cannot write right now (a full
+        // disk, a read-only replica) must not turn a read into an error. An expired session
+        // is refused whether or not it could be deleted (the sweep retries); a missed
+        // last-seen update is made by a later request.
         if self.expiry_cutoffs(now).session_expired(&session) {
-            self.store().delete_session(&hash).await?;
+            if let Err(err) = self.store().delete_session(&hash).await {
+                tracing::warn!(target: "tower_auth", error = %err, "could not delete an expired session");
+            }
             return Ok(None);
         }
         if now - session.last_seen_ms >= TOUCH_INTERVAL_MS {
-            self.store().touch_session(&hash, now).await?;
+            if let Err(err) = self.store().touch_session(&hash, now).await {
+                tracing::warn!(target: "tower_auth", error = %err, "could not record a session's use");
+            }
         }
         Ok(Some((session, user)))
     }

@@ -38,8 +38,14 @@ pub enum StoreError {
     /// The user (or row) the operation names does not exist.
     #[error("no such record")]
     NotFound,
-    /// The backend failed (connection, I/O, corrupt data). The source is for operators'
-    /// logs; it is never shown to HTTP clients.
+    /// The backend cannot be reached right now: connection refused or lost, no pooled
+    /// connection within the acquire timeout, the database shutting down or starting, a
+    /// SQLite database locked past its busy timeout. Worth retrying shortly (HTTP 503 with
+    /// `Retry-After`). The source is for operators' logs.
+    #[error("store unavailable")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The backend failed (corrupt data, a full disk, a refused statement). The source is
+    /// for operators' logs; it is never shown to HTTP clients.
     #[error("store backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
@@ -196,14 +202,37 @@ pub trait Store: Send + Sync + 'static {
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError>;
 }
 
-/// Maps a sqlx error to a [`StoreError`], recognizing unique violations as `Duplicate`.
+/// Maps a sqlx error to a [`StoreError`]: unique violations are `Duplicate`, foreign-key
+/// violations `NotFound`, and what a retry may cure (see [`StoreError::Unavailable`])
+/// `Unavailable`.
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 pub(crate) fn map_sqlx(err: sqlx::Error) -> StoreError {
     match &err {
         sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Duplicate,
         sqlx::Error::Database(db) if db.is_foreign_key_violation() => StoreError::NotFound,
+        sqlx::Error::Database(db) if db.code().is_some_and(|c| is_transient_code(&c)) => {
+            StoreError::Unavailable(Box::new(err))
+        }
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(err)),
         _ => StoreError::backend(err),
     }
+}
+
+/// Database error codes that mean "not now" rather than "never": PostgreSQL's (five
+/// characters) connection exceptions (class 08), too many connections (53300) and shutdown
+/// or start-up (57P01-57P03); SQLite's (numbers below 10,000) busy and locked (5, 6 and
+/// their extended codes).
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+fn is_transient_code(code: &str) -> bool {
+    if code.len() == 5 {
+        return code.starts_with("08") || matches!(code, "53300" | "57P01" | "57P02" | "57P03");
+    }
+    code.parse::<i32>()
+        .is_ok_and(|c| c < 10_000 && matches!(c & 0xff, 5 | 6))
 }
 
 /// Converts a stored count back to `u32`, treating impossible values as corrupt data.

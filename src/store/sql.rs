@@ -126,6 +126,20 @@ macro_rules! impl_sql_store {
             ))
         }
 
+        /// The one row a write's `RETURNING` produced. The statement was run to its end
+        /// (`fetch_all`, never `fetch_one`): SQLite commits an autocommit statement when it
+        /// finishes, and a commit that fails (a full disk) is reported only then; a
+        /// statement reset after its first row would report the row and lose the error,
+        /// acknowledging a write that was rolled back.
+        fn returning_one(
+            rows: Result<Vec<$row>, sqlx::Error>,
+        ) -> Result<$row, $crate::store::StoreError> {
+            rows.map_err($crate::store::map_sqlx)?
+                .into_iter()
+                .next()
+                .ok_or_else(|| $crate::store::StoreError::Backend("a write returned no row".into()))
+        }
+
         /// Applies `update` to user `id` on `conn`; false when there is no such user.
         async fn update_user_on(
             conn: &mut <$db as sqlx::Database>::Connection,
@@ -185,16 +199,17 @@ macro_rules! impl_sql_store {
                 user: $crate::user::NewUser,
             ) -> Result<$crate::user::User, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let row = sqlx::query(
-                    "INSERT INTO auth_users (email, password_hash, created_at_ms) \
-                     VALUES ($1, $2, $3) RETURNING id",
-                )
-                .bind(&user.email)
-                .bind(&user.password_hash)
-                .bind(user.created_at_ms)
-                .fetch_one(&self.pool)
-                .await
-                .map_err($crate::store::map_sqlx)?;
+                let row = returning_one(
+                    sqlx::query(
+                        "INSERT INTO auth_users (email, password_hash, created_at_ms) \
+                         VALUES ($1, $2, $3) RETURNING id",
+                    )
+                    .bind(&user.email)
+                    .bind(&user.password_hash)
+                    .bind(user.created_at_ms)
+                    .fetch_all(&self.pool)
+                    .await,
+                )?;
                 Ok($crate::user::User::new(
                     $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
                     user.email,
@@ -524,7 +539,7 @@ macro_rules! impl_sql_store {
                 now_ms: i64,
                 window_ms: i64,
             ) -> Result<$crate::store::Counter, $crate::store::StoreError> {
-                let row = sqlx::query(
+                let query = sqlx::query(
                     "INSERT INTO auth_counters (key, count, window_ends_ms) VALUES ($1, 1, $3) \
                      ON CONFLICT (key) DO UPDATE SET \
                        count = CASE WHEN auth_counters.window_ends_ms <= $2 THEN 1 \
@@ -535,11 +550,8 @@ macro_rules! impl_sql_store {
                 )
                 .bind(key)
                 .bind(now_ms)
-                .bind(now_ms.saturating_add(window_ms))
-                .fetch_one(&self.pool)
-                .await
-                .map_err($crate::store::map_sqlx)?;
-                counter_from_row(&row)
+                .bind(now_ms.saturating_add(window_ms));
+                counter_from_row(&returning_one(query.fetch_all(&self.pool).await)?)
             }
 
             async fn get_counter(
