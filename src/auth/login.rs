@@ -5,6 +5,7 @@ use std::net::IpAddr;
 
 use super::fair_share::HashTicket;
 use super::session::SessionStart;
+use super::throttle::LoginClaim;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event, normalize_email};
 use crate::session_cookie::SessionCookie;
 use crate::token::{self, TokenFormat, TokenHash};
@@ -120,23 +121,13 @@ impl Auth {
     /// which takes the client address and presented session from the request.
     ///
     /// # Errors
-    /// [`AuthError::Throttled`], [`AuthError::InvalidCredentials`], [`AuthError::Overloaded`]
-    /// or a store failure.
+    /// [`AuthError::Throttled`], [`AuthError::InvalidCredentials`], [`AuthError::Overloaded`],
+    /// [`AuthError::ClientBusy`] or a store failure.
     pub async fn log_in(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
         let trusted = self
             .trusted_device_key(attempt.trusted_device, attempt.email)
             .await?;
-        // Counters first: a client over its limit is refused before it takes a place in
-        // the hashing pool. A login then shed for load (503, or the client's full share)
-        // gives its claims back, or a login storm would lock users out.
-        let claim = self.claim_login_attempt(&attempt, trusted).await?;
-        let ticket = match self.reserve_hash_for(attempt.client_ip) {
-            Ok(ticket) => ticket,
-            Err(shed) => {
-                self.release_claim(claim).await?;
-                return Err(shed);
-            }
-        };
+        let (claim, ticket) = self.claim_and_reserve(&attempt, trusted).await?;
         let Some(user) = self
             .check_credentials(attempt.email, attempt.password, ticket)
             .await?
@@ -195,6 +186,25 @@ impl Auth {
         }
         event("logged_out", Some(user.id));
         Ok(user)
+    }
+
+    /// Claims the attempt's counters, then a place in the hashing pool. Counters first: a
+    /// client over its limit is refused before it takes a place. An attempt then shed for
+    /// load (503, or the client's full share) gives its claims back, or a login storm would
+    /// lock users out.
+    pub(super) async fn claim_and_reserve(
+        &self,
+        attempt: &LoginAttempt<'_>,
+        trusted: Option<String>,
+    ) -> Result<(LoginClaim, HashTicket), AuthError> {
+        let claim = self.claim_login_attempt(attempt, trusted).await?;
+        match self.reserve_hash_for(attempt.client_ip) {
+            Ok(ticket) => Ok((claim, ticket)),
+            Err(shed) => {
+                self.release_claim(claim).await?;
+                Err(shed)
+            }
+        }
     }
 
     /// The user when the credentials are right. One password verification either way, in

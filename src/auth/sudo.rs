@@ -82,16 +82,9 @@ impl Auth {
         client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
         let attempt = LoginAttempt::new(&user.email, password).client_ip(client_ip);
-        let claim = self
-            .claim_login_attempt(&attempt, Some(session_key(&session.token_hash)))
+        let (claim, ticket) = self
+            .claim_and_reserve(&attempt, Some(session_key(&session.token_hash)))
             .await?;
-        let ticket = match self.reserve_hash_for(client_ip) {
-            Ok(ticket) => ticket,
-            Err(shed) => {
-                self.release_claim(claim).await?;
-                return Err(shed);
-            }
-        };
         match self
             .check_credentials(&user.email, password, ticket)
             .await?
