@@ -11,9 +11,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use http_support::{TestServer, client, hardened_config, serve_auth, set_cookies, spec_config};
+use http_support::{Answer, TestServer, client, hardened_config, serve_auth, spec_config};
 use reqwest::{Method, StatusCode};
-use serde_json::Value;
 use tokio::sync::Semaphore;
 use tower_auth::password::{Bcrypt, HashError, PasswordHasher};
 use tower_auth::reset::ResetTokenSender;
@@ -50,23 +49,6 @@ struct App {
     http: reqwest::Client,
 }
 
-/// A response: status, headers we look at, `Set-Cookie`s, JSON body (`Null` if none).
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    retry_after: Option<String>,
-    set_cookies: Vec<String>,
-    body: Value,
-}
-
-impl Answer {
-    #[track_caller]
-    fn expect(&self, status: StatusCode) -> &Self {
-        assert_eq!(self.status, status, "unexpected answer: {self:?}");
-        self
-    }
-}
-
 impl App {
     async fn start(config: AuthConfig) -> Self {
         Self::with(Auth::new(MemoryStore::new(), config).expect("valid config")).await
@@ -101,21 +83,7 @@ impl App {
         if !cookies.is_empty() {
             request = request.header("Cookie", cookies.join("; "));
         }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let retry_after = response
-            .headers()
-            .get("retry-after")
-            .map(|v| v.to_str().expect("ASCII").to_owned());
-        let set_cookies = set_cookies(&response);
-        let text = response.text().await.expect("body");
-        let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Answer {
-            status,
-            retry_after,
-            set_cookies,
-            body,
-        }
+        Answer::read(request.send().await.expect("request")).await
     }
 
     async fn register(&self, email: &str, from: Option<&str>) -> Answer {

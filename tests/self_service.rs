@@ -12,7 +12,7 @@ mod pg;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_support::{TestServer, client, hardened_config, serve_auth, set_cookies};
+use http_support::{Answer, TestServer, client, hardened_config, serve_auth};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_auth::clock::ManualClock;
@@ -52,22 +52,6 @@ struct App {
 struct Device {
     cookie: String,
     user_agent: &'static str,
-}
-
-/// A response: status, `Set-Cookie` headers, and the JSON body (`Null` when empty).
-#[derive(Debug)]
-struct Answer {
-    status: StatusCode,
-    set_cookies: Vec<String>,
-    body: Value,
-}
-
-impl Answer {
-    #[track_caller]
-    fn expect(&self, status: StatusCode) -> &Self {
-        assert_eq!(self.status, status, "unexpected answer: {self:?}");
-        self
-    }
 }
 
 impl App {
@@ -138,20 +122,7 @@ impl App {
                 .header("Content-Type", "application/x-www-form-urlencoded")
                 .body(http_support::form(form));
         }
-        let response = request.send().await.expect("request");
-        let status = response.status();
-        let set_cookies = set_cookies(&response);
-        let text = response.text().await.expect("body");
-        let body = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
-        };
-        Answer {
-            status,
-            set_cookies,
-            body,
-        }
+        Answer::read(request.send().await.expect("request")).await
     }
 
     async fn register(&self, email: &str) {

@@ -163,6 +163,47 @@ pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
         .collect()
 }
 
+/// A response as the JSON tests read it: status, `Retry-After`, `Set-Cookie`s and the
+/// JSON body (`Null` when empty).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: reqwest::StatusCode,
+    pub retry_after: Option<String>,
+    pub set_cookies: Vec<String>,
+    pub body: serde_json::Value,
+}
+
+impl Answer {
+    /// Reads `response` whole. Panics when a non-empty body is not JSON.
+    pub async fn read(response: reqwest::Response) -> Self {
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .map(|v| v.to_str().expect("ASCII Retry-After").to_owned());
+        let set_cookies = set_cookies(&response);
+        let text = response.text().await.expect("body");
+        let body = if text.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+        };
+        Self {
+            status,
+            retry_after,
+            set_cookies,
+            body,
+        }
+    }
+
+    /// Asserts the status, showing the whole answer when it differs.
+    #[track_caller]
+    pub fn expect(&self, status: reqwest::StatusCode) -> &Self {
+        assert_eq!(self.status, status, "unexpected answer: {self:?}");
+        self
+    }
+}
+
 /// A response as read off the wire.
 #[derive(Debug, Clone)]
 pub struct RawResponse {
