@@ -214,6 +214,7 @@ mod forwarded;
 mod layer;
 mod no_store;
 pub mod password;
+mod per_ip;
 pub mod reset;
 mod routes;
 mod same_origin;

@@ -13,11 +13,10 @@
 //! keep-alive one waiting for its next request) is closed. A body that trickles is the
 //! router's to bound: [`body_read_timeout`](crate::AuthConfig::body_read_timeout).
 
-use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::net::{IpAddr, SocketAddr};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::ConnectInfo;
@@ -29,6 +28,8 @@ use tokio::net::TcpListener;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt as _};
+
+use crate::per_ip::PerIp;
 
 /// How many connections [`serve`] keeps open, and for how long an idle or slow one.
 #[derive(Debug, Clone)]
@@ -56,43 +57,6 @@ impl Default for ConnectionLimits {
             max_connections_per_ip: 64,
             header_read_timeout: Duration::from_secs(10),
             shutdown_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Connections open per client address.
-type PerIp = Arc<Mutex<HashMap<IpAddr, usize>>>;
-
-/// One connection counted against its address, until dropped.
-struct IpSlot {
-    ip: IpAddr,
-    per_ip: PerIp,
-}
-
-impl IpSlot {
-    /// A slot for `ip`, or `None` when it holds `max` already.
-    fn take(per_ip: &PerIp, ip: IpAddr, max: usize) -> Option<Self> {
-        let mut open = per_ip.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(ip).or_insert(0);
-        if *count >= max {
-            return None;
-        }
-        *count += 1;
-        Some(Self {
-            ip,
-            per_ip: Arc::clone(per_ip),
-        })
-    }
-}
-
-impl Drop for IpSlot {
-    fn drop(&mut self) {
-        let mut open = self.per_ip.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&self.ip) {
-            *count -= 1;
-            if *count == 0 {
-                open.remove(&self.ip);
-            }
         }
     }
 }
@@ -161,7 +125,7 @@ pub async fn serve<S, B>(
                 continue;
             }
         };
-        let Some(slot) = IpSlot::take(&per_ip, peer.ip(), limits.max_connections_per_ip) else {
+        let Some(slot) = per_ip.take(peer.ip(), limits.max_connections_per_ip) else {
             tracing::debug!(target: "tower_auth", client = %peer.ip(), "connection refused: too many from this address");
             continue;
         };

@@ -28,12 +28,12 @@ impl Drop for Pending {
 }
 
 impl Auth {
-    /// Runs `job` on the current tokio runtime after the request; `false` (and nothing
-    /// runs) outside one.
-    pub(super) fn in_background(&self, job: impl Future<Output = ()> + Send + 'static) -> bool {
+    /// Runs `job` on the current tokio runtime after the request; outside one, nothing
+    /// runs (the job is dropped, and logged).
+    pub(super) fn in_background(&self, job: impl Future<Output = ()> + Send + 'static) {
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
             tracing::error!(target: "tower_auth", "no tokio runtime: background job dropped");
-            return false;
+            return;
         };
         let background = Arc::clone(&self.inner.background);
         background.pending.fetch_add(1, Ordering::AcqRel);
@@ -42,7 +42,6 @@ impl Auth {
             let _pending = pending;
             job.await;
         });
-        true
     }
 
     /// Waits until no background job (reset-token delivery, password-hash upgrade) of this

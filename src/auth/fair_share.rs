@@ -4,40 +4,18 @@
 //! (429) for its own excess instead of filling the queue and pushing everyone else's
 //! logins into 503.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex, PoisonError};
 
 use super::{Auth, AuthError};
 use crate::password::{PoolError, Reservation};
-
-/// Places held in the hashing pool, per client address.
-pub(super) type Shares = Arc<Mutex<HashMap<IpAddr, usize>>>;
+use crate::per_ip::PerIpSlot;
 
 /// A place in the hashing pool, and the client's share it counts against. Take
 /// `reservation` out to hash; the share is given back when the ticket's remains are
 /// dropped, at the end of the request's hashing.
 pub(super) struct HashTicket {
     pub(super) reservation: Reservation,
-    _share: Option<ClientShare>,
-}
-
-/// One place of one client's share.
-struct ClientShare {
-    ip: IpAddr,
-    shares: Shares,
-}
-
-impl Drop for ClientShare {
-    fn drop(&mut self) {
-        let mut shares = self.shares.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(held) = shares.get_mut(&self.ip) {
-            *held -= 1;
-            if *held == 0 {
-                shares.remove(&self.ip);
-            }
-        }
-    }
+    _share: Option<PerIpSlot>,
 }
 
 impl Auth {
@@ -47,22 +25,12 @@ impl Auth {
     /// no share to count against (only the pool's bound).
     pub(super) fn reserve_hash_for(&self, client: Option<IpAddr>) -> Result<HashTicket, AuthError> {
         let share = match client {
-            Some(ip) => {
-                let mut shares = self
-                    .inner
+            Some(ip) => Some(
+                self.inner
                     .hash_shares
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                let held = shares.entry(ip).or_insert(0);
-                if *held >= self.inner.config.max_hash_jobs_per_client {
-                    return Err(AuthError::ClientBusy);
-                }
-                *held += 1;
-                Some(ClientShare {
-                    ip,
-                    shares: Arc::clone(&self.inner.hash_shares),
-                })
-            }
+                    .take(ip, self.inner.config.max_hash_jobs_per_client)
+                    .ok_or(AuthError::ClientBusy)?,
+            ),
             None => None,
         };
         // The share is given back (dropped) if the pool refuses.
