@@ -3,7 +3,7 @@ use std::net::SocketAddr;
 use axum::routing::{get, put};
 use axum::{Json, Router};
 use serde::Deserialize;
-use tower_auth::{Auth, AuthConfig, AuthContext, AuthRejection};
+use tower_auth::{Auth, AuthConfig, AuthContext, AuthRejection, Mailer};
 
 /// A JSON "account settings" API of the host app's own, on the crate's flows.
 pub fn app(auth: &Auth) -> Router {
@@ -56,7 +56,14 @@ async fn change_password(
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let auth = Auth::connect("sqlite://app.db?mode=rwc", AuthConfig::default()).await?;
+    // Mail (confirmation links, resets) goes to ./outbox as .eml files while developing;
+    // `Mailer::smtp("smtp://...", from, public_url)` sends it for real.
+    let mailer = Mailer::dev_outbox("outbox", "app@localhost", "http://localhost:3000/auth")?;
+    let auth = Auth::connect(
+        "sqlite://app.db?mode=rwc",
+        AuthConfig::hardened_with(mailer),
+    )
+    .await?;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:3000").await?;
     axum::serve(
         listener,

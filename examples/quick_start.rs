@@ -1,11 +1,18 @@
 use std::net::SocketAddr;
 
 use axum::{Router, routing::get};
-use tower_auth::{Auth, AuthConfig, CurrentUser, MaybeUser};
+use tower_auth::{Auth, AuthConfig, CurrentUser, Mailer, MaybeUser};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let auth = Auth::connect("sqlite://app.db?mode=rwc", AuthConfig::default()).await?;
+    // Mail (confirmation links, resets) goes to ./outbox as .eml files while developing;
+    // `Mailer::smtp("smtp://...", from, public_url)` sends it for real.
+    let mailer = Mailer::dev_outbox("outbox", "app@localhost", "http://localhost:3000/auth")?;
+    let auth = Auth::connect(
+        "sqlite://app.db?mode=rwc",
+        AuthConfig::hardened_with(mailer),
+    )
+    .await?;
     let app = Router::new()
         .route(
             "/",

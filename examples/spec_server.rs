@@ -8,7 +8,6 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
@@ -16,10 +15,10 @@ use axum::middleware::{self, Next};
 use axum::response::Response;
 use clap::{Parser, ValueEnum};
 use tower::Layer as _;
+use tower_auth::mail::SmtpTransport;
 use tower_auth::password::{Argon2Params, HashAlgorithm};
-use tower_auth::reset::FileOutbox;
 use tower_auth::serve::{ConnectionLimits, serve};
-use tower_auth::{Auth, AuthConfig, MergeSlashesLayer, ResetDelivery};
+use tower_auth::{Auth, AuthConfig, Mailer, MergeSlashesLayer, ResetDelivery};
 
 /// Which preset to start from; the flags below override single fields.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -62,9 +61,37 @@ struct Args {
     /// Behaviour preset.
     #[arg(long, env = "AUTH_PRESET", value_enum, default_value_t = Preset::Spec)]
     preset: Preset,
-    /// Deliver reset tokens as files in DIR instead of in the response.
+    /// Mail through the SMTP server at URL (`smtp://host:25`, `smtp://user:pass@host:587?tls=required`
+    /// for STARTTLS, `smtps://host:465`): reset links, confirmations, magic links, email
+    /// changes. Also turns on the email routes.
+    #[arg(long, env = "AUTH_SMTP_URL", conflicts_with = "mail_dir")]
+    smtp_url: Option<String>,
+    /// With --smtp-url: also trust this PEM certificate (a private CA, a test server's).
+    #[arg(long, env = "AUTH_SMTP_CA_FILE", requires = "smtp_url")]
+    smtp_ca_file: Option<PathBuf>,
+    /// Write each mail as an owner-only .eml file in DIR (the development outbox) instead
+    /// of sending it. Also turns on the email routes.
     #[arg(long, env = "AUTH_MAIL_DIR")]
     mail_dir: Option<PathBuf>,
+    /// The sender of every mail.
+    #[arg(
+        long,
+        env = "AUTH_MAIL_FROM",
+        default_value = "tower-auth <no-reply@localhost>"
+    )]
+    mail_from: String,
+    /// Where the links in mail point: the app's public URL.
+    #[arg(long, env = "AUTH_PUBLIC_URL", default_value = "http://localhost:5000")]
+    public_url: String,
+    /// Refuse logins until the email is confirmed (hardened default; needs mail).
+    #[arg(long, overrides_with = "no_require_confirmed_email")]
+    require_confirmed_email: bool,
+    /// Let unconfirmed accounts log in (spec default).
+    #[arg(long, overrides_with = "require_confirmed_email")]
+    no_require_confirmed_email: bool,
+    /// Longest wait between two delivery attempts of one mail, in seconds (default 600).
+    #[arg(long, env = "AUTH_MAIL_RETRY_MAX")]
+    mail_retry_max: Option<u64>,
     /// Seconds of inactivity after which a session ends.
     #[arg(long, env = "AUTH_SESSION_IDLE_TIMEOUT")]
     session_idle_timeout: Option<u64>,
@@ -83,7 +110,7 @@ struct Args {
     /// Seconds of the login-failure window.
     #[arg(long, env = "AUTH_LOGIN_FAILURE_WINDOW")]
     login_failure_window: Option<u64>,
-    /// Most reset tokens sent per account per hour (with --mail-dir).
+    /// Most reset tokens sent per account per hour (with mail).
     #[arg(long, env = "AUTH_MAX_RESET_REQUESTS_PER_HOUR")]
     max_reset_requests_per_hour: Option<u32>,
     /// Most registrations per client address per hour (hardened default: 20).
@@ -141,7 +168,7 @@ enum Algorithm {
 }
 
 impl Args {
-    fn config(&self) -> AuthConfig {
+    fn config(&self) -> Result<AuthConfig, Box<dyn std::error::Error>> {
         let mut config = match self.preset {
             Preset::Spec => AuthConfig::spec(),
             Preset::Hardened => AuthConfig::default(),
@@ -160,8 +187,15 @@ impl Args {
             config.hash_memory_budget = mib * 1024 * 1024;
         }
         let secs = Duration::from_secs;
-        if let Some(dir) = &self.mail_dir {
-            config.reset_delivery = ResetDelivery::Sender(Arc::new(FileOutbox::new(dir)));
+        config.mailer = self.mailer()?;
+        if config.mailer.is_some() {
+            config.reset_delivery = ResetDelivery::Mail;
+        }
+        if self.require_confirmed_email {
+            config.require_confirmed_email = true;
+        }
+        if self.no_require_confirmed_email {
+            config.require_confirmed_email = false;
         }
         if let Some(s) = self.session_idle_timeout {
             config.session_idle_timeout = secs(s);
@@ -214,7 +248,32 @@ impl Args {
         config
             .allowed_origins
             .extend(self.allowed_origins.iter().cloned());
-        config
+        Ok(config)
+    }
+
+    /// The mailer the mail flags ask for, if any.
+    fn mailer(&self) -> Result<Option<Mailer>, Box<dyn std::error::Error>> {
+        let mailer = match (&self.smtp_url, &self.mail_dir) {
+            (Some(url), _) => {
+                let transport = match &self.smtp_ca_file {
+                    Some(pem) => SmtpTransport::from_url_trusting(url, &std::fs::read(pem)?)?,
+                    None => SmtpTransport::from_url(url)?,
+                };
+                Mailer::new(transport, &self.mail_from, &self.public_url)?
+            }
+            (None, Some(dir)) => {
+                tracing::info!(dir = %dir.display(), "mail goes to the development outbox");
+                Mailer::dev_outbox(dir, &self.mail_from, &self.public_url)?
+            }
+            (None, None) => return Ok(None),
+        };
+        Ok(Some(match self.mail_retry_max {
+            Some(max) => mailer.retry(
+                Duration::from_secs(1).min(Duration::from_secs(max)),
+                Duration::from_secs(max),
+            ),
+            None => mailer,
+        }))
     }
 }
 
@@ -258,7 +317,18 @@ async fn shutdown_signal() {
 }
 
 #[tokio::main]
-async fn main() -> Result<(), Box<dyn std::error::Error>> {
+async fn main() -> std::process::ExitCode {
+    match run().await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            // Display, not Debug: configuration errors say how to fix them.
+            eprintln!("error: {err}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+async fn run() -> Result<(), Box<dyn std::error::Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
@@ -268,7 +338,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let store = tower_auth::connect_store(&args.database_url, args.fresh).await?;
-    let auth = Auth::builder_shared(store).config(args.config()).build()?;
+    let auth = Auth::builder_shared(store)
+        .config(args.config()?)
+        .build()
+        .map_err(|e| match e {
+            tower_auth::ConfigError::NoMailer => format!(
+                "{e}\nHere: pass --smtp-url URL, or --mail-dir DIR for the development outbox"
+            ),
+            other => other.to_string(),
+        })?;
 
     let app = auth.router().layer(middleware::from_fn(log_request));
     // Merge `//users` into `/users` before routing, as the seed's Werkzeug server does.
@@ -281,7 +359,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     limits.max_connections_per_ip = args.max_connections_per_ip;
     limits.header_read_timeout = Duration::from_secs(args.header_read_timeout);
     serve(listener, app, limits, shutdown_signal()).await;
-    // Reset tokens still being delivered go out before the process ends.
+    // Mail requests still being handled reach the outbox before the process ends.
     if tokio::time::timeout(Duration::from_secs(10), auth.background_idle())
         .await
         .is_err()

@@ -4,12 +4,11 @@
 //! 800-63B-4). [`AuthConfig::spec()`] reproduces the seed service's observable behaviour.
 //! Each field documents its value in both presets.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::auth::ConfigError;
+use crate::mail::Mailer;
 use crate::password::{Argon2Params, HashAlgorithm, PasswordPolicy};
-use crate::reset::ResetTokenSender;
 use crate::token::TokenFormat;
 
 /// Everything [`Auth`](crate::Auth) and its router can be told.
@@ -94,9 +93,35 @@ pub struct AuthConfig {
     /// How long a reset token stays valid. Both presets: 1 h.
     pub reset_token_ttl: Duration,
     /// Where reset tokens go. Spec: [`ResetDelivery::InResponse`] (the seed's JSON body).
-    /// Hardened: [`ResetDelivery::Sender`] with a [`FileOutbox`](crate::reset::FileOutbox)
-    /// in the system temp directory; replace it with your mailer.
+    /// Hardened: [`ResetDelivery::Mail`], a link mailed through [`mailer`](Self::mailer).
     pub reset_delivery: ResetDelivery,
+    /// How mail leaves: the transport (SMTP, or the development outbox), the sender, the
+    /// public URL links point to, the templates. Both presets: `None`. The hardened preset
+    /// mails (resets, confirmations), so building it without a mailer is a
+    /// [`ConfigError::NoMailer`] that says how to choose one. With a mailer,
+    /// [`Auth::router`](crate::Auth::router) also serves the email routes (confirmation,
+    /// magic link, email change).
+    pub mailer: Option<Mailer>,
+    /// Refuse logins (`403 {"message": "email not confirmed"}`, after a right password)
+    /// until the account's email is confirmed; a magic link still logs in, and confirms.
+    /// New accounts are mailed a confirmation link whenever a mailer is set. Spec: false.
+    /// Hardened: true.
+    pub require_confirmed_email: bool,
+    /// Registration answers the same for new and registered emails (`202 {"message":
+    /// "check your email"}`), and the owner of a registered one is mailed "you already have
+    /// an account" instead, so registration does not reveal who has an account. Spec:
+    /// false (the seed's `400 email already registered`). Hardened: true.
+    pub conceal_registered_emails: bool,
+    /// How long an email-confirmation link works. Both presets: 24 h.
+    pub confirm_email_ttl: Duration,
+    /// How long a magic (login) link works. Both presets: 15 min.
+    pub magic_link_ttl: Duration,
+    /// How long an email-change link works. Both presets: 24 h.
+    pub change_email_ttl: Duration,
+    /// Most mails of one kind (confirmation resend, magic link, "you already have an
+    /// account", email change) sent to one account per hour; further requests still answer
+    /// the same and send nothing. Both presets: 3.
+    pub max_mails_per_hour: Option<u32>,
     /// Most reset tokens sent per account per hour; further requests still answer 202 but
     /// send nothing. Spec: no limit. Hardened: 3.
     pub max_reset_requests_per_hour: Option<u32>,
@@ -176,23 +201,15 @@ pub struct CookieConfig {
 }
 
 /// Where a reset token goes when a user asks for one.
-#[derive(Clone)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ResetDelivery {
     /// In the `POST /reset_password` response body, as the seed does. Anyone who knows an
     /// email can then reset its password: for the seed's contract and tests only.
     InResponse,
-    /// To a [`ResetTokenSender`] (email, outbox); the response never contains the token.
-    Sender(Arc<dyn ResetTokenSender>),
-}
-
-impl std::fmt::Debug for ResetDelivery {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::InResponse => f.write_str("InResponse"),
-            Self::Sender(_) => f.write_str("Sender(..)"),
-        }
-    }
+    /// A link mailed through [`AuthConfig::mailer`] (from the durable outbox); the response
+    /// is the same `202` for every email and never contains the token.
+    Mail,
 }
 
 /// The answer to a request that needs a session and has none.
@@ -247,9 +264,14 @@ impl Default for AuthConfig {
             no_session_status: NoSessionStatus::Unauthorized,
             self_service_routes: true,
             reset_token_ttl: Duration::from_secs(3600),
-            reset_delivery: ResetDelivery::Sender(Arc::new(crate::reset::FileOutbox::new(
-                std::env::temp_dir().join("tower-auth-outbox"),
-            ))),
+            reset_delivery: ResetDelivery::Mail,
+            mailer: None,
+            require_confirmed_email: true,
+            conceal_registered_emails: true,
+            confirm_email_ttl: Duration::from_secs(24 * 3600),
+            magic_link_ttl: Duration::from_secs(15 * 60),
+            change_email_ttl: Duration::from_secs(24 * 3600),
+            max_mails_per_hour: Some(3),
             max_reset_requests_per_hour: Some(3),
             end_sessions_on_password_reset: true,
             max_login_failures: 10,
@@ -345,6 +367,12 @@ impl AuthConfig {
         {
             return Err(ConfigError::LogoutRedirect(self.logout_redirect.clone()));
         }
+        let mails = self.reset_delivery == ResetDelivery::Mail
+            || self.require_confirmed_email
+            || self.conceal_registered_emails;
+        if mails && self.mailer.is_none() {
+            return Err(ConfigError::NoMailer);
+        }
         for origin in self.allowed_origins.iter().chain(&self.public_origin) {
             if crate::same_origin::Origin::parse(origin).is_none() {
                 return Err(ConfigError::AllowedOrigin(origin.clone()));
@@ -372,6 +400,23 @@ impl AuthConfig {
         Self::default()
     }
 
+    /// The hardened preset mailing through `mailer`: the usual start.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), tower_auth::ConfigError> {
+    /// use tower_auth::{AuthConfig, Mailer};
+    /// let mailer = Mailer::dev_outbox("target/outbox", "dev@localhost", "http://localhost:3000")?;
+    /// let config = AuthConfig::hardened_with(mailer);
+    /// config.validate()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn hardened_with(mailer: Mailer) -> Self {
+        Self {
+            mailer: Some(mailer),
+            ..Self::default()
+        }
+    }
+
     /// The seed's observable behaviour: UUID session ids in a `session_id` cookie, one
     /// session per user, reset tokens in the response, Werkzeug wire details.
     pub fn spec() -> Self {
@@ -391,6 +436,8 @@ impl AuthConfig {
             no_session_status: NoSessionStatus::Forbidden,
             self_service_routes: false,
             reset_delivery: ResetDelivery::InResponse,
+            require_confirmed_email: false,
+            conceal_registered_emails: false,
             max_reset_requests_per_hour: None,
             trusted_device_cookie: None,
             max_registrations_per_ip: None,

@@ -93,8 +93,10 @@ fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
                 NoSessionStatus::Forbidden => StatusCode::FORBIDDEN,
                 NoSessionStatus::Unauthorized => StatusCode::UNAUTHORIZED,
             },
+            AuthError::InvalidToken => StatusCode::BAD_REQUEST,
             AuthError::UnknownEmail
             | AuthError::InvalidResetToken
+            | AuthError::EmailNotConfirmed
             | AuthError::ReauthenticationRequired => StatusCode::FORBIDDEN,
             AuthError::SessionNotFound => StatusCode::NOT_FOUND,
             AuthError::Throttled { .. } | AuthError::ClientBusy | AuthError::RateLimited { .. } => {
@@ -107,7 +109,7 @@ fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
             | AuthError::Hash(_)
             | AuthError::Random(_)
             | AuthError::TokenCollision
-            | AuthError::Delivery(_)
+            | AuthError::Mail(_)
             | AuthError::Config(_) => StatusCode::INTERNAL_SERVER_ERROR,
         },
     }
@@ -134,6 +136,8 @@ fn message_of(err: &HttpError) -> String {
             AuthError::SessionNotFound => "no such session".into(),
             AuthError::UnknownEmail => "no account with this email".into(),
             AuthError::InvalidResetToken => "invalid or expired reset token".into(),
+            AuthError::InvalidToken => "invalid or expired token".into(),
+            AuthError::EmailNotConfirmed => "email not confirmed".into(),
             AuthError::Throttled { .. } => "too many failed attempts; retry later".into(),
             AuthError::ClientBusy => {
                 "too many requests from this client in progress; retry shortly".into()
@@ -149,7 +153,7 @@ fn message_of(err: &HttpError) -> String {
             | AuthError::Hash(_)
             | AuthError::Random(_)
             | AuthError::TokenCollision
-            | AuthError::Delivery(_)
+            | AuthError::Mail(_)
             | AuthError::Config(_) => "internal server error".into(),
         },
     }

@@ -30,7 +30,8 @@ use crate::user::User;
 /// use tower_auth::{Auth, AuthConfig, CurrentUser, MemoryStore};
 ///
 /// # fn main() -> Result<(), tower_auth::ConfigError> {
-/// let auth = Auth::new(MemoryStore::new(), AuthConfig::default())?;
+/// # let mailer = tower_auth::Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
+/// let auth = Auth::new(MemoryStore::new(), AuthConfig::hardened_with(mailer))?;
 /// let app: Router = Router::new()
 ///     .route("/me", get(|CurrentUser(user): CurrentUser| async move { user.email }))
 ///     .layer(auth.layer());
@@ -230,6 +231,55 @@ impl AuthContext {
     ) -> Result<User, AuthError> {
         self.auth
             .reset_password_from(email, reset_token, new_password, self.client_ip)
+            .await
+    }
+
+    /// Asks for a new confirmation link, as [`Auth::resend_confirmation`], counted against
+    /// the client's [`max_reset_requests_per_ip`](AuthConfig::max_reset_requests_per_ip).
+    ///
+    /// # Errors
+    /// As [`Auth::resend_confirmation`].
+    pub async fn resend_confirmation(&self, email: &str) -> Result<(), AuthError> {
+        self.auth
+            .resend_confirmation_from(email, self.client_ip)
+            .await
+    }
+
+    /// Asks for a magic (login) link, as [`Auth::request_magic_link`], counted against the
+    /// client's [`max_reset_requests_per_ip`](AuthConfig::max_reset_requests_per_ip).
+    ///
+    /// # Errors
+    /// As [`Auth::request_magic_link`].
+    pub async fn request_magic_link(&self, email: &str) -> Result<(), AuthError> {
+        self.auth
+            .request_magic_link_from(email, self.client_ip)
+            .await
+    }
+
+    /// Logs in with a magic link's token, as [`Auth::log_in_with_magic_link`], with the
+    /// client's address, user agent and presented session taken from the request. Return
+    /// [`LoggedIn::cookie`] with the response.
+    ///
+    /// # Errors
+    /// As [`Auth::log_in_with_magic_link`].
+    pub async fn log_in_with_magic_link(&self, token: &str) -> Result<LoggedIn, AuthError> {
+        let presented = self.session_id();
+        let login = crate::MagicLinkLogin {
+            client_ip: self.client_ip,
+            current_session: presented.as_deref(),
+            user_agent: self.user_agent(),
+        };
+        self.auth.log_in_with_magic_link(token, login).await
+    }
+
+    /// Asks to move the logged-in account to `new_email`, as
+    /// [`Auth::request_email_change`] (needs a recent authentication).
+    ///
+    /// # Errors
+    /// As [`Auth::request_email_change`].
+    pub async fn request_email_change(&self, new_email: &str) -> Result<(), AuthError> {
+        self.auth
+            .request_email_change(self.session_id().as_deref(), new_email)
             .await
     }
 

@@ -11,8 +11,9 @@
 //!   [`Auth::log_out`], [`Auth::register_user`], [`Auth::request_password_reset`],
 //!   [`Auth::reset_password`].
 //! - [`AuthConfig`]: policy. [`AuthConfig::default()`] is hardened (OWASP ASVS 5.0, NIST SP
-//!   800-63B-4); [`AuthConfig::spec()`] reproduces the seed service exactly. A configuration
-//!   that cannot work is refused when `Auth` is built ([`ConfigError`]).
+//!   800-63B-4) and mails, so it starts from [`AuthConfig::hardened_with`] a [`Mailer`];
+//!   [`AuthConfig::spec()`] reproduces the seed service exactly. A configuration that
+//!   cannot work is refused when `Auth` is built ([`ConfigError`]).
 //! - [`Store`]: where accounts, sessions, emailed tokens and counters live: [`MemoryStore`],
 //!   [`SqliteStore`] (the embedded default) and [`PgStore`] (several instances on one
 //!   database), in tables of their own (`auth_*`) beside your app's. Pick one by URL with
@@ -27,6 +28,8 @@
 //!   the others, or all), password change, account deletion, and sudo mode
 //!   ([`Auth::reauthenticate`], [`Auth::require_recent_authentication`]) for sensitive
 //!   actions; the same on [`AuthContext`] for your own handlers.
+//! - Email ([`Mailer`], [`mail`]): confirmation, magic links, email change and reset links,
+//!   from a durable outbox in the store, through SMTP or a development outbox.
 //! - [`SameOriginLayer`] and [`NoStoreLayer`]: the router's CSRF check and `Cache-Control:
 //!   no-store`, for your own routes.
 //!
@@ -36,10 +39,12 @@
 //! use std::net::SocketAddr;
 //!
 //! use axum::{Router, routing::get};
-//! use tower_auth::{Auth, AuthConfig, CurrentUser, MaybeUser};
+//! use tower_auth::{Auth, AuthConfig, CurrentUser, Mailer, MaybeUser};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let auth = Auth::connect("sqlite://app.db?mode=rwc", AuthConfig::default()).await?;
+//! // The hardened preset mails links (confirmation, reset): here into ./outbox as .eml files.
+//! let mailer = Mailer::dev_outbox("outbox", "app@localhost", "http://localhost:3000/auth")?;
+//! let auth = Auth::connect("sqlite://app.db?mode=rwc", AuthConfig::hardened_with(mailer)).await?;
 //! let app = Router::new()
 //!     .route("/", get(|MaybeUser(user): MaybeUser| async move {
 //!         format!("hello, {}", user.map_or("stranger".into(), |u| u.email))
@@ -84,7 +89,8 @@
 //! }
 //!
 //! # fn main() -> Result<(), tower_auth::ConfigError> {
-//! let auth = Auth::new(MemoryStore::new(), AuthConfig::default())?;
+//! # let mailer = tower_auth::Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
+//! let auth = Auth::new(MemoryStore::new(), AuthConfig::hardened_with(mailer))?;
 //! let app: Router = Router::new()
 //!     .route("/login", post(log_in))
 //!     .route("/logout", post(log_out))
@@ -101,10 +107,12 @@
 //!
 //! ```
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, MemoryStore};
+//! use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, Mailer, MemoryStore};
 //!
-//! let mut config = AuthConfig::default();
+//! let mailer = Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
+//! let mut config = AuthConfig::hardened_with(mailer);
 //! config.bcrypt_cost = 4; // tests only: the presets use 12
+//! config.require_confirmed_email = false; // see "Email" below for the confirmation
 //! let auth = Auth::new(MemoryStore::new(), config)?;
 //! let pw = "correct horse battery staple";
 //! auth.register_user("me@example.com", pw).await?;
@@ -137,6 +145,59 @@
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 //! ```
 //!
+//! # Email: confirmation, magic links, email change, resets
+//!
+//! The hardened preset mails links, so it needs a [`Mailer`]: SMTP by URL
+//! ([`Mailer::smtp`]), the development outbox ([`Mailer::dev_outbox`], one `.eml` file per
+//! message), or any [`MailTransport`] of yours. A flow never sends during the request: it
+//! records the message in the store's outbox, in the same transaction as the token its link
+//! carries, and a background worker delivers it, retrying while the mail server is away
+//! (also after a restart; several instances on one PostgreSQL never send one twice).
+//! New accounts must confirm their address before they log in; a magic link logs in and
+//! confirms; an email change mails the new address and warns the old one. Messages are
+//! MIME (text and HTML) from [`MailTemplates`] you can replace.
+//!
+//! ```
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::{Arc, Mutex};
+//! use tower_auth::mail::{MailError, MailTransport};
+//! use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, Mailer, MemoryStore};
+//!
+//! /// Keeps every message (a real app uses SMTP).
+//! #[derive(Clone, Default)]
+//! struct Inbox(Arc<Mutex<Vec<Vec<u8>>>>);
+//!
+//! #[async_trait::async_trait]
+//! impl MailTransport for Inbox {
+//!     async fn send(&self, _from: &str, _to: &str, message: &[u8]) -> Result<(), MailError> {
+//!         self.0.lock().unwrap().push(message.to_vec());
+//!         Ok(())
+//!     }
+//! }
+//!
+//! let inbox = Inbox::default();
+//! let mailer = Mailer::new(inbox.clone(), "app@example.com", "https://app.example.com")?;
+//! let mut config = AuthConfig::hardened_with(mailer);
+//! config.bcrypt_cost = 4; // tests only: the presets use 12
+//! let auth = Auth::new(MemoryStore::new(), config)?;
+//! let pw = "correct horse battery staple";
+//!
+//! auth.register_user("me@example.com", pw).await?;
+//! assert!(matches!(
+//!     auth.log_in(LoginAttempt::new("me@example.com", pw)).await,
+//!     Err(AuthError::EmailNotConfirmed)
+//! ));
+//! auth.flush_mail().await; // the worker would send it anyway; a test wants it now
+//! let message = inbox.0.lock().unwrap().pop().expect("a confirmation mail");
+//! let text = mailparse::parse_mail(&message)?.subparts[0].get_body()?;
+//! // ... Confirm: https://app.example.com/confirmation?token=...
+//! let token = text.split("token=").nth(1).and_then(|t| t.split_whitespace().next()).unwrap();
+//! auth.confirm_email(token).await?;
+//! auth.log_in(LoginAttempt::new("me@example.com", pw)).await?;
+//! # Ok(()) }
+//! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
+//! ```
+//!
 //! # Test your handlers without a database
 //!
 //! ```
@@ -144,9 +205,10 @@
 //! use axum::{Router, body::Body, routing::get};
 //! use http::{Request, StatusCode};
 //! use tower::ServiceExt as _;
-//! use tower_auth::{Auth, AuthConfig, CurrentUser, MemoryStore};
+//! use tower_auth::{Auth, AuthConfig, CurrentUser, Mailer, MemoryStore};
 //!
-//! let auth = Auth::new(MemoryStore::new(), AuthConfig::default())?;
+//! let mailer = Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
+//! let auth = Auth::new(MemoryStore::new(), AuthConfig::hardened_with(mailer))?;
 //! let app = Router::new()
 //!     .route("/me", get(|CurrentUser(u): CurrentUser| async move { u.email }))
 //!     .layer(auth.layer());
@@ -212,10 +274,10 @@ mod error;
 mod extract;
 mod forwarded;
 mod layer;
+pub mod mail;
 mod no_store;
 pub mod password;
 mod per_ip;
-pub mod reset;
 mod routes;
 mod same_origin;
 pub mod serve;
@@ -227,12 +289,13 @@ mod user;
 mod user_agent;
 
 pub use auth::{
-    Auth, AuthBuilder, AuthError, ConfigError, LoggedIn, LoginAttempt, ResetRequested, SessionInfo,
-    connect_store,
+    Auth, AuthBuilder, AuthError, ConfigError, LoggedIn, LoginAttempt, MagicLinkLogin,
+    ResetRequested, SessionInfo, connect_store,
 };
 pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery, WireStyle};
 pub use extract::{AuthRejection, CurrentUser, MaybeUser};
 pub use layer::{AuthContext, AuthLayer, AuthService};
+pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
 pub use no_store::{NoStore, NoStoreFuture, NoStoreLayer};
 pub use same_origin::{SameOrigin, SameOriginFuture, SameOriginLayer};
 pub use session_cookie::SessionCookie;

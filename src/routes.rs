@@ -53,6 +53,26 @@ impl Auth {
     /// | `PUT /password` (current_password, new_password) | 200 `{"message": "Password updated"}`; every other session ends | 401 wrong password, 400 weak |
     /// | `DELETE /users/me` (password, or none with sudo) | 200 `{"message": "account deleted"}`, cookie cleared | 401 wrong password, 403 sudo |
     ///
+    /// With a [`mailer`](crate::AuthConfig::mailer), also the email routes. Every link a
+    /// message carries has its token as a `token` query parameter; these routes take it as
+    /// a form field:
+    ///
+    /// | route | success | notable failures |
+    /// |---|---|---|
+    /// | `POST /confirmation` (token) | 200 `{"email", "message": "email confirmed"}` | 400 invalid, expired or used token |
+    /// | `POST /confirmation/resend` (email) | 202 `{"message": "check your email"}` for every email | 429 |
+    /// | `POST /magic_link` (email) | 202 `{"message": "check your email"}` for every email | 429 |
+    /// | `POST /sessions/magic` (token) | 200 `{"email", "message": "logged in"}` + session cookie; confirms the email | 400 |
+    /// | `POST /email` (new_email; session, sudo) | 202 `{"message": "check your email"}`: a link to the new address, a notice to the old | 400 invalid email, 403 sudo |
+    /// | `POST /email/confirm` (token) | 200 `{"email", "message": "email changed"}` (the new email) | 400 invalid token, or the address was taken meanwhile |
+    ///
+    /// With [`conceal_registered_emails`](crate::AuthConfig::conceal_registered_emails)
+    /// (hardened), `POST /users` answers `202 {"message": "check your email"}` for new and
+    /// registered emails alike. With
+    /// [`require_confirmed_email`](crate::AuthConfig::require_confirmed_email) (hardened),
+    /// `POST /sessions` answers `403 {"message": "email not confirmed"}` to the right
+    /// password of an unconfirmed account.
+    ///
     /// It carries its own [`AuthLayer`](crate::AuthLayer) (a no-op when your app already
     /// applies one), [`SameOriginLayer`](crate::SameOriginLayer) and [`NoStoreLayer`].
     /// Merge it at the root or nest it under a prefix. Nested, point
@@ -62,7 +82,8 @@ impl Auth {
     /// ```
     /// use tower_auth::{Auth, AuthConfig, MemoryStore};
     /// # fn main() -> Result<(), tower_auth::ConfigError> {
-    /// let auth = Auth::new(MemoryStore::new(), AuthConfig::default())?;
+    /// # let mailer = tower_auth::Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
+    /// let auth = Auth::new(MemoryStore::new(), AuthConfig::hardened_with(mailer))?;
     /// let app: axum::Router = axum::Router::new().nest("/auth", auth.router());
     /// # let _ = app; Ok(()) }
     /// ```
@@ -86,6 +107,15 @@ impl Auth {
             )
             .route("/profile", get(profile))
             .route("/reset_password", post(request_reset).put(reset_password));
+        if self.config().mailer.is_some() {
+            router = router
+                .route("/confirmation", post(confirm_email))
+                .route("/confirmation/resend", post(resend_confirmation))
+                .route("/magic_link", post(request_magic_link))
+                .route("/sessions/magic", post(log_in_with_magic_link))
+                .route("/email", post(request_email_change))
+                .route("/email/confirm", post(confirm_email_change));
+        }
         if self_service {
             router = router
                 .route("/sessions/reauth", post(reauthenticate))
@@ -140,14 +170,111 @@ async fn register(
         form.required(&auth, "email")?,
         form.required(&auth, "password")?,
     );
-    let user = context
-        .register(email, password)
+    let registered = context.register(email, password).await;
+    if auth.config().conceal_registered_emails {
+        // New or registered, the answer is the same; the mail says which.
+        return match registered {
+            Ok(_) | Err(AuthError::UserExists(_)) => Ok(check_your_email(&auth)),
+            Err(e) => Err(reject(&auth, e)),
+        };
+    }
+    let user = registered.map_err(|e| reject(&auth, e))?;
+    Ok(ok_json(
+        &auth,
+        StatusCode::OK,
+        &json!({ "email": user.email, "message": "user created" }),
+    ))
+}
+
+/// `202 {"message": "check your email"}`: the answer of every request that mails a link,
+/// the same whether or not a message was sent.
+fn check_your_email(auth: &Auth) -> Response {
+    ok_json(
+        auth,
+        StatusCode::ACCEPTED,
+        &json!({ "message": "check your email" }),
+    )
+}
+
+async fn confirm_email(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    let user = auth
+        .confirm_email(form.required(&auth, "token")?)
         .await
         .map_err(|e| reject(&auth, e))?;
     Ok(ok_json(
         &auth,
         StatusCode::OK,
-        &json!({ "email": user.email, "message": "user created" }),
+        &json!({ "email": user.email, "message": "email confirmed" }),
+    ))
+}
+
+async fn resend_confirmation(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    context
+        .resend_confirmation(form.required(&auth, "email")?)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(check_your_email(&auth))
+}
+
+async fn request_magic_link(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    context
+        .request_magic_link(form.required(&auth, "email")?)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(check_your_email(&auth))
+}
+
+async fn log_in_with_magic_link(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    let logged_in = context
+        .log_in_with_magic_link(form.required(&auth, "token")?)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    let body = json!({ "email": logged_in.user.email, "message": "logged in" });
+    Ok((logged_in.cookie, ok_json(&auth, StatusCode::OK, &body)).into_response())
+}
+
+async fn request_email_change(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    context
+        .request_email_change(form.required(&auth, "new_email")?)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(check_your_email(&auth))
+}
+
+async fn confirm_email_change(
+    State(auth): State<Auth>,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    let user = auth
+        .confirm_email_change(form.required(&auth, "token")?)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(ok_json(
+        &auth,
+        StatusCode::OK,
+        &json!({ "email": user.email, "message": "email changed" }),
     ))
 }
 

@@ -27,7 +27,8 @@ use crate::auth::Auth;
 /// use tower_auth::{Auth, AuthConfig, MemoryStore};
 ///
 /// # fn main() -> Result<(), tower_auth::ConfigError> {
-/// let auth = Auth::new(MemoryStore::new(), AuthConfig::default())?;
+/// # let mailer = tower_auth::Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
+/// let auth = Auth::new(MemoryStore::new(), AuthConfig::hardened_with(mailer))?;
 /// let app: Router = Router::new()
 ///     .route("/orders", post(|| async { "ordered" }))
 ///     .layer(auth.same_origin_layer())

@@ -72,7 +72,8 @@ impl Default for ConnectionLimits {
 /// use tower_auth::{Auth, AuthConfig};
 ///
 /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-/// let auth = Auth::connect("sqlite://app.db?mode=rwc", AuthConfig::default()).await?;
+/// # let mailer = tower_auth::Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
+/// let auth = Auth::connect("sqlite://app.db?mode=rwc", AuthConfig::hardened_with(mailer)).await?;
 /// let app = axum::Router::new().merge(auth.router()).layer(auth.layer());
 /// let listener = tokio::net::TcpListener::bind("0.0.0.0:3000").await?;
 /// serve(listener, app, ConnectionLimits::default(), std::future::pending()).await;

@@ -28,16 +28,31 @@ pub struct User {
     pub email: String,
     /// When the account was created, in milliseconds since the Unix epoch.
     pub created_at_ms: i64,
+    /// When its owner proved the email reaches them (a confirmation link, a magic link or
+    /// an email change), in milliseconds since the Unix epoch; `None` while unconfirmed.
+    pub email_confirmed_at_ms: Option<i64>,
 }
 
 impl User {
-    /// A user as a [`Store`](crate::Store) reads it back.
+    /// A user as a [`Store`](crate::Store) reads it back, its email not confirmed.
     pub fn new(id: UserId, email: impl Into<String>, created_at_ms: i64) -> Self {
         Self {
             id,
             email: email.into(),
             created_at_ms,
+            email_confirmed_at_ms: None,
         }
+    }
+
+    /// The same user with its email confirmed at `confirmed_at_ms` (or not, for `None`).
+    pub fn email_confirmed_at(mut self, confirmed_at_ms: Option<i64>) -> Self {
+        self.email_confirmed_at_ms = confirmed_at_ms;
+        self
+    }
+
+    /// True once the owner has proved the email reaches them.
+    pub fn email_confirmed(&self) -> bool {
+        self.email_confirmed_at_ms.is_some()
     }
 }
 
@@ -116,6 +131,8 @@ pub struct UserUpdate {
     pub password_hash: Option<String>,
     /// A new normalized email (unique across the store).
     pub email: Option<String>,
+    /// Marks the email confirmed at this time (milliseconds since the Unix epoch).
+    pub email_confirmed_at_ms: Option<i64>,
     /// Sessions of the user to end in the same transaction (after a password change, so
     /// no other device stays logged in with the old one even if the process dies between
     /// two writes).
@@ -149,6 +166,12 @@ impl UserUpdate {
         self
     }
 
+    /// Marks the email confirmed at `now_ms`.
+    pub fn confirm_email(mut self, now_ms: i64) -> Self {
+        self.email_confirmed_at_ms = Some(now_ms);
+        self
+    }
+
     /// Ends the user's sessions (all, or all but one) in the same transaction.
     pub fn end_sessions(mut self, which: EndSessions) -> Self {
         self.end_sessions = Some(which);
@@ -157,7 +180,10 @@ impl UserUpdate {
 
     /// True when the update would change nothing.
     pub fn is_empty(&self) -> bool {
-        self.password_hash.is_none() && self.email.is_none() && self.end_sessions.is_none()
+        self.password_hash.is_none()
+            && self.email.is_none()
+            && self.email_confirmed_at_ms.is_none()
+            && self.end_sessions.is_none()
     }
 }
 
@@ -169,6 +195,7 @@ impl fmt::Debug for UserUpdate {
                 &self.password_hash.as_ref().map(|_| "[redacted]"),
             )
             .field("email", &self.email)
+            .field("email_confirmed_at_ms", &self.email_confirmed_at_ms)
             .field("end_sessions", &self.end_sessions)
             .finish()
     }

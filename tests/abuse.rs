@@ -14,9 +14,9 @@ use std::time::Duration;
 use http_support::{Answer, TestServer, client, hardened_config, serve_auth, spec_config};
 use reqwest::{Method, StatusCode};
 use tokio::sync::Semaphore;
+use tower_auth::mail::{MailError, MailTransport};
 use tower_auth::password::{Bcrypt, HashError, PasswordHasher};
-use tower_auth::reset::ResetTokenSender;
-use tower_auth::{Auth, AuthConfig, MemoryStore, ResetDelivery};
+use tower_auth::{Auth, AuthConfig, Mailer, MemoryStore, ResetDelivery};
 
 const ALICE: &str = "alice@example.com";
 const PW: &str = "correct horse battery staple";
@@ -378,21 +378,24 @@ async fn the_spec_preset_sets_no_device_cookie() {
 
 // ----- uniform answers ---------------------------------------------------------------------
 
-/// A sender that waits for a permit, then fails or records.
-struct GatedSender {
+/// A mail transport that waits for a permit, then fails or records the recipients of
+/// reset mail.
+struct GatedTransport {
     gate: Arc<Semaphore>,
     fail: bool,
     sent: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 #[async_trait::async_trait]
-impl ResetTokenSender for GatedSender {
-    async fn send(&self, email: &str, _token: &str) -> Result<(), std::io::Error> {
+impl MailTransport for GatedTransport {
+    async fn send(&self, _from: &str, to: &str, message: &[u8]) -> Result<(), MailError> {
         let _permit = self.gate.acquire().await.expect("gate");
         if self.fail {
-            return Err(std::io::Error::other("mail server down"));
+            return Err(MailError::Transient("mail server down".into()));
         }
-        self.sent.lock().expect("sent").push(email.to_owned());
+        if String::from_utf8_lossy(message).contains("Subject: Reset your password") {
+            self.sent.lock().expect("sent").push(to.to_owned());
+        }
         Ok(())
     }
 }
@@ -406,11 +409,13 @@ async fn reset_requests_answer_alike_whatever_the_email_or_the_sender() {
         let gate = Arc::new(Semaphore::new(0));
         let sent = Arc::default();
         let mut config = hardened_config();
-        config.reset_delivery = ResetDelivery::Sender(Arc::new(GatedSender {
+        let transport = GatedTransport {
             gate: Arc::clone(&gate),
             fail,
             sent: Arc::clone(&sent),
-        }));
+        };
+        config.mailer =
+            Some(Mailer::new(transport, "app@example.com", "http://localhost").expect("mailer"));
         let app = App::start(config).await;
         app.register(ALICE, None).await.expect(StatusCode::OK);
         let mut bodies = Vec::new();
@@ -432,6 +437,7 @@ async fn reset_requests_answer_alike_whatever_the_email_or_the_sender() {
         assert!(sent.lock().expect("sent").is_empty());
         gate.add_permits(10);
         app.auth.background_idle().await;
+        app.auth.flush_mail().await;
         let delivered = sent.lock().expect("sent").clone();
         let expected: Vec<String> = if fail { vec![] } else { vec![ALICE.to_owned()] };
         assert_eq!(delivered, expected, "one token, to the known email only");

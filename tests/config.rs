@@ -1,29 +1,114 @@
 //! A configuration that would fail later, on a user's request, is refused when `Auth` is
 //! built, with a typed error that says what to change.
 
-use tower_auth::{Auth, AuthConfig, AuthError, ConfigError, MemoryStore};
+use tower_auth::{Auth, AuthConfig, AuthError, ConfigError, Mailer, MemoryStore, ResetDelivery};
 
 fn build(config: AuthConfig) -> Result<Auth, ConfigError> {
     Auth::new(MemoryStore::new(), config)
 }
 
+/// The hardened preset with a development outbox (it needs some mailer).
+fn hardened() -> AuthConfig {
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("config-outbox");
+    AuthConfig::hardened_with(
+        Mailer::dev_outbox(dir, "app@example.com", "https://app.example.com").expect("mailer"),
+    )
+}
+
 #[test]
 fn both_presets_are_valid() {
-    for config in [AuthConfig::default(), AuthConfig::spec()] {
+    for config in [hardened(), AuthConfig::spec()] {
         build(config).expect("a preset is valid");
+    }
+}
+
+/// No silent default: the hardened preset mails, so without a mailer it does not start,
+/// and the error says how to choose one. Each mail flow alone asks for one; the spec
+/// preset needs none.
+#[test]
+fn the_hardened_preset_without_a_mailer_is_refused_with_advice() {
+    let err = build(AuthConfig::default()).unwrap_err();
+    assert_eq!(err, ConfigError::NoMailer);
+    let advice = err.to_string();
+    for hint in ["Mailer::smtp(", "Mailer::dev_outbox(", "smtp://"] {
+        assert!(advice.contains(hint), "{advice}");
+    }
+    let mut quiet = AuthConfig::default();
+    quiet.reset_delivery = ResetDelivery::InResponse;
+    quiet.require_confirmed_email = false;
+    quiet.conceal_registered_emails = false;
+    build(quiet.clone()).expect("no mail flow, no mailer needed");
+    for flow in 0..3 {
+        let mut config = quiet.clone();
+        match flow {
+            0 => config.reset_delivery = ResetDelivery::Mail,
+            1 => config.require_confirmed_email = true,
+            _ => config.conceal_registered_emails = true,
+        }
+        assert_eq!(
+            build(config).unwrap_err(),
+            ConfigError::NoMailer,
+            "flow {flow}"
+        );
+    }
+}
+
+/// A mailer's sender, public URL, link paths and SMTP URL are checked when it is made.
+#[test]
+fn mailer_settings_are_checked() {
+    let dir = "target/unused";
+    assert!(matches!(
+        Mailer::dev_outbox(dir, "not an address", "https://a.example"),
+        Err(ConfigError::MailFrom(_))
+    ));
+    for url in [
+        "a.example",
+        "ftp://a.example",
+        "https://a.example/?x=1",
+        "https://u:p@a.example",
+    ] {
+        assert!(
+            matches!(
+                Mailer::dev_outbox(dir, "a@a.example", url),
+                Err(ConfigError::PublicUrl(_))
+            ),
+            "{url}"
+        );
+    }
+    let mailer = Mailer::dev_outbox(dir, "App <a@a.example>", "https://a.example/").expect("ok");
+    assert_eq!(mailer.public_url(), "https://a.example");
+    assert_eq!(mailer.from(), "a@a.example");
+    assert!(
+        mailer
+            .link_path(tower_auth::MailKind::MagicLink, "no-slash")
+            .is_err()
+    );
+    let err = Mailer::smtp("smtp://user:hunter2@", "a@a.example", "https://a.example").unwrap_err();
+    assert!(matches!(err, ConfigError::SmtpUrl(_)), "{err:?}");
+    assert!(
+        !err.to_string().contains("hunter2"),
+        "the URL's password is not repeated"
+    );
+    assert!(Mailer::smtp("gopher://h", "a@a.example", "https://a.example").is_err());
+    for url in [
+        "smtp://127.0.0.1:2525",
+        "smtp://u:p@h:587?tls=required",
+        "smtps://h:465",
+    ] {
+        Mailer::smtp(url, "a@a.example", "https://a.example").expect(url);
     }
 }
 
 #[test]
 fn cookies_the_browser_would_drop_are_refused() {
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.cookie.secure = false;
     assert_eq!(
         build(config).unwrap_err(),
         ConfigError::PrefixNeedsSecure("__Host-session_id".into())
     );
 
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.cookie.path = "/app".into();
     assert_eq!(
         build(config).unwrap_err(),
@@ -69,19 +154,19 @@ fn malformed_cookie_names_and_paths_are_refused() {
 #[test]
 fn hashing_settings_that_cannot_work_are_refused() {
     for cost in [0, 3, 32, 100] {
-        let mut config = AuthConfig::default();
+        let mut config = hardened();
         config.bcrypt_cost = cost;
         assert_eq!(build(config).unwrap_err(), ConfigError::BcryptCost(cost));
     }
     for cost in [4, 31] {
-        let mut config = AuthConfig::default();
+        let mut config = hardened();
         config.bcrypt_cost = cost;
         build(config).expect("bcrypt's own bounds are accepted");
     }
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.hash_permits = 0;
     assert_eq!(build(config).unwrap_err(), ConfigError::ZeroHashPermits);
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.max_hash_jobs_per_client = 0;
     assert_eq!(build(config).unwrap_err(), ConfigError::ZeroClientShare);
 }
@@ -90,7 +175,7 @@ fn hashing_settings_that_cannot_work_are_refused() {
 fn the_trusted_device_cookie_is_checked_like_the_session_cookie() {
     // A plain session cookie with the hardened device cookie: the device cookie would be
     // dropped by browsers without `Secure`.
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.cookie.name = "sid".into();
     config.cookie.secure = false;
     assert_eq!(
@@ -98,7 +183,7 @@ fn the_trusted_device_cookie_is_checked_like_the_session_cookie() {
         ConfigError::PrefixNeedsSecure("__Host-trusted_device".into())
     );
     for name in ["", "device id", "__Host-session_id"] {
-        let mut config = AuthConfig::default();
+        let mut config = hardened();
         config.trusted_device_cookie = Some(name.into());
         assert_eq!(
             build(config).unwrap_err(),
@@ -106,28 +191,28 @@ fn the_trusted_device_cookie_is_checked_like_the_session_cookie() {
             "{name:?} (the last one is the session cookie's name)"
         );
     }
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.trusted_device_cookie = None;
     build(config).expect("trusted devices may be off");
 }
 
 #[test]
 fn redirects_and_origins_are_checked() {
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.logout_redirect = "/bye\n".into();
     assert_eq!(
         build(config).unwrap_err(),
         ConfigError::LogoutRedirect("/bye\n".into())
     );
     for origin in ["example.com", "https://", "https://exa mple.com", "://x"] {
-        let mut config = AuthConfig::default();
+        let mut config = hardened();
         config.allowed_origins = vec![origin.into()];
         assert_eq!(
             build(config).unwrap_err(),
             ConfigError::AllowedOrigin(origin.into())
         );
     }
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.allowed_origins = vec!["https://app.example.com:8443".into()];
     build(config).expect("a scheme://host:port origin is accepted");
     for origin in [
@@ -135,14 +220,14 @@ fn redirects_and_origins_are_checked() {
         "https://app.example.com/",
         "https://a.b:x",
     ] {
-        let mut config = AuthConfig::default();
+        let mut config = hardened();
         config.public_origin = Some(origin.into());
         assert_eq!(
             build(config).unwrap_err(),
             ConfigError::AllowedOrigin(origin.into())
         );
     }
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.public_origin = Some("https://[2001:db8::1]:8443".into());
     build(config).expect("an IPv6 origin with a port is accepted");
 }
@@ -150,7 +235,7 @@ fn redirects_and_origins_are_checked() {
 #[tokio::test]
 async fn connect_refuses_unknown_schemes_and_bad_configs_before_touching_a_database() {
     for url in ["mysql://localhost/db", "sqlite3://a.db", "a.db", ""] {
-        let err = Auth::connect(url, AuthConfig::default())
+        let err = Auth::connect(url, hardened())
             .await
             .expect_err("unsupported scheme");
         assert!(
@@ -160,7 +245,7 @@ async fn connect_refuses_unknown_schemes_and_bad_configs_before_touching_a_datab
     }
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("never.db");
-    let mut config = AuthConfig::default();
+    let mut config = hardened();
     config.bcrypt_cost = 99;
     let err = Auth::connect(&format!("sqlite://{}?mode=rwc", file.display()), config)
         .await

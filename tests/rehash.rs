@@ -61,7 +61,7 @@ impl PasswordHasher for Watched {
 }
 
 fn bcrypt(cost: u32) -> AuthConfig {
-    let mut config = AuthConfig::default();
+    let mut config = AuthConfig::spec();
     config.bcrypt_cost = cost;
     config.hash_permits = 8;
     config

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tower_auth::clock::ManualClock;
-use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, Store, connect_store};
+use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, Store, UserLookup, connect_store};
 
 /// The secrets the 0.1 crate handed out while making the fixture.
 #[derive(Deserialize)]
@@ -63,6 +63,18 @@ async fn assert_upgraded(store: Arc<dyn Store>, secrets: &Secrets) {
         assert!(
             auth.valid_login(email, password).await.expect("verify"),
             "{email} logs in with the 0.1 password"
+        );
+        // Accounts from before email confirmation count as confirmed: requiring it later
+        // locks none of them out.
+        let record = store
+            .find_user_by(UserLookup::Email(email))
+            .await
+            .expect("find")
+            .expect("user");
+        assert_eq!(
+            record.user.email_confirmed_at_ms,
+            Some(record.user.created_at_ms),
+            "{email} is confirmed by the upgrade"
         );
     }
     let counter = store
@@ -120,6 +132,7 @@ fn assert_tables(mut tables: Vec<String>) {
         tables,
         [
             "auth_counters",
+            "auth_outbox",
             "auth_schema_migrations",
             "auth_sessions",
             "auth_tokens",

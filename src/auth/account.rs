@@ -37,32 +37,55 @@ impl Auth {
         .await?;
         let email = normalize_email(email)?;
         self.check_password(password, &email)?;
-        // A cheap read first so a duplicate costs no hashing; the UNIQUE constraint still
-        // decides races.
-        if self
-            .store()
-            .find_user_by(UserLookup::Email(&email))
-            .await?
-            .is_some()
-        {
+        let conceal = self.inner.config.conceal_registered_emails;
+        // A cheap read first so a duplicate costs no hashing (the UNIQUE constraint still
+        // decides races); when registered emails are concealed, it costs the same hashing
+        // as a new account, so the time taken does not tell them apart either.
+        let existing = self.store().find_user_by(UserLookup::Email(&email)).await?;
+        if existing.is_some() && !conceal {
             return Err(AuthError::UserExists(email));
         }
         let ticket = self.reserve_hash_for(client_ip)?;
         let password_hash = self.hash_with(ticket, password).await?;
-        let user = self
+        if let Some(record) = existing {
+            return Err(self.registered_again(record.user).await);
+        }
+        let added = self
             .store()
             .add_user(NewUser {
                 email: email.clone(),
                 password_hash,
                 created_at_ms: self.now_ms(),
             })
-            .await
-            .map_err(|e| match e {
-                StoreError::Duplicate => AuthError::UserExists(email),
-                other => other.into(),
-            })?;
+            .await;
+        let user = match added {
+            Ok(user) => user,
+            Err(StoreError::Duplicate) => {
+                let raced = self.store().find_user_by(UserLookup::Email(&email)).await?;
+                return Err(match raced {
+                    Some(record) if conceal => self.registered_again(record.user).await,
+                    _ => AuthError::UserExists(email),
+                });
+            }
+            Err(other) => return Err(other.into()),
+        };
         event("registered", Some(user.id));
+        if self.inner.config.mailer.is_some() {
+            // The account exists from here on; if the link cannot be queued now, the owner
+            // asks for another (`POST /confirmation/resend`) and the error says so.
+            self.mail_confirmation(&user).await?;
+        }
         Ok(user)
+    }
+
+    /// The answer to registering `user`'s address again, with concealment on: the owner is
+    /// mailed (see `tell_registered_owner`), and the caller still learns
+    /// [`AuthError::UserExists`] (the router answers it like a new account).
+    async fn registered_again(&self, user: User) -> AuthError {
+        match self.tell_registered_owner(&user).await {
+            Ok(()) => AuthError::UserExists(user.email),
+            Err(err) => err,
+        }
     }
 
     /// Changes the password of the session's user, who must give the current one. On

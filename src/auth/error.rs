@@ -44,6 +44,15 @@ pub enum AuthError {
     /// The reset token is unknown, expired, already used, or belongs to another email.
     #[error("invalid or expired reset token")]
     InvalidResetToken,
+    /// A mailed token (confirmation, magic link, email change) is unknown, expired,
+    /// already used, or was sent to an address the account no longer has.
+    #[error("invalid or expired token")]
+    InvalidToken,
+    /// The password was right, but the account's email is not confirmed and the
+    /// configuration ([`require_confirmed_email`](crate::AuthConfig::require_confirmed_email))
+    /// asks for it. No session was started.
+    #[error("email not confirmed")]
+    EmailNotConfirmed,
     /// Too many failed logins for this account or client; retry after the given time.
     #[error("too many failed attempts")]
     Throttled {
@@ -78,9 +87,10 @@ pub enum AuthError {
     /// Three freshly generated tokens all collided with stored ones (never expected).
     #[error("could not allocate a unique token")]
     TokenCollision,
-    /// A reset token could not be handed to its sender.
-    #[error("reset token delivery failed")]
-    Delivery(#[source] std::io::Error),
+    /// A message could not be made (a template failed to render, or the address cannot
+    /// be mailed). Nothing was queued.
+    #[error("mail could not be composed")]
+    Mail(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The configuration was refused (see [`ConfigError`]).
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -151,4 +161,26 @@ pub enum ConfigError {
     /// A database URL whose scheme no store handles.
     #[error("unsupported database URL scheme {0:?} (expected sqlite:, postgres: or memory:)")]
     UnsupportedScheme(String),
+    /// The configuration mails links (reset by mail, email confirmation, concealed
+    /// registration) but has no [`Mailer`](crate::Mailer) to send them.
+    #[error(
+        "this configuration sends mail but AuthConfig::mailer is None: set it to \
+         Mailer::smtp(\"smtp://user:password@host:587?tls=required\", from, public_url) \
+         for real delivery, or Mailer::dev_outbox(\"target/outbox\", from, public_url) to \
+         write each message as a file while developing; or turn the mail flows off \
+         (reset_delivery = InResponse, require_confirmed_email = false, \
+         conceal_registered_emails = false)"
+    )]
+    NoMailer,
+    /// The mail sender is not an address (`no-reply@example.com` or
+    /// `Name <no-reply@example.com>`).
+    #[error("mail sender {0:?} is not an email address")]
+    MailFrom(String),
+    /// The public URL links point to is not `http(s)://host[:port][/path]`, or a link path
+    /// does not start with `/`.
+    #[error("public URL {0:?} is not of the form http(s)://host[:port][/path]")]
+    PublicUrl(String),
+    /// An SMTP URL lettre cannot use (the URL itself is not repeated: it may hold a password).
+    #[error("unusable SMTP URL: {0}")]
+    SmtpUrl(String),
 }

@@ -136,6 +136,12 @@ impl Auth {
         };
         let was_trusted = claim.is_trusted();
         self.settle_successful_login(claim).await?;
+        if self.inner.config.require_confirmed_email && !user.email_confirmed() {
+            // The password was right (so the failure count is cleared), but no session
+            // until the owner proves the address reaches them.
+            event("login_unconfirmed", Some(user.id));
+            return Err(AuthError::EmailNotConfirmed);
+        }
         if self.inner.config.end_presented_session_on_login {
             if let Some(old) = attempt
                 .current_session

@@ -12,6 +12,10 @@
 //! - `sudo.rs`: reauthentication, and the recent authentication sensitive actions need;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
 //! - `reset.rs`: password reset on top of those tokens;
+//! - `outbox.rs`: mail, from a flow to the durable outbox, and the worker that delivers it;
+//! - `confirmation.rs`: email confirmation, and registration's mail;
+//! - `magic_link.rs`: logging in with a mailed link;
+//! - `email_change.rs`: moving an account to a new address;
 //! - `background.rs`: work done after the response, and waiting for it;
 //! - `account.rs`: registration, password change, account deletion;
 //! - `seed.rs`: the seed's own method names, kept for its contract and tests;
@@ -29,10 +33,14 @@ use crate::user::UserId;
 
 mod account;
 mod background;
+mod confirmation;
 mod email;
+mod email_change;
 mod error;
 mod fair_share;
 mod login;
+mod magic_link;
+mod outbox;
 mod rehash;
 mod reset;
 mod seed;
@@ -46,6 +54,7 @@ mod trusted_device;
 pub(crate) use email::normalize_email;
 pub use error::{AuthError, ConfigError};
 pub use login::{LoggedIn, LoginAttempt};
+pub use magic_link::MagicLinkLogin;
 pub use reset::ResetRequested;
 pub use session_list::SessionInfo;
 
@@ -58,9 +67,11 @@ const MAX_TOKEN_BYTES: usize = 128;
 ///
 /// ```
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-/// use tower_auth::{Auth, AuthConfig, LoginAttempt, MemoryStore};
-/// let mut config = AuthConfig::default();
+/// use tower_auth::{Auth, AuthConfig, LoginAttempt, Mailer, MemoryStore};
+/// let mailer = Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
+/// let mut config = AuthConfig::hardened_with(mailer);
 /// config.bcrypt_cost = 4; // tests only: the presets use 12
+/// config.require_confirmed_email = false; // this example skips the confirmation mail
 /// let auth = Auth::new(MemoryStore::new(), config)?;
 /// auth.register_user("bob@example.com", "correct horse battery staple").await?;
 /// let logged_in = auth
@@ -91,6 +102,12 @@ struct Inner {
     hash_shares: crate::per_ip::PerIp,
     /// Work done after the response.
     background: Arc<background::Background>,
+    /// Set once the mail delivery worker runs.
+    mail_worker_started: AtomicBool,
+    /// Wakes the mail delivery worker when a message is queued.
+    mail_wake: Arc<tokio::sync::Notify>,
+    /// Held while this instance delivers a batch, so a flush waits for the worker's.
+    delivering: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -154,7 +171,7 @@ impl AuthBuilder {
             self.config.effective_hash_permits(),
             self.config.hash_queue,
         );
-        Ok(Auth {
+        let auth = Auth {
             inner: Arc::new(Inner {
                 store: self.store,
                 hasher: pool,
@@ -165,9 +182,15 @@ impl AuthBuilder {
                 rehashing: std::sync::Mutex::default(),
                 hash_shares: crate::per_ip::PerIp::default(),
                 background: Arc::default(),
+                mail_worker_started: AtomicBool::new(false),
+                mail_wake: Arc::default(),
+                delivering: tokio::sync::Mutex::new(()),
                 config: self.config,
             }),
-        })
+        };
+        // Mail left in the outbox (by an earlier run, or another instance) goes out now.
+        auth.start_mail_worker();
+        Ok(auth)
     }
 }
 

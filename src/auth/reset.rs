@@ -1,11 +1,13 @@
 //! Password reset, on the emailed-token model: request a token, redeem it with a new
 //! password.
 
-use super::throttle::{account_key, reset_key};
+use super::outbox::Link;
+use super::throttle::account_key;
 use super::{Auth, AuthError, event, normalize_email};
 use crate::config::ResetDelivery;
+use crate::mail::MailKind;
 use crate::store::TokenPurpose;
-use crate::user::{EndSessions, User, UserLookup, UserUpdate};
+use crate::user::{EndSessions, User, UserUpdate};
 
 /// What a password-reset request produced.
 #[non_exhaustive]
@@ -54,68 +56,44 @@ impl Auth {
     /// [`request_password_reset`](Self::request_password_reset) from `client_ip`, counted
     /// against [`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip).
     ///
-    /// With a sender, the request path does the same work for every email: one counter
-    /// increment keyed by the email's hash, and a background job. The job looks the
-    /// account up, issues the token and hands it to the sender, so neither the response
-    /// time nor a failing sender tells a known email from an unknown one. A failed
-    /// delivery is logged (without the token).
+    /// With [`ResetDelivery::Mail`], the request path does the same work for every email
+    /// (see `accept_mail_request`); a background job issues the token and queues the link
+    /// mail in one store transaction if the account exists and is under
+    /// [`max_reset_requests_per_hour`](crate::AuthConfig::max_reset_requests_per_hour).
     pub(crate) async fn request_password_reset_from(
         &self,
         email: &str,
         client_ip: Option<std::net::IpAddr>,
     ) -> Result<ResetRequested, AuthError> {
         let config = &self.inner.config;
-        self.limit_per_client("reset", client_ip, config.max_reset_requests_per_ip)
-            .await?;
-        let sender = match &config.reset_delivery {
-            ResetDelivery::InResponse => {
-                let token = self.get_reset_password_token(email).await?;
-                let email = normalize_email(email)?;
-                return Ok(ResetRequested::Token { email, token });
-            }
-            ResetDelivery::Sender(sender) => sender.clone(),
-        };
-        let Ok(email) = normalize_email(email) else {
-            return Ok(ResetRequested::Accepted);
-        };
-        let requests = self
-            .store()
-            .increment_counter(&reset_key(&email), self.now_ms(), 3_600_000)
-            .await?;
-        let over_limit = config
-            .max_reset_requests_per_hour
-            .is_some_and(|max| requests.count > max);
-        let auth = self.clone();
-        self.in_background(async move {
-            if let Err(err) = auth.deliver_reset(&email, over_limit, &*sender).await {
-                tracing::error!(target: "tower_auth", error = %err, "reset token delivery failed");
-            }
-        });
-        Ok(ResetRequested::Accepted)
-    }
-
-    /// The background half of a reset request: the token, issued and sent if the account
-    /// exists and is under its hourly limit.
-    async fn deliver_reset(
-        &self,
-        email: &str,
-        over_limit: bool,
-        sender: &dyn crate::reset::ResetTokenSender,
-    ) -> Result<(), AuthError> {
-        let Some(record) = self.store().find_user_by(UserLookup::Email(email)).await? else {
-            event("reset_requested_unknown", None);
-            return Ok(());
-        };
-        let user = record.user;
-        if over_limit {
-            event("reset_throttled", Some(user.id));
-            return Ok(());
+        if config.reset_delivery == ResetDelivery::InResponse {
+            self.limit_per_client("reset", client_ip, config.max_reset_requests_per_ip)
+                .await?;
+            let token = self.get_reset_password_token(email).await?;
+            let email = normalize_email(email)?;
+            return Ok(ResetRequested::Token { email, token });
         }
-        let token = self.issue_reset_token(&user).await?;
-        sender
-            .send(&user.email, &token)
-            .await
-            .map_err(AuthError::Delivery)
+        self.accept_mail_request(
+            "reset",
+            email,
+            client_ip,
+            config.max_reset_requests_per_hour,
+            |auth, user| async move {
+                let ttl = auth.inner.config.reset_token_ttl;
+                let link = Link {
+                    kind: MailKind::ResetPassword,
+                    purpose: TokenPurpose::ResetPassword,
+                    to: &user.email,
+                    ttl,
+                    notify_old_address: false,
+                };
+                auth.mail_link(&user, link).await?;
+                event("reset_requested", Some(user.id));
+                Ok(())
+            },
+        )
+        .await?;
+        Ok(ResetRequested::Accepted)
     }
 
     /// `PUT /reset_password`: sets a new password when `reset_token` is valid and was

@@ -43,16 +43,6 @@ pub(super) fn account_key(normalized_email: &str) -> String {
     )
 }
 
-/// The account's hourly reset-request counter, keyed like [`account_key`] so that known
-/// and unknown emails cost the same.
-pub(super) fn reset_key(normalized_email: &str) -> String {
-    let digest = Sha256::digest(normalized_email.as_bytes());
-    format!(
-        "reset:account:{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
-    )
-}
-
 /// The client's failure counter.
 fn client_key(ip: IpAddr) -> String {
     format!("login:ip:{ip}")

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use super::{Auth, AuthError, MAX_TOKEN_BYTES};
 use crate::clock::duration_ms;
-use crate::store::{EmailToken, StoreError, TokenPurpose};
+use crate::store::{EmailToken, OutgoingMail, StoreError, TokenPurpose};
 use crate::token::{self, TokenFormat, TokenHash};
 use crate::user::{User, UserUpdate};
 
@@ -19,12 +19,16 @@ impl Auth {
         sent_to: &str,
         ttl: Duration,
     ) -> Result<String, AuthError> {
-        self.issue_token_shaped(user, purpose, sent_to, ttl, TokenFormat::Uuid, true)
-            .await
+        self.issue_token_shaped(user, purpose, sent_to, ttl, TokenFormat::Uuid, true, |_| {
+            Ok(Vec::new())
+        })
+        .await
     }
 
-    /// [`issue_token`](Self::issue_token) with the token's format chosen, and the user's
-    /// earlier tokens of the purpose kept unless `replace_others`.
+    /// [`issue_token`](Self::issue_token) with the token's format chosen, the user's
+    /// earlier tokens of the purpose kept unless `replace_others`, and the messages
+    /// `mail(token)` makes queued in the same store transaction as the token.
+    #[allow(clippy::too_many_arguments)]
     pub(super) async fn issue_token_shaped(
         &self,
         user: &User,
@@ -33,6 +37,7 @@ impl Auth {
         ttl: Duration,
         format: TokenFormat,
         replace_others: bool,
+        mail: impl Fn(&str) -> Result<Vec<OutgoingMail>, AuthError>,
     ) -> Result<String, AuthError> {
         let now = self.now_ms();
         self.sweep_expired(now).await?;
@@ -47,7 +52,12 @@ impl Auth {
                 created_at_ms: now,
                 expires_at_ms: now.saturating_add(duration_ms(ttl)),
             };
-            match self.store().create_token(record, replace_others).await {
+            let messages = mail(&token)?;
+            match self
+                .store()
+                .create_token(record, replace_others, &messages)
+                .await
+            {
                 Ok(()) => return Ok(token),
                 Err(StoreError::Duplicate) => continue,
                 Err(e) => return Err(e.into()),

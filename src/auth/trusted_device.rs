@@ -62,6 +62,7 @@ impl Auth {
                 config.trusted_device_lifetime,
                 TokenFormat::Random256,
                 false,
+                |_| Ok(Vec::new()),
             )
             .await?;
         let mut cookie = Cookie::new(name.clone(), token);

@@ -38,7 +38,7 @@ use std::sync::Arc;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
-use super::{Counter, EmailToken, ExpiryCutoffs, Session, Swept, TokenPurpose};
+use super::{Counter, EmailToken, ExpiryCutoffs, OutgoingMail, Session, Swept, TokenPurpose};
 use super::{Store, StoreError};
 use crate::token::TokenHash;
 use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
@@ -125,6 +125,11 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.concurrent_increments_are_not_lost().await;
     suite.same_user_collision_is_not_an_overwrite().await;
     suite.unknown_id_is_not_found_before_any_collision().await;
+    suite.email_confirmation_is_stored_and_read_back().await;
+    suite.tokens_and_their_mail_commit_together().await;
+    suite.concurrent_mail_claims_never_share_a_message().await;
+    // Last: its sweep removes 1970 records, which earlier checks count exactly.
+    suite.the_outbox_claims_each_message_once_per_lease().await;
 }
 
 /// One run of the suite: the store and the suffix that keeps this run's data apart.
@@ -305,7 +310,7 @@ impl Suite {
     async fn create_token(&self, token: EmailToken, replace_others: bool) {
         let purpose = token.purpose;
         self.store
-            .create_token(token, replace_others)
+            .create_token(token, replace_others, &[])
             .await
             .unwrap_or_else(|e| panic!("create_token({purpose}, {replace_others}) failed: {e:?}"));
     }
@@ -615,7 +620,7 @@ impl Suite {
             hash: token.hash,
             ..collision
         };
-        let refused = self.store.create_token(collision, true).await;
+        let refused = self.store.create_token(collision, true, &[]).await;
         assert!(
             matches!(refused, Err(StoreError::Duplicate)),
             "create_token with a stored hash must fail with StoreError::Duplicate (even with \
@@ -631,7 +636,7 @@ impl Suite {
             user_id: UNKNOWN_ID,
             ..self.token_for("token-orphan", &user, TokenPurpose::MagicLink)
         };
-        let refused = self.store.create_token(orphan, false).await;
+        let refused = self.store.create_token(orphan, false, &[]).await;
         assert!(
             matches!(refused, Err(StoreError::NotFound)),
             "create_token for an unknown user must fail with StoreError::NotFound, got {refused:?}"
@@ -1749,5 +1754,240 @@ impl Suite {
             "after concurrent increments, get_counter must see all of them"
         );
         self.reset_counter(&key).await;
+    }
+}
+
+/// The suite's outbox time: 1970, like the sweep's. Its messages expire long before any
+/// real "now", so a real worker never claims them and a real sweep removes leftovers.
+const MAIL_NOW_MS: i64 = SWEEP_NOW_MS + 5_000;
+
+impl Suite {
+    /// A message to an address unique to this run.
+    fn mail(&self, label: &str, expires_at_ms: i64) -> OutgoingMail {
+        OutgoingMail {
+            from: "app@conformance.invalid".into(),
+            to: self.email(label),
+            message: format!("Subject: {label}\r\n\r\nbody of {label}\r\n").into_bytes(),
+            created_at_ms: MAIL_NOW_MS,
+            expires_at_ms,
+        }
+    }
+
+    /// This run's messages among those claimed at `now_ms`, as (label, attempts).
+    async fn claim_ours(&self, now_ms: i64, lease_until_ms: i64, limit: u32) -> Vec<(String, u32)> {
+        let claimed = self
+            .store
+            .claim_mail(now_ms, lease_until_ms, limit)
+            .await
+            .unwrap_or_else(|e| panic!("claim_mail failed: {e:?}"));
+        claimed
+            .into_iter()
+            .filter(|m| {
+                m.mail
+                    .to
+                    .ends_with(&format!("-{}@conformance.invalid", self.run_id))
+            })
+            .map(|m| {
+                let label = m.mail.to.split('-').next().unwrap_or_default().to_owned();
+                assert_eq!(
+                    m.mail,
+                    self.mail(&label, m.mail.expires_at_ms),
+                    "claim_mail must return the message exactly as queued"
+                );
+                (label, m.attempts)
+            })
+            .collect()
+    }
+
+    async fn email_confirmation_is_stored_and_read_back(&self) {
+        let user = self.new_user("confirm").await;
+        assert_eq!(
+            user.email_confirmed_at_ms, None,
+            "a new user's email is unconfirmed"
+        );
+        self.update(user.id, UserUpdate::new().confirm_email(LIVE_MS + 5))
+            .await
+            .expect("confirming");
+        let record = self.find_id(user.id).await;
+        assert_eq!(
+            record.user.email_confirmed_at_ms,
+            Some(LIVE_MS + 5),
+            "update_user must store the confirmation time"
+        );
+        self.update(user.id, UserUpdate::new().password_hash("other"))
+            .await
+            .expect("updating");
+        assert_eq!(
+            self.find_id(user.id).await.user.email_confirmed_at_ms,
+            Some(LIVE_MS + 5),
+            "an update that does not name the confirmation keeps it"
+        );
+    }
+
+    async fn tokens_and_their_mail_commit_together(&self) {
+        let user = self.new_user("mailtoken").await;
+        let hash = self.fresh_token("mailtoken");
+        let token = EmailToken {
+            hash,
+            user_id: user.id,
+            purpose: TokenPurpose::MagicLink,
+            sent_to: user.email.clone(),
+            account_email: user.email.clone(),
+            created_at_ms: MAIL_NOW_MS,
+            expires_at_ms: LIVE_MS,
+        };
+        self.store
+            .create_token(
+                token.clone(),
+                true,
+                &[self.mail("withtoken", MAIL_NOW_MS + DAY_MS)],
+            )
+            .await
+            .expect("create_token with mail");
+        // The same hash again collides: neither the token nor its message is stored twice.
+        let refused = self
+            .store
+            .create_token(token, false, &[self.mail("collided", MAIL_NOW_MS + DAY_MS)])
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Duplicate)),
+            "a colliding token must be refused, got {refused:?}"
+        );
+        let ours = self.claim_ours(MAIL_NOW_MS, MAIL_NOW_MS + 1_000, 100).await;
+        assert_eq!(
+            ours,
+            [("withtoken".to_owned(), 1)],
+            "a token's message is queued with it, and a refused token's is not"
+        );
+        self.finish_ours(MAIL_NOW_MS + 2_000).await;
+    }
+
+    /// Claims and removes whatever of this run's is due at `now_ms`.
+    async fn finish_ours(&self, now_ms: i64) {
+        let claimed = self
+            .store
+            .claim_mail(now_ms, now_ms + 1, 1_000)
+            .await
+            .expect("claim_mail");
+        for m in claimed {
+            if m.mail
+                .to
+                .ends_with(&format!("-{}@conformance.invalid", self.run_id))
+            {
+                assert!(
+                    self.store.finish_mail(m.id).await.expect("finish_mail"),
+                    "finish_mail must report a queued message as removed"
+                );
+            }
+        }
+    }
+
+    async fn concurrent_mail_claims_never_share_a_message(&self) {
+        let labels: Vec<String> = (0..24).map(|i| format!("race{i}")).collect();
+        let mail: Vec<OutgoingMail> = labels
+            .iter()
+            .map(|l| self.mail(l, MAIL_NOW_MS + DAY_MS))
+            .collect();
+        self.store.queue_mail(&mail).await.expect("queue_mail");
+        let barrier = Arc::new(Barrier::new(8));
+        let mut tasks = JoinSet::new();
+        for _ in 0..8 {
+            let store = Arc::clone(&self.store);
+            let barrier = Arc::clone(&barrier);
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let mut mine = Vec::new();
+                loop {
+                    let claimed = store
+                        .claim_mail(MAIL_NOW_MS + 10, MAIL_NOW_MS + 100_000, 2)
+                        .await
+                        .expect("claim_mail");
+                    if claimed.is_empty() {
+                        return mine;
+                    }
+                    mine.extend(claimed.into_iter().map(|m| (m.id, m.mail.to)));
+                }
+            });
+        }
+        let mut seen = std::collections::HashSet::new();
+        let mut ours = 0;
+        while let Some(claimed) = tasks.join_next().await {
+            for (id, to) in claimed.expect("claim task") {
+                assert!(
+                    seen.insert(id),
+                    "message {id} was claimed twice by concurrent workers"
+                );
+                if to.ends_with(&format!("-{}@conformance.invalid", self.run_id)) {
+                    ours += 1;
+                    self.store.finish_mail(id).await.expect("finish_mail");
+                }
+            }
+        }
+        assert_eq!(ours, labels.len(), "every queued message is claimed once");
+    }
+
+    async fn the_outbox_claims_each_message_once_per_lease(&self) {
+        let s = &self.store;
+        let t = MAIL_NOW_MS;
+        s.queue_mail(&[
+            self.mail("first", t + DAY_MS),
+            self.mail("second", t + DAY_MS),
+            self.mail("stale", t + 10),
+        ])
+        .await
+        .expect("queue_mail");
+        assert_eq!(
+            self.claim_ours(t + 20, t + 1_000, 100).await,
+            [("first".to_owned(), 1), ("second".to_owned(), 1)],
+            "due messages are claimed oldest first, an expired one never"
+        );
+        assert!(
+            self.claim_ours(t + 500, t + 2_000, 100).await.is_empty(),
+            "a claimed message is not claimed again before its lease ends"
+        );
+        let second = s
+            .claim_mail(t + 1_000, t + 1_500, 100)
+            .await
+            .expect("claim_mail")
+            .into_iter()
+            .filter(|m| m.mail.to == self.email("second") || m.mail.to == self.email("first"))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            second.iter().map(|m| m.attempts).collect::<Vec<_>>(),
+            [2, 2],
+            "when the lease ends the message is due again, its attempts counted"
+        );
+        let (first, second) = (&second[0], &second[1]);
+        s.retry_mail(second.id, t + 5_000)
+            .await
+            .expect("retry_mail");
+        assert!(s.finish_mail(first.id).await.expect("finish_mail"));
+        assert!(
+            !s.finish_mail(first.id).await.expect("finish_mail"),
+            "finish_mail reports a message already removed"
+        );
+        assert!(
+            self.claim_ours(t + 4_999, t + 6_000, 100).await.is_empty(),
+            "a rescheduled message waits for its time"
+        );
+        assert_eq!(
+            self.claim_ours(t + 5_000, t + 6_000, 1).await,
+            [("second".to_owned(), 3)]
+        );
+        assert!(s.finish_mail(second.id).await.expect("finish_mail"));
+        let swept = s
+            .delete_expired(ExpiryCutoffs {
+                now_ms: t + 20,
+                idle_cutoff_ms: i64::MIN,
+                remembered_idle_cutoff_ms: i64::MIN,
+            })
+            .await
+            .expect("delete_expired");
+        assert!(swept.mail >= 1, "expired mail is swept, got {swept:?}");
+        let claimed = s.claim_mail(t, t + 1, 1_000).await.expect("claim_mail");
+        assert!(
+            claimed.iter().all(|m| m.mail.to != self.email("stale")),
+            "swept mail is gone"
+        );
     }
 }

@@ -5,7 +5,10 @@ use std::sync::{Arc, Mutex, MutexGuard};
 
 use async_trait::async_trait;
 
-use super::{Counter, EmailToken, ExpiryCutoffs, Session, Store, StoreError, Swept, TokenPurpose};
+use super::{
+    Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail, Session, Store, StoreError,
+    Swept, TokenPurpose,
+};
 use crate::token::TokenHash;
 use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
@@ -32,6 +35,11 @@ struct Tables {
     sessions: HashMap<TokenHash, Session>,
     tokens: HashMap<TokenHash, EmailToken>,
     counters: HashMap<String, Counter>,
+    /// The outbox, by id (ids only grow, so iteration order is queue order).
+    outbox: std::collections::BTreeMap<i64, QueuedMail>,
+    /// When each outbox row is next due.
+    outbox_due: HashMap<i64, i64>,
+    next_mail_id: i64,
 }
 
 impl Tables {
@@ -63,6 +71,9 @@ impl Tables {
         if let Some(hash) = update.password_hash {
             record.password_hash = hash;
         }
+        if let Some(at) = update.email_confirmed_at_ms {
+            record.user.email_confirmed_at_ms = Some(at);
+        }
         if let Some(email) = update.email {
             record.user.email = email.clone();
             self.by_email.remove(&old_email);
@@ -85,6 +96,25 @@ impl Tables {
         self.sessions
             .retain(|hash, s| s.user_id != user_id || Some(*hash) == keep);
         (before - self.sessions.len()) as u64
+    }
+}
+
+impl Tables {
+    /// Appends `mail` to the outbox, due at its creation time.
+    fn queue(&mut self, mail: &[OutgoingMail]) {
+        for message in mail {
+            self.next_mail_id += 1;
+            let id = self.next_mail_id;
+            self.outbox_due.insert(id, message.created_at_ms);
+            self.outbox.insert(
+                id,
+                QueuedMail {
+                    id,
+                    attempts: 0,
+                    mail: message.clone(),
+                },
+            );
+        }
     }
 }
 
@@ -235,6 +265,7 @@ impl Store for MemoryStore {
         &self,
         token: EmailToken,
         replace_others: bool,
+        mail: &[OutgoingMail],
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
         if !t.users.contains_key(&token.user_id) {
@@ -248,6 +279,51 @@ impl Store for MemoryStore {
                 .retain(|_, old| old.user_id != token.user_id || old.purpose != token.purpose);
         }
         t.tokens.insert(token.hash, token);
+        t.queue(mail);
+        Ok(())
+    }
+
+    async fn queue_mail(&self, mail: &[OutgoingMail]) -> Result<(), StoreError> {
+        self.lock().queue(mail);
+        Ok(())
+    }
+
+    async fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        let mut t = self.lock();
+        let due: Vec<i64> = t
+            .outbox
+            .values()
+            .filter(|m| m.mail.expires_at_ms > now_ms && t.outbox_due.get(&m.id) <= Some(&now_ms))
+            .map(|m| m.id)
+            .take(limit as usize)
+            .collect();
+        let mut claimed = Vec::with_capacity(due.len());
+        for id in due {
+            t.outbox_due.insert(id, lease_until_ms);
+            if let Some(queued) = t.outbox.get_mut(&id) {
+                queued.attempts = queued.attempts.saturating_add(1);
+                claimed.push(queued.clone());
+            }
+        }
+        Ok(claimed)
+    }
+
+    async fn finish_mail(&self, id: i64) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        t.outbox_due.remove(&id);
+        Ok(t.outbox.remove(&id).is_some())
+    }
+
+    async fn retry_mail(&self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError> {
+        let mut t = self.lock();
+        if t.outbox.contains_key(&id) {
+            t.outbox_due.insert(id, next_attempt_ms);
+        }
         Ok(())
     }
 
@@ -322,14 +398,30 @@ impl Store for MemoryStore {
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError> {
         let now_ms = cutoffs.now_ms;
         let mut t = self.lock();
-        let (sessions, tokens, counters) = (t.sessions.len(), t.tokens.len(), t.counters.len());
+        let (sessions, tokens, counters, mail) = (
+            t.sessions.len(),
+            t.tokens.len(),
+            t.counters.len(),
+            t.outbox.len(),
+        );
         t.sessions.retain(|_, s| !cutoffs.session_expired(s));
         t.tokens.retain(|_, token| token.expires_at_ms > now_ms);
         t.counters.retain(|_, c| c.window_ends_ms > now_ms);
+        let Tables {
+            outbox, outbox_due, ..
+        } = &mut *t;
+        outbox.retain(|id, m| {
+            let keep = m.mail.expires_at_ms > now_ms;
+            if !keep {
+                outbox_due.remove(id);
+            }
+            keep
+        });
         Ok(Swept::new(
             (sessions - t.sessions.len()) as u64,
             (tokens - t.tokens.len()) as u64,
             (counters - t.counters.len()) as u64,
+            (mail - t.outbox.len()) as u64,
         ))
     }
 }

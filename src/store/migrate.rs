@@ -125,6 +125,11 @@ macro_rules! migrations {
                     "/0002_session_details.sql"
                 )),
             },
+            Migration {
+                version: 3,
+                description: "email confirmation and outbox",
+                sql: include_str!(concat!("../../migrations/", $backend, "/0003_mail.sql")),
+            },
         ]
     };
 }
@@ -225,6 +230,7 @@ pub(crate) mod sqlite {
 
     /// The tables [`drop_all`] removes, in an order foreign keys allow.
     const TABLES: &[&str] = &[
+        "auth_outbox",
         "auth_sessions",
         "auth_tokens",
         "auth_counters",
@@ -318,8 +324,8 @@ pub(crate) mod postgres {
     /// Drops every table tower-auth owns (all accounts and sessions are lost).
     pub(crate) async fn drop_all(pool: &PgPool) -> Result<(), StoreError> {
         sqlx::raw_sql(
-            "DROP TABLE IF EXISTS auth_sessions, auth_tokens, auth_counters, auth_users, \
-             auth_schema_migrations",
+            "DROP TABLE IF EXISTS auth_outbox, auth_sessions, auth_tokens, auth_counters, \
+             auth_users, auth_schema_migrations",
         )
         .execute(pool)
         .await

@@ -23,7 +23,9 @@ mod sqlite;
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgStore, PgStoreOptions};
-pub use records::{Counter, EmailToken, ExpiryCutoffs, Session, Swept, TokenPurpose};
+pub use records::{
+    Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail, Session, Swept, TokenPurpose,
+};
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
@@ -137,14 +139,20 @@ pub trait Store: Send + Sync + 'static {
         now_ms: i64,
     ) -> Result<bool, StoreError>;
 
-    /// Stores an emailed token. With `replace_others`, the user's other tokens of the same
-    /// purpose are removed in the same transaction (a new reset link voids the last one).
+    /// Stores an emailed token and queues the `mail` that carries it, in one transaction:
+    /// a token is never stored without its message, nor a message queued for a token that
+    /// was not. With `replace_others`, the user's other tokens of the same purpose are
+    /// removed in the same transaction (a new reset link voids the last one).
     ///
     /// # Errors
     /// [`StoreError::Duplicate`] on a token-hash collision (never overwrites);
     /// [`StoreError::NotFound`] when the user does not exist.
-    async fn create_token(&self, token: EmailToken, replace_others: bool)
-    -> Result<(), StoreError>;
+    async fn create_token(
+        &self,
+        token: EmailToken,
+        replace_others: bool,
+        mail: &[OutgoingMail],
+    ) -> Result<(), StoreError>;
 
     /// The token with this hash and purpose and its user, if it is valid at `now_ms`: not
     /// expired (`expires_at_ms > now_ms`) and its `account_email` still the user's email.
@@ -172,6 +180,27 @@ pub trait Store: Send + Sync + 'static {
         update: UserUpdate,
     ) -> Result<Option<(EmailToken, User)>, StoreError>;
 
+    /// Queues messages in the durable outbox, due now, in one transaction.
+    async fn queue_mail(&self, mail: &[OutgoingMail]) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` messages due at `now_ms` (not expired, not claimed by anyone
+    /// else), oldest first: each one's attempt count goes up by one and it is not due again
+    /// until `lease_until_ms`, so no other worker (of this or another instance) sends it
+    /// meanwhile. Atomic; on PostgreSQL, concurrent claims skip each other's rows
+    /// (`FOR UPDATE SKIP LOCKED`) rather than wait.
+    async fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError>;
+
+    /// Removes a delivered (or undeliverable) message; true when it was there.
+    async fn finish_mail(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Makes a claimed message due again at `next_attempt_ms` (a failed attempt).
+    async fn retry_mail(&self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError>;
+
     /// Adds one event to the fixed-window counter `key` and returns it. A window that ended
     /// at or before `now_ms` starts over at 1 and ends at `now_ms + window_ms`. Atomic, so
     /// instances sharing a database share the count.
@@ -197,8 +226,9 @@ pub trait Store: Send + Sync + 'static {
     /// Deletes what has expired at `cutoffs.now_ms`: sessions past their absolute expiry
     /// (`expires_at_ms <= now_ms`) or idle (`last_seen_ms <= idle_cutoff_ms`, or
     /// `<= remembered_idle_cutoff_ms` for remembered ones), tokens past theirs
-    /// (`expires_at_ms <= now_ms`) and counters whose window has ended
-    /// (`window_ends_ms <= now_ms`). Returns how many of each.
+    /// (`expires_at_ms <= now_ms`), counters whose window has ended
+    /// (`window_ends_ms <= now_ms`) and queued mail past its expiry. Returns how many of
+    /// each.
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError>;
 }
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use super::sql::{
-    impl_sql_store, session_columns, session_join, token_columns, token_returning, user_columns,
-    valid_token,
+    impl_sql_store, outbox_columns, session_columns, session_join, token_columns, token_returning,
+    user_columns, valid_token,
 };
 use super::{StoreError, migrate};
 
@@ -112,4 +112,9 @@ impl PgStore {
     }
 }
 
-impl_sql_store!(PgStore, sqlx::Postgres, sqlx::postgres::PgRow);
+impl_sql_store!(
+    PgStore,
+    sqlx::Postgres,
+    sqlx::postgres::PgRow,
+    " FOR UPDATE SKIP LOCKED"
+);

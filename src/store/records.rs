@@ -212,15 +212,62 @@ pub struct Swept {
     pub tokens: u64,
     /// Counters whose window has ended.
     pub counters: u64,
+    /// Queued mail past its expiry, never delivered.
+    pub mail: u64,
 }
 
 impl Swept {
     /// A sweep's counts, as a store reports them.
-    pub fn new(sessions: u64, tokens: u64, counters: u64) -> Self {
+    pub fn new(sessions: u64, tokens: u64, counters: u64, mail: u64) -> Self {
         Self {
             sessions,
             tokens,
             counters,
+            mail,
         }
     }
+}
+
+/// A message for the durable outbox: who it is from and to (the SMTP envelope) and the
+/// whole RFC 5322 message, ready to send.
+///
+/// The message may carry a token (a link), so `Debug` never shows it, and the store keeps
+/// it only until it is delivered or expires.
+#[derive(Clone, PartialEq, Eq)]
+pub struct OutgoingMail {
+    /// The envelope sender address.
+    pub from: String,
+    /// The envelope recipient address.
+    pub to: String,
+    /// The formatted message (headers and body).
+    pub message: Vec<u8>,
+    /// When it was queued, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// After this time it is no longer worth sending (its link has expired) and is swept.
+    pub expires_at_ms: i64,
+}
+
+impl fmt::Debug for OutgoingMail {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OutgoingMail")
+            .field("from", &self.from)
+            .field("to", &self.to)
+            .field("message", &format_args!("[{} bytes]", self.message.len()))
+            .field("created_at_ms", &self.created_at_ms)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .finish()
+    }
+}
+
+/// A message claimed from the outbox for delivery
+/// ([`Store::claim_mail`](super::Store::claim_mail)).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueuedMail {
+    /// The outbox row's id, for [`finish_mail`](super::Store::finish_mail) and
+    /// [`retry_mail`](super::Store::retry_mail).
+    pub id: i64,
+    /// Delivery attempts so far, this one included.
+    pub attempts: u32,
+    /// The message.
+    pub mail: OutgoingMail,
 }

@@ -4,9 +4,12 @@
 /// Columns of `auth_users` (aliased `u`) as `user_from_row` reads them, from column 0.
 macro_rules! user_columns {
     () => {
-        "u.id, u.email, u.created_at_ms"
+        "u.id, u.email, u.created_at_ms, u.email_confirmed_at_ms"
     };
 }
+
+/// How many columns `user_columns!` names: the index of whatever a query selects after them.
+pub(crate) const USER_COLUMNS: usize = 4;
 
 /// Columns of `auth_sessions` (aliased `s`) as `session_from_row(row, first)` reads them.
 macro_rules! session_columns {
@@ -17,8 +20,8 @@ macro_rules! session_columns {
 }
 
 /// The session-and-user join, up to the token-hash comparison (`... WHERE s.token_hash`):
-/// user columns first, then the session's from column 3, as `session_from_row(row, 3)` reads
-/// them. Shared by the single lookup here and SQLite's batched one (`IN (...)`).
+/// user columns first, then the session's from column [`USER_COLUMNS`], as
+/// `session_from_row(row, USER_COLUMNS)` reads them. Shared by the single lookup here and SQLite's batched one (`IN (...)`).
 macro_rules! session_join {
     () => {
         concat!(
@@ -55,16 +58,69 @@ macro_rules! token_returning {
     };
 }
 
+/// Columns of `auth_outbox` as `queued_mail_from_row` reads them.
+macro_rules! outbox_columns {
+    () => {
+        "id, attempts, sender, recipient, message, created_at_ms, expires_at_ms"
+    };
+}
+
 /// Implements [`Store`](crate::Store) for a type with a `pool: sqlx::Pool<$db>` field.
+/// `$claim_lock` ends the subquery that picks outbox rows to claim: PostgreSQL's
+/// `FOR UPDATE SKIP LOCKED`, so concurrent workers take different rows without waiting;
+/// nothing on SQLite, which runs one writer at a time.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row:ty) => {
+    ($store:ty, $db:ty, $row:ty, $claim_lock:literal) => {
         fn user_from_row(row: &$row) -> Result<$crate::user::User, $crate::store::StoreError> {
             use sqlx::Row as _;
             Ok($crate::user::User::new(
                 $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
                 row.try_get::<String, _>(1).map_err($crate::store::map_sqlx)?,
                 row.try_get(2).map_err($crate::store::map_sqlx)?,
-            ))
+            )
+            .email_confirmed_at(row.try_get(3).map_err($crate::store::map_sqlx)?))
+        }
+
+        fn queued_mail_from_row(
+            row: &$row,
+        ) -> Result<$crate::store::QueuedMail, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            Ok($crate::store::QueuedMail {
+                id: row.try_get(0).map_err($crate::store::map_sqlx)?,
+                attempts: $crate::store::count_from_db(
+                    row.try_get(1).map_err($crate::store::map_sqlx)?,
+                )?,
+                mail: $crate::store::OutgoingMail {
+                    from: row.try_get(2).map_err($crate::store::map_sqlx)?,
+                    to: row.try_get(3).map_err($crate::store::map_sqlx)?,
+                    message: row.try_get(4).map_err($crate::store::map_sqlx)?,
+                    created_at_ms: row.try_get(5).map_err($crate::store::map_sqlx)?,
+                    expires_at_ms: row.try_get(6).map_err($crate::store::map_sqlx)?,
+                },
+            })
+        }
+
+        /// Queues `mail` on `conn` (inside the caller's transaction), due now.
+        async fn queue_mail_on(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            mail: &[$crate::store::OutgoingMail],
+        ) -> Result<(), $crate::store::StoreError> {
+            for message in mail {
+                sqlx::query(
+                    "INSERT INTO auth_outbox (sender, recipient, message, created_at_ms, \
+                       next_attempt_ms, attempts, expires_at_ms) \
+                     VALUES ($1, $2, $3, $4, $4, 0, $5)",
+                )
+                .bind(&message.from)
+                .bind(&message.to)
+                .bind(&message.message)
+                .bind(message.created_at_ms)
+                .bind(message.expires_at_ms)
+                .execute(&mut *conn)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+            }
+            Ok(())
         }
 
         fn token_hash_from_row(
@@ -151,7 +207,8 @@ macro_rules! impl_sql_store {
             let result = sqlx::query(
                 "UPDATE auth_users SET \
                    password_hash = CASE WHEN $2 THEN $3 ELSE password_hash END, \
-                   email = CASE WHEN $4 THEN $5 ELSE email END \
+                   email = CASE WHEN $4 THEN $5 ELSE email END, \
+                   email_confirmed_at_ms = CASE WHEN $6 THEN $7 ELSE email_confirmed_at_ms END \
                  WHERE id = $1",
             )
             .bind(id.0)
@@ -159,6 +216,8 @@ macro_rules! impl_sql_store {
             .bind(update.password_hash.as_deref().unwrap_or(""))
             .bind(update.email.is_some())
             .bind(update.email.as_deref().unwrap_or(""))
+            .bind(update.email_confirmed_at_ms.is_some())
+            .bind(update.email_confirmed_at_ms.unwrap_or(0))
             .execute(&mut *conn)
             .await
             .map_err($crate::store::map_sqlx)?;
@@ -241,7 +300,8 @@ macro_rules! impl_sql_store {
                 let Some(row) = row else { return Ok(None) };
                 Ok(Some($crate::user::UserRecord::new(
                     user_from_row(&row)?,
-                    row.try_get::<String, _>(3).map_err($crate::store::map_sqlx)?,
+                    row.try_get::<String, _>($crate::store::sql::USER_COLUMNS)
+                        .map_err($crate::store::map_sqlx)?,
                 )))
             }
 
@@ -355,7 +415,10 @@ macro_rules! impl_sql_store {
                     .map_err($crate::store::map_sqlx)?;
                 match row {
                     None => Ok(None),
-                    Some(row) => Ok(Some((session_from_row(&row, 3)?, user_from_row(&row)?))),
+                    Some(row) => Ok(Some((
+                        session_from_row(&row, $crate::store::sql::USER_COLUMNS)?,
+                        user_from_row(&row)?,
+                    ))),
                 }
             }
 
@@ -431,6 +494,7 @@ macro_rules! impl_sql_store {
                 &self,
                 token: $crate::store::EmailToken,
                 replace_others: bool,
+                mail: &[$crate::store::OutgoingMail],
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
                 if replace_others {
@@ -462,7 +526,67 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_sqlx)?;
+                queue_mail_on(&mut tx, mail).await?;
                 tx.commit().await.map_err($crate::store::map_sqlx)
+            }
+
+            async fn queue_mail(
+                &self,
+                mail: &[$crate::store::OutgoingMail],
+            ) -> Result<(), $crate::store::StoreError> {
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                queue_mail_on(&mut tx, mail).await?;
+                tx.commit().await.map_err($crate::store::map_sqlx)
+            }
+
+            async fn claim_mail(
+                &self,
+                now_ms: i64,
+                lease_until_ms: i64,
+                limit: u32,
+            ) -> Result<Vec<$crate::store::QueuedMail>, $crate::store::StoreError> {
+                let rows = sqlx::query(concat!(
+                    "UPDATE auth_outbox SET next_attempt_ms = $2, attempts = attempts + 1 \
+                     WHERE id IN (SELECT id FROM auth_outbox \
+                       WHERE next_attempt_ms <= $1 AND expires_at_ms > $1 \
+                       ORDER BY id LIMIT $3", $claim_lock, ") \
+                     RETURNING ", outbox_columns!()
+                ))
+                .bind(now_ms)
+                .bind(lease_until_ms)
+                .bind(i64::from(limit))
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                let mut claimed = rows
+                    .iter()
+                    .map(queued_mail_from_row)
+                    .collect::<Result<Vec<_>, _>>()?;
+                claimed.sort_by_key(|m| m.id);
+                Ok(claimed)
+            }
+
+            async fn finish_mail(&self, id: i64) -> Result<bool, $crate::store::StoreError> {
+                let result = sqlx::query("DELETE FROM auth_outbox WHERE id = $1")
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn retry_mail(
+                &self,
+                id: i64,
+                next_attempt_ms: i64,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query("UPDATE auth_outbox SET next_attempt_ms = $2 WHERE id = $1")
+                    .bind(id)
+                    .bind(next_attempt_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                Ok(())
             }
 
             async fn find_token(
@@ -487,7 +611,10 @@ macro_rules! impl_sql_store {
                 .map_err($crate::store::map_sqlx)?;
                 match row {
                     None => Ok(None),
-                    Some(row) => Ok(Some((token_from_row(&row, 3)?, user_from_row(&row)?))),
+                    Some(row) => Ok(Some((
+                        token_from_row(&row, $crate::store::sql::USER_COLUMNS)?,
+                        user_from_row(&row)?,
+                    ))),
                 }
             }
 
@@ -623,10 +750,16 @@ macro_rules! impl_sql_store {
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::map_sqlx)?;
+                let mail = sqlx::query("DELETE FROM auth_outbox WHERE expires_at_ms <= $1")
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
                 Ok($crate::store::Swept::new(
                     sessions.rows_affected(),
                     tokens.rows_affected(),
                     counters.rows_affected(),
+                    mail.rows_affected(),
                 ))
             }
         }
@@ -634,6 +767,7 @@ macro_rules! impl_sql_store {
 }
 
 pub(crate) use impl_sql_store;
+pub(crate) use outbox_columns;
 pub(crate) use session_columns;
 pub(crate) use session_join;
 pub(crate) use token_columns;

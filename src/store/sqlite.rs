@@ -14,11 +14,12 @@ use tokio::sync::oneshot;
 
 use super::migrate;
 use super::sql::{
-    impl_sql_store, session_columns, session_join, token_columns, token_returning, user_columns,
-    valid_token,
+    impl_sql_store, outbox_columns, session_columns, session_join, token_columns, token_returning,
+    user_columns, valid_token,
 };
 use super::{
-    Counter, EmailToken, ExpiryCutoffs, Session, Store, StoreError, Swept, TokenPurpose, map_sqlx,
+    Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail, Session, Store, StoreError,
+    Swept, TokenPurpose, map_sqlx,
 };
 use crate::token::TokenHash;
 use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
@@ -145,7 +146,7 @@ impl SqliteStore {
     }
 }
 
-impl_sql_store!(Sql, sqlx::Sqlite, sqlx::sqlite::SqliteRow);
+impl_sql_store!(Sql, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "");
 
 /// Creates the database file readable and writable by its owner only (0600), when it does
 /// not exist yet: it holds password hashes. SQLite gives its `-wal` and `-shm` files the
@@ -332,7 +333,12 @@ async fn lookup(
     }
     let rows = query.fetch_all(&mut *conn).await.map_err(map_sqlx)?;
     rows.iter()
-        .map(|row| Ok((session_from_row(row, 3)?, user_from_row(row)?)))
+        .map(|row| {
+            Ok((
+                session_from_row(row, super::sql::USER_COLUMNS)?,
+                user_from_row(row)?,
+            ))
+        })
         .collect()
 }
 
@@ -438,8 +444,30 @@ impl Store for SqliteStore {
         &self,
         token: EmailToken,
         replace_others: bool,
+        mail: &[OutgoingMail],
     ) -> Result<(), StoreError> {
-        self.sql.create_token(token, replace_others).await
+        self.sql.create_token(token, replace_others, mail).await
+    }
+
+    async fn queue_mail(&self, mail: &[OutgoingMail]) -> Result<(), StoreError> {
+        self.sql.queue_mail(mail).await
+    }
+
+    async fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        self.sql.claim_mail(now_ms, lease_until_ms, limit).await
+    }
+
+    async fn finish_mail(&self, id: i64) -> Result<bool, StoreError> {
+        self.sql.finish_mail(id).await
+    }
+
+    async fn retry_mail(&self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError> {
+        self.sql.retry_mail(id, next_attempt_ms).await
     }
 
     async fn find_token(

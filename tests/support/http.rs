@@ -78,9 +78,20 @@ pub fn spec_config() -> AuthConfig {
     config
 }
 
-/// The hardened preset with a test-speed bcrypt cost.
+/// The hardened preset with a test-speed bcrypt cost, mailing into a development outbox
+/// under the target directory. Unconfirmed accounts may log in and registration answers
+/// as the seed does: the tests that use it are about other protections, and email
+/// confirmation and concealed registration have their own (tests/mail.rs). The mail worker
+/// wakes only when mail is queued (no periodic poll), so tests that count store calls
+/// count only their own.
 pub fn hardened_config() -> AuthConfig {
-    let mut config = AuthConfig::default();
+    let outbox = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("outbox");
+    let mailer = tower_auth::Mailer::dev_outbox(outbox, "app@example.com", "http://localhost")
+        .expect("mailer")
+        .poll_interval(std::time::Duration::from_secs(24 * 3600));
+    let mut config = AuthConfig::hardened_with(mailer);
+    config.require_confirmed_email = false;
+    config.conceal_registered_emails = false;
     config.bcrypt_cost = 4;
     config
 }

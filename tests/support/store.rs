@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use tower_auth::store::{OutgoingMail, QueuedMail};
 use tower_auth::{
     Counter, EmailToken, ExpiryCutoffs, MemoryStore, NewUser, Session, Store, StoreError, Swept,
     TokenHash, TokenPurpose, User, UserId, UserLookup, UserRecord, UserUpdate,
@@ -188,9 +189,35 @@ impl Store for InstrumentedStore {
         &self,
         token: EmailToken,
         replace_others: bool,
+        mail: &[OutgoingMail],
     ) -> Result<(), StoreError> {
         self.enter("create_token")?
-            .create_token(token, replace_others)
+            .create_token(token, replace_others, mail)
+            .await
+    }
+
+    async fn queue_mail(&self, mail: &[OutgoingMail]) -> Result<(), StoreError> {
+        self.enter("queue_mail")?.queue_mail(mail).await
+    }
+
+    async fn claim_mail(
+        &self,
+        now_ms: i64,
+        lease_until_ms: i64,
+        limit: u32,
+    ) -> Result<Vec<QueuedMail>, StoreError> {
+        self.enter("claim_mail")?
+            .claim_mail(now_ms, lease_until_ms, limit)
+            .await
+    }
+
+    async fn finish_mail(&self, id: i64) -> Result<bool, StoreError> {
+        self.enter("finish_mail")?.finish_mail(id).await
+    }
+
+    async fn retry_mail(&self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError> {
+        self.enter("retry_mail")?
+            .retry_mail(id, next_attempt_ms)
             .await
     }
 

@@ -1,33 +1,23 @@
-//! Delivering password-reset tokens: the [`ResetTokenSender`] trait and a file outbox.
+//! The development outbox: each message as an owner-only `.eml` file in a directory.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 
-/// Hands a freshly issued reset token to its owner (email, SMS, a queue).
-///
-/// Called once per issued token, after the token is stored. The token is a secret: an
-/// implementation must not log it.
-#[async_trait]
-pub trait ResetTokenSender: Send + Sync + 'static {
-    /// Delivers `token` to the account `email`.
-    ///
-    /// # Errors
-    /// Any delivery failure; the request then fails with a 500 and a generic body.
-    async fn send(&self, email: &str, token: &str) -> Result<(), std::io::Error>;
-}
+use super::{MailError, MailTransport};
 
-/// A development [`ResetTokenSender`]: writes one message file per token into a directory,
-/// named `<millis>-<random>.eml`, so a developer (or a test) can read the link.
+/// A development [`MailTransport`]: writes each message, exactly as it would go over SMTP,
+/// into `dir` as `<millis>-<random>.eml` (openable in any mail client), so a developer or
+/// a test can read its link. The directory is created owner-only, and so is each file, as
+/// messages carry secrets.
 #[derive(Debug, Clone)]
-pub struct FileOutbox {
+pub struct MailDir {
     dir: PathBuf,
 }
 
-impl FileOutbox {
-    /// An outbox writing into `dir` (created on first use, owner-only on unix; message
-    /// files are owner-only too, as they hold secrets).
+impl MailDir {
+    /// An outbox writing into `dir` (created on first use).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
         Self { dir: dir.into() }
     }
@@ -39,21 +29,18 @@ impl FileOutbox {
 }
 
 #[async_trait]
-impl ResetTokenSender for FileOutbox {
-    async fn send(&self, email: &str, token: &str) -> Result<(), std::io::Error> {
+impl MailTransport for MailDir {
+    async fn send(&self, _from: &str, _to: &str, message: &[u8]) -> Result<(), MailError> {
         let unique = crate::token::generate(crate::token::TokenFormat::Uuid)
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+            .map_err(|e| MailError::Transient(e.to_string().into()))?;
         let millis = crate::clock::Clock::now_ms(&crate::clock::SystemClock);
         let path = self.dir.join(format!("{millis}-{unique}.eml"));
-        let body = format!(
-            "To: {email}\r\nSubject: Reset your password\r\n\r\n\
-             Use this token to choose a new password (PUT /reset_password):\r\n\r\n\
-             email={email}\r\nreset_token={token}\r\n"
-        );
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || write_message(&dir, &path, body.as_bytes()))
+        let message = message.to_vec();
+        tokio::task::spawn_blocking(move || write_message(&dir, &path, &message))
             .await
-            .map_err(std::io::Error::other)?
+            .map_err(|e| MailError::Transient(Box::new(e)))?
+            .map_err(|e| MailError::Transient(Box::new(e)))
     }
 }
 
@@ -77,7 +64,7 @@ fn write_message(dir: &Path, path: &Path, body: &[u8]) -> std::io::Result<()> {
             tracing::warn!(
                 target: "tower_auth",
                 dir = %dir.display(),
-                "the reset outbox directory is accessible to other users"
+                "the mail outbox directory is accessible to other users"
             );
         }
     }
