@@ -53,6 +53,8 @@ impl AuthLayer {
 impl Auth {
     /// The [`AuthLayer`] for this service, to add with `.layer(auth.layer())`.
     pub fn layer(&self) -> AuthLayer {
+        // An app built outside a runtime starts its mail worker here, where it is served.
+        self.start_mail_worker();
         AuthLayer::new(self.clone())
     }
 }

@@ -214,12 +214,10 @@ async fn resend_confirmation(
     context: AuthContext,
     req: Request,
 ) -> Result<Response, AuthRejection> {
-    let form = Form::read(&auth, req).await?;
-    context
-        .resend_confirmation(form.required(&auth, "email")?)
-        .await
-        .map_err(|e| reject(&auth, e))?;
-    Ok(check_your_email(&auth))
+    mail_me(&auth, req, |email| async move {
+        context.resend_confirmation(&email).await
+    })
+    .await
 }
 
 async fn request_magic_link(
@@ -227,12 +225,23 @@ async fn request_magic_link(
     context: AuthContext,
     req: Request,
 ) -> Result<Response, AuthRejection> {
-    let form = Form::read(&auth, req).await?;
-    context
-        .request_magic_link(form.required(&auth, "email")?)
-        .await
-        .map_err(|e| reject(&auth, e))?;
-    Ok(check_your_email(&auth))
+    mail_me(&auth, req, |email| async move {
+        context.request_magic_link(&email).await
+    })
+    .await
+}
+
+/// A "mail me a link" request: the `email` field handed to `request`, then the same
+/// `202 {"message": "check your email"}` whatever it found.
+async fn mail_me<F, Fut>(auth: &Auth, req: Request, request: F) -> Result<Response, AuthRejection>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<(), AuthError>>,
+{
+    let form = Form::read(auth, req).await?;
+    let email = form.required(auth, "email")?.to_owned();
+    request(email).await.map_err(|e| reject(auth, e))?;
+    Ok(check_your_email(auth))
 }
 
 async fn log_in_with_magic_link(

@@ -141,12 +141,19 @@ async fn layer_on_a_plain_tower_service() {
         .await
         .unwrap();
     assert_eq!(response.body(), "bob@bob.com");
-    assert_eq!(calls.since(&before), BTreeMap::from([("find_session", 1)]));
+    assert_eq!(
+        calls.requests_since(&before),
+        BTreeMap::from([("find_session", 1)])
+    );
 
     let before = calls.snapshot();
     let response = service.clone().oneshot(request(None)).await.unwrap();
     assert_eq!(response.body(), "anonymous");
-    assert_eq!(calls.since(&before), BTreeMap::new(), "no cookie, no I/O");
+    assert_eq!(
+        calls.requests_since(&before),
+        BTreeMap::new(),
+        "no cookie, no I/O"
+    );
 
     let response = service
         .clone()
@@ -361,7 +368,7 @@ async fn a_route_that_never_asks_for_the_user_does_no_store_io() {
         let (status, _, body) = get_text(&server, path, Some(&cookie)).await;
         assert_eq!(status, 200, "{path}: {body}");
         assert_eq!(
-            calls.since(&before),
+            calls.requests_since(&before),
             BTreeMap::new(),
             "{path} touched the store"
         );
@@ -373,7 +380,10 @@ async fn a_route_that_never_asks_for_the_user_does_no_store_io() {
     let before = calls.snapshot();
     let (status, _, body) = get_text(&server, "/current", Some(&cookie)).await;
     assert_eq!((status, body.as_str()), (200, "bob@bob.com"));
-    assert_eq!(calls.since(&before), BTreeMap::from([("find_session", 1)]));
+    assert_eq!(
+        calls.requests_since(&before),
+        BTreeMap::from([("find_session", 1)])
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -388,7 +398,7 @@ async fn the_user_is_loaded_once_per_request() {
             assert_eq!(status, 200, "{body}");
             assert_eq!(body, "bob@bob.com bob@bob.com bob@bob.com");
             assert_eq!(
-                calls.since(&before),
+                calls.requests_since(&before),
                 BTreeMap::from([("find_session", 1)]),
                 "one lookup per request, shared by every extractor"
             );
@@ -419,7 +429,7 @@ async fn current_user_refuses_and_maybe_user_is_none_without_a_valid_session() {
             .then_some(("find_session", lookups))
             .into_iter()
             .collect();
-        assert_eq!(calls.since(&before), expected, "{what}");
+        assert_eq!(calls.requests_since(&before), expected, "{what}");
 
         let (status, _, body) = get_text(&server, "/maybe", cookie).await;
         assert_eq!((status, body.as_str()), (200, "anonymous"), "{what}");

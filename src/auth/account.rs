@@ -13,6 +13,14 @@ impl Auth {
     /// [`AuthContext::register`](crate::AuthContext::register), which counts registrations
     /// and hashing per client address.
     ///
+    /// With a [`mailer`](crate::AuthConfig::mailer), the new account is mailed a
+    /// confirmation link (queued in the store's outbox before this returns). With
+    /// [`conceal_registered_emails`](crate::AuthConfig::conceal_registered_emails), a
+    /// registered email costs the same hashing as a new one and its owner is mailed instead
+    /// ("you already have an account", or a new confirmation link while unconfirmed); the
+    /// error is still [`AuthError::UserExists`], which a caller that conceals answers
+    /// exactly like a success (the router: `202 {"message": "check your email"}` for both).
+    ///
     /// # Errors
     /// [`AuthError::UserExists`] (message `User <email> already exists`), invalid email or
     /// password, [`AuthError::Overloaded`], or a store failure.

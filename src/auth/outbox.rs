@@ -209,8 +209,10 @@ impl Auth {
     }
 
     /// Starts the delivery worker if there is a mailer and a tokio runtime and it is not
-    /// running yet. Called when the service is built and whenever mail is queued.
-    pub(super) fn start_mail_worker(&self) {
+    /// running yet. Called when the service is built, when its layer is made (the router
+    /// makes one) and whenever mail is queued, so an `Auth` built before the runtime
+    /// started still delivers what an earlier run left in the outbox.
+    pub(crate) fn start_mail_worker(&self) {
         let Some(mailer) = &self.inner.config.mailer else {
             return;
         };

@@ -53,7 +53,21 @@ impl Calls {
             })
             .collect()
     }
+
+    /// [`since`](Self::since) without the mail outbox's methods: the delivery worker runs
+    /// on its own schedule, not as part of the request being counted.
+    pub fn requests_since(
+        &self,
+        before: &BTreeMap<&'static str, usize>,
+    ) -> BTreeMap<&'static str, usize> {
+        let mut calls = self.since(before);
+        calls.retain(|method, _| !MAIL_WORKER_METHODS.contains(method));
+        calls
+    }
 }
+
+/// What the mail delivery worker calls.
+const MAIL_WORKER_METHODS: [&str; 3] = ["claim_mail", "finish_mail", "retry_mail"];
 
 /// A [`Store`] that delegates to `inner`, counting calls, and fails every call while
 /// [`failing`](Self::set_failing) is on.
