@@ -31,7 +31,8 @@
 //! - Email ([`Mailer`], [`mail`]): confirmation, magic links, email change and reset links,
 //!   from a durable outbox in the store, through SMTP or a development outbox.
 //! - [`SameOriginLayer`] and [`NoStoreLayer`]: the router's CSRF check and `Cache-Control:
-//!   no-store`, for your own routes.
+//!   no-store`, for your own routes; [`LoginRequiredLayer`]: pages for logged-in users,
+//!   sending a browser to the login page and back ([`safe_next`]) and an API client a 401.
 //!
 //! # Add accounts to an axum app
 //!
@@ -273,6 +274,7 @@ mod config;
 mod error;
 mod extract;
 mod forwarded;
+mod guard;
 mod layer;
 pub mod mail;
 mod no_store;
@@ -294,6 +296,7 @@ pub use auth::{
 };
 pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery, WireStyle};
 pub use extract::{AuthRejection, CurrentUser, MaybeUser};
+pub use guard::{LoginRequired, LoginRequiredLayer, safe_next};
 pub use layer::{AuthContext, AuthLayer, AuthService};
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
 pub use no_store::{NoStore, NoStoreFuture, NoStoreLayer};

@@ -1,0 +1,891 @@
+//! A small server-rendered site on tower-auth: register, confirm the email, log in (with
+//! "remember me"), magic links, a profile, password and email change, the list of my
+//! sessions, account deletion, forgotten passwords, log out. Plain HTML forms (no
+//! JavaScript), MiniJinja templates (examples/web_app_templates), the hardened preset,
+//! SQLite, and mail in a development outbox directory.
+//!
+//! ```sh
+//! cargo run --example web_app        # then open http://localhost:3000
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::extract::{Path, Query, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use clap::Parser;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use minijinja::{Environment, Value, context};
+use serde::Deserialize;
+use tower_auth::{
+    Auth, AuthConfig, AuthContext, AuthError, CurrentUser, LoginAttempt, LoginRequiredLayer,
+    MailKind, Mailer, MaybeUser, NoStoreLayer, safe_next,
+};
+
+#[derive(Parser, Debug)]
+#[command(about = "A server-rendered site on tower-auth")]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, env = "WEB_APP_BIND", default_value = "127.0.0.1:3000")]
+    bind: SocketAddr,
+    /// Where accounts and sessions live.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "sqlite://web_app.db?mode=rwc"
+    )]
+    database_url: String,
+    /// The development outbox: every mail is written here as an .eml file.
+    #[arg(long, env = "WEB_APP_OUTBOX", default_value = "web_app_outbox")]
+    outbox: PathBuf,
+    /// Where the site is reached, for the links in mail.
+    #[arg(
+        long,
+        env = "WEB_APP_PUBLIC_URL",
+        default_value = "http://localhost:3000"
+    )]
+    public_url: String,
+    /// bcrypt cost (12 in production; lower only to test).
+    #[arg(long, default_value_t = 12)]
+    bcrypt_cost: u32,
+}
+
+/// The site: the auth service and the page templates.
+#[derive(Clone)]
+struct Site {
+    auth: Auth,
+    pages: Arc<Environment<'static>>,
+    warned_insecure_cookie: Arc<AtomicBool>,
+}
+
+/// The page templates, compiled in.
+fn pages() -> Environment<'static> {
+    let mut env = Environment::new();
+    for (name, source) in [
+        ("base.html", include_str!("web_app_templates/base.html")),
+        ("home.html", include_str!("web_app_templates/home.html")),
+        (
+            "register.html",
+            include_str!("web_app_templates/register.html"),
+        ),
+        ("login.html", include_str!("web_app_templates/login.html")),
+        (
+            "email_form.html",
+            include_str!("web_app_templates/email_form.html"),
+        ),
+        (
+            "use_link.html",
+            include_str!("web_app_templates/use_link.html"),
+        ),
+        ("reset.html", include_str!("web_app_templates/reset.html")),
+        (
+            "profile.html",
+            include_str!("web_app_templates/profile.html"),
+        ),
+        (
+            "sessions.html",
+            include_str!("web_app_templates/sessions.html"),
+        ),
+    ] {
+        env.add_template(name, source)
+            .unwrap_or_else(|e| panic!("template {name}: {e}"));
+    }
+    env
+}
+
+// ----- flash messages: one message carried across a redirect in a short-lived cookie -----
+
+const FLASH: &str = "flash";
+
+/// `303 See Other` to `to`, carrying `message` to the next page.
+fn redirect_with(to: &str, message: &str) -> Response {
+    let flash = cookie::Cookie::build((FLASH, message.to_owned()))
+        .path("/")
+        .http_only(true)
+        .same_site(cookie::SameSite::Lax)
+        .build();
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, to.to_owned())]).into_response();
+    if let Ok(value) = HeaderValue::try_from(flash.encoded().to_string()) {
+        response.headers_mut().append(header::SET_COOKIE, value);
+    }
+    response
+}
+
+/// The flash message the request carries, if any.
+fn flash_of(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse_encoded)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == FLASH)
+        .map(|c| c.value().to_owned())
+}
+
+impl Site {
+    /// Renders `name` for `user`, with the request's flash message (then cleared) and an
+    /// error to show on the form.
+    fn page(
+        &self,
+        status: StatusCode,
+        name: &str,
+        headers: &HeaderMap,
+        user: Option<&str>,
+        error: Option<String>,
+        values: Value,
+    ) -> Response {
+        let flash = flash_of(headers);
+        let rendered = self.pages.get_template(name).and_then(|t| {
+            t.render(context! { user => user, flash => flash, error => error, ..values })
+        });
+        let mut response = match rendered {
+            Ok(html) => (status, Html(html)).into_response(),
+            Err(e) => {
+                tracing::error!(template = name, error = %e, "page did not render");
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Html("<p>Something went wrong.</p>"),
+                )
+                    .into_response()
+            }
+        };
+        if flash.is_some() {
+            let clear = cookie::Cookie::build((FLASH, ""))
+                .path("/")
+                .max_age(cookie::time::Duration::ZERO);
+            if let Ok(value) = HeaderValue::try_from(clear.to_string()) {
+                response.headers_mut().append(header::SET_COOKIE, value);
+            }
+        }
+        response
+    }
+
+    /// A form page again, with what went wrong.
+    fn form_error(
+        &self,
+        name: &str,
+        headers: &HeaderMap,
+        user: Option<&str>,
+        error: &AuthError,
+        values: Value,
+    ) -> Response {
+        let (status, message) = explain(error);
+        self.page(status, name, headers, user, Some(message), values)
+    }
+}
+
+/// What a person is told about an error, and the page's status. Internals stay in the log.
+fn explain(error: &AuthError) -> (StatusCode, String) {
+    use AuthError as E;
+    let say = |status, text: &str| (status, text.to_owned());
+    match error {
+        E::InvalidCredentials => say(StatusCode::UNAUTHORIZED, "Wrong email or password."),
+        E::WrongPassword => say(
+            StatusCode::UNAUTHORIZED,
+            "That is not your current password.",
+        ),
+        E::EmailNotConfirmed => say(
+            StatusCode::FORBIDDEN,
+            "Confirm your email address first: the link is in your mailbox.",
+        ),
+        E::ReauthenticationRequired => say(
+            StatusCode::FORBIDDEN,
+            "For your security, log out and in again before doing this.",
+        ),
+        E::UserExists(_) => say(
+            StatusCode::BAD_REQUEST,
+            "This email already has an account.",
+        ),
+        E::InvalidEmail(reason) => (StatusCode::BAD_REQUEST, format!("Invalid email: {reason}.")),
+        E::WeakPassword(reason) => (
+            StatusCode::BAD_REQUEST,
+            format!("Choose another password: {reason}."),
+        ),
+        E::InvalidToken | E::InvalidResetToken => say(
+            StatusCode::BAD_REQUEST,
+            "This link is invalid, expired or already used.",
+        ),
+        E::Throttled { .. } | E::RateLimited { .. } | E::ClientBusy => say(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many attempts. Wait a little and try again.",
+        ),
+        E::NoSession => say(StatusCode::UNAUTHORIZED, "Log in first."),
+        E::SessionNotFound => say(StatusCode::NOT_FOUND, "That session has already ended."),
+        other => {
+            tracing::error!(error = %other, "request failed");
+            say(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "The service is having trouble. Try again in a moment.",
+            )
+        }
+    }
+}
+
+// ----- pages ------------------------------------------------------------------------------
+
+async fn home(
+    State(site): State<Site>,
+    MaybeUser(user): MaybeUser,
+    headers: HeaderMap,
+) -> Response {
+    let user = user.map(|u| u.email);
+    site.page(
+        StatusCode::OK,
+        "home.html",
+        &headers,
+        user.as_deref(),
+        None,
+        context! {},
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Credentials {
+    email: String,
+    password: String,
+    remember_me: Option<String>,
+    next: Option<String>,
+}
+
+async fn register_form(State(site): State<Site>, headers: HeaderMap) -> Response {
+    site.page(
+        StatusCode::OK,
+        "register.html",
+        &headers,
+        None,
+        None,
+        context! {},
+    )
+}
+
+async fn register(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Response {
+    match context.register(&form.email, &form.password).await {
+        // New or registered, the same answer: the mail tells the owner which.
+        Ok(_) | Err(AuthError::UserExists(_)) => redirect_with(
+            "/login",
+            "Check your email: the link in it confirms your address. Then log in.",
+        ),
+        Err(e) => site.form_error(
+            "register.html",
+            &headers,
+            None,
+            &e,
+            context! { email => form.email },
+        ),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+async fn login_form(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Query(query): Query<NextQuery>,
+) -> Response {
+    let next = safe_next(query.next.as_deref()).to_owned();
+    site.page(
+        StatusCode::OK,
+        "login.html",
+        &headers,
+        None,
+        None,
+        context! { next => next },
+    )
+}
+
+async fn log_in(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<Credentials>,
+) -> Response {
+    let attempt =
+        LoginAttempt::new(&form.email, &form.password).remember_me(form.remember_me.is_some());
+    match context.log_in_with(attempt).await {
+        Ok(logged_in) => (
+            logged_in.cookie,
+            redirect_with(safe_next(form.next.as_deref()), "You are logged in."),
+        )
+            .into_response(),
+        Err(e) => site.form_error(
+            "login.html",
+            &headers,
+            None,
+            &e,
+            context! { email => form.email, next => safe_next(form.next.as_deref()) },
+        ),
+    }
+}
+
+async fn log_out(context: AuthContext) -> Response {
+    let auth = context.auth().clone();
+    if let Err(e) = context.log_out().await {
+        tracing::warn!(error = %e, "log out");
+    }
+    (
+        auth.expired_session_cookie(),
+        redirect_with("/login", "You are logged out."),
+    )
+        .into_response()
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct EmailForm {
+    email: String,
+}
+
+/// The "email me a link" pages: their heading, explanation and form action.
+fn email_page(site: &Site, headers: &HeaderMap, action: &str) -> Response {
+    let (heading, explanation) = match action {
+        "/magic" => (
+            "Sign in by email",
+            "We will email you a link that logs you in, valid 15 minutes.",
+        ),
+        "/forgot" => (
+            "Forgot your password?",
+            "We will email you a link to choose a new one.",
+        ),
+        _ => (
+            "Resend the confirmation",
+            "We will email you a new confirmation link.",
+        ),
+    };
+    site.page(
+        StatusCode::OK,
+        "email_form.html",
+        headers,
+        None,
+        None,
+        context! { heading => heading, explanation => explanation, action => action },
+    )
+}
+
+async fn magic_form(State(site): State<Site>, headers: HeaderMap) -> Response {
+    email_page(&site, &headers, "/magic")
+}
+
+async fn forgot_form(State(site): State<Site>, headers: HeaderMap) -> Response {
+    email_page(&site, &headers, "/forgot")
+}
+
+async fn resend_form(State(site): State<Site>, headers: HeaderMap) -> Response {
+    email_page(&site, &headers, "/confirm/resend")
+}
+
+const LINK_SENT: &str = "If this address has an account, a link is on its way to it.";
+
+async fn request_magic_link(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<EmailForm>,
+) -> Response {
+    match context.request_magic_link(&form.email).await {
+        Ok(()) => redirect_with("/login", LINK_SENT),
+        Err(e) => site.form_error(
+            "email_form.html",
+            &headers,
+            None,
+            &e,
+            context! { action => "/magic" },
+        ),
+    }
+}
+
+async fn request_reset(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<EmailForm>,
+) -> Response {
+    match context.request_password_reset(&form.email).await {
+        Ok(_) => redirect_with("/login", LINK_SENT),
+        Err(e) => site.form_error(
+            "email_form.html",
+            &headers,
+            None,
+            &e,
+            context! { action => "/forgot" },
+        ),
+    }
+}
+
+async fn resend_confirmation(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<EmailForm>,
+) -> Response {
+    match context.resend_confirmation(&form.email).await {
+        Ok(()) => redirect_with("/login", LINK_SENT),
+        Err(e) => site.form_error(
+            "email_form.html",
+            &headers,
+            None,
+            &e,
+            context! { action => "/confirm/resend" },
+        ),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct TokenForm {
+    token: String,
+    email: String,
+    new_password: String,
+}
+
+/// The page a mailed link opens: one button that spends the token.
+fn link_page(site: &Site, headers: &HeaderMap, action: &str, token: &str) -> Response {
+    let (heading, button) = match action {
+        "/confirm" => ("Confirm your email address", "Confirm"),
+        "/magic/login" => ("Sign in", "Log me in"),
+        _ => ("Confirm your new email address", "Use this address"),
+    };
+    site.page(
+        StatusCode::OK,
+        "use_link.html",
+        headers,
+        None,
+        None,
+        context! { heading => heading, button => button, action => action, token => token },
+    )
+}
+
+async fn confirm_page(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Query(q): Query<TokenForm>,
+) -> Response {
+    link_page(&site, &headers, "/confirm", &q.token)
+}
+
+async fn magic_page(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Query(q): Query<TokenForm>,
+) -> Response {
+    link_page(&site, &headers, "/magic/login", &q.token)
+}
+
+async fn email_confirm_page(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Query(q): Query<TokenForm>,
+) -> Response {
+    link_page(&site, &headers, "/email/confirm", &q.token)
+}
+
+async fn confirm(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    match site.auth.confirm_email(&form.token).await {
+        Ok(_) => redirect_with("/login", "Your email address is confirmed. You can log in."),
+        Err(e) => site.form_error(
+            "use_link.html",
+            &headers,
+            None,
+            &e,
+            context! { heading => "Confirm your email address" },
+        ),
+    }
+}
+
+async fn magic_login(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    match context.log_in_with_magic_link(&form.token).await {
+        Ok(logged_in) => (
+            logged_in.cookie,
+            redirect_with("/profile", "You are logged in."),
+        )
+            .into_response(),
+        Err(e) => site.form_error(
+            "use_link.html",
+            &headers,
+            None,
+            &e,
+            context! { heading => "Sign in" },
+        ),
+    }
+}
+
+async fn email_confirm(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    match site.auth.confirm_email_change(&form.token).await {
+        Ok(user) => redirect_with(
+            "/profile",
+            &format!("Your email address is now {}.", user.email),
+        ),
+        Err(e) => site.form_error(
+            "use_link.html",
+            &headers,
+            None,
+            &e,
+            context! { heading => "Confirm your new email address" },
+        ),
+    }
+}
+
+async fn reset_page(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Query(q): Query<TokenForm>,
+) -> Response {
+    site.page(
+        StatusCode::OK,
+        "reset.html",
+        &headers,
+        None,
+        None,
+        context! { token => q.token, email => q.email },
+    )
+}
+
+async fn reset(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<TokenForm>,
+) -> Response {
+    match context
+        .reset_password(&form.email, &form.token, &form.new_password)
+        .await
+    {
+        Ok(_) => redirect_with(
+            "/login",
+            "Your password is changed. Log in with the new one.",
+        ),
+        Err(e) => site.form_error(
+            "reset.html",
+            &headers,
+            None,
+            &e,
+            context! { token => form.token, email => form.email },
+        ),
+    }
+}
+
+// ----- pages for logged-in users (behind LoginRequiredLayer) ------------------------------
+
+async fn profile(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+) -> Response {
+    site.page(
+        StatusCode::OK,
+        "profile.html",
+        &headers,
+        Some(&user.email),
+        None,
+        context! {},
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordForm {
+    current_password: String,
+    new_password: String,
+    password: String,
+    new_email: String,
+}
+
+async fn change_password(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    match context
+        .change_password(&form.current_password, &form.new_password)
+        .await
+    {
+        Ok(_) => redirect_with(
+            "/profile",
+            "Your password is changed. Your other sessions have ended.",
+        ),
+        Err(e) => site.form_error("profile.html", &headers, Some(&user.email), &e, context! {}),
+    }
+}
+
+async fn change_email(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    match context.request_email_change(&form.new_email).await {
+        Ok(()) => redirect_with(
+            "/profile",
+            "Check the new address: the link we sent there makes the change.",
+        ),
+        Err(e) => site.form_error("profile.html", &headers, Some(&user.email), &e, context! {}),
+    }
+}
+
+async fn delete_account(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<PasswordForm>,
+) -> Response {
+    match context.delete_account(Some(&form.password)).await {
+        Ok(_) => (
+            site.auth.expired_session_cookie(),
+            redirect_with("/", "Your account is deleted."),
+        )
+            .into_response(),
+        Err(e) => site.form_error("profile.html", &headers, Some(&user.email), &e, context! {}),
+    }
+}
+
+/// A session as the sessions page shows it.
+#[derive(serde::Serialize)]
+struct SessionRow {
+    id: String,
+    user_agent: Option<String>,
+    client_ip: Option<String>,
+    last_seen: String,
+    remembered: bool,
+    current: bool,
+}
+
+async fn sessions(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+) -> Response {
+    match context.sessions().await {
+        Ok(list) => {
+            let rows: Vec<SessionRow> = list
+                .into_iter()
+                .map(|s| SessionRow {
+                    last_seen: time::OffsetDateTime::from_unix_timestamp(s.last_seen_ms / 1000)
+                        .ok()
+                        .and_then(|t| {
+                            t.format(&time::format_description::well_known::Rfc3339)
+                                .ok()
+                        })
+                        .unwrap_or_default(),
+                    id: s.id,
+                    user_agent: s.user_agent,
+                    client_ip: s.client_ip,
+                    remembered: s.remembered,
+                    current: s.current,
+                })
+                .collect();
+            site.page(
+                StatusCode::OK,
+                "sessions.html",
+                &headers,
+                Some(&user.email),
+                None,
+                context! { sessions => rows },
+            )
+        }
+        Err(e) => site.form_error(
+            "sessions.html",
+            &headers,
+            Some(&user.email),
+            &e,
+            context! {},
+        ),
+    }
+}
+
+async fn end_session(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    match context.end_session(&id).await {
+        Ok(ended) if ended.current => (
+            site.auth.expired_session_cookie(),
+            redirect_with("/login", "You ended this session."),
+        )
+            .into_response(),
+        Ok(_) => redirect_with("/sessions", "The session has ended."),
+        Err(e) => site.form_error(
+            "sessions.html",
+            &headers,
+            Some(&user.email),
+            &e,
+            context! {},
+        ),
+    }
+}
+
+async fn end_other_sessions(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+) -> Response {
+    match context.end_other_sessions().await {
+        Ok(n) => redirect_with("/sessions", &format!("{n} other session(s) ended.")),
+        Err(e) => site.form_error(
+            "sessions.html",
+            &headers,
+            Some(&user.email),
+            &e,
+            context! {},
+        ),
+    }
+}
+
+/// Says once, in the log, when the `Secure` session cookie cannot work: over plain http on
+/// a host other than localhost, browsers drop it, and the login would loop with no clue.
+async fn warn_insecure_cookie(State(site): State<Site>, req: Request, next: Next) -> Response {
+    if site.auth.config().cookie.secure && !site.warned_insecure_cookie.load(Ordering::Relaxed) {
+        let host = req
+            .headers()
+            .get(header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or_default();
+        let hostname = host.rsplit_once(':').map_or(host, |(name, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                name
+            } else {
+                host
+            }
+        });
+        let local = matches!(hostname, "localhost" | "127.0.0.1" | "[::1]")
+            || hostname.ends_with(".localhost");
+        let https = req
+            .headers()
+            .get("x-forwarded-proto")
+            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+        if !local && !https && !site.warned_insecure_cookie.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                host = hostname,
+                cookie = %site.auth.config().cookie.name,
+                "browsers drop this Secure session cookie over plain http on a host other than \
+                 localhost, so logging in will seem to do nothing: serve the site over https \
+                 (or a TLS proxy sending X-Forwarded-Proto: https), or open it as \
+                 http://localhost"
+            );
+        }
+    }
+    next.run(req).await
+}
+
+fn app(site: Site) -> Router {
+    let auth = site.auth.clone();
+    let private = Router::new()
+        .route("/profile", get(profile))
+        .route("/password", post(change_password))
+        .route("/email", post(change_email))
+        .route("/account/delete", post(delete_account))
+        .route("/sessions", get(sessions))
+        .route("/sessions/others/end", post(end_other_sessions))
+        .route("/sessions/{id}/end", post(end_session))
+        .layer(LoginRequiredLayer::new("/login"));
+    Router::new()
+        .route("/", get(home))
+        .route("/register", get(register_form).post(register))
+        .route("/login", get(login_form).post(log_in))
+        .route("/logout", post(log_out))
+        .route("/magic", get(magic_form).post(request_magic_link))
+        .route("/magic/login", get(magic_page).post(magic_login))
+        .route("/confirm", get(confirm_page).post(confirm))
+        .route(
+            "/confirm/resend",
+            get(resend_form).post(resend_confirmation),
+        )
+        .route(
+            "/email/confirm",
+            get(email_confirm_page).post(email_confirm),
+        )
+        .route("/forgot", get(forgot_form).post(request_reset))
+        .route("/reset", get(reset_page).post(reset))
+        .merge(private)
+        .layer(middleware::from_fn_with_state(
+            site.clone(),
+            warn_insecure_cookie,
+        ))
+        .layer(NoStoreLayer)
+        .layer(auth.same_origin_layer())
+        .layer(auth.layer())
+        .with_state(site)
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "info,sqlx=warn".into()),
+        )
+        .init();
+    let args = Args::parse();
+    // The links in mail open this site's pages, which post the token back.
+    let mailer = Mailer::dev_outbox(
+        &args.outbox,
+        "tower-auth web app <no-reply@localhost>",
+        &args.public_url,
+    )?
+    .link_path(MailKind::ConfirmEmail, "/confirm")?
+    .link_path(MailKind::MagicLink, "/magic/login")?
+    .link_path(MailKind::ChangeEmail, "/email/confirm")?
+    .link_path(MailKind::ResetPassword, "/reset")?;
+    let mut config = AuthConfig::hardened_with(mailer);
+    config.bcrypt_cost = args.bcrypt_cost;
+    let auth = Auth::connect(&args.database_url, config).await?;
+    let site = Site {
+        auth,
+        pages: Arc::new(pages()),
+        warned_insecure_cookie: Arc::new(AtomicBool::new(false)),
+    };
+    let listener = tokio::net::TcpListener::bind(args.bind).await?;
+    let outbox = std::path::absolute(&args.outbox).unwrap_or(args.outbox.clone());
+    tracing::info!("web app on http://{}", listener.local_addr()?);
+    tracing::info!(
+        "mail goes to {} (one .eml file per message)",
+        outbox.display()
+    );
+    println!(
+        "web app on {} ; mail goes to {}",
+        args.public_url,
+        outbox.display()
+    );
+    axum::serve(
+        listener,
+        app(site).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await?;
+    Ok(())
+}
