@@ -166,6 +166,22 @@ impl Site {
         response
     }
 
+    /// `done` with what `result` holds, or the form `name` again, saying what went wrong.
+    fn or_show<T>(
+        &self,
+        result: Result<T, AuthError>,
+        name: &str,
+        headers: &HeaderMap,
+        user: Option<&str>,
+        values: Value,
+        done: impl FnOnce(T) -> Response,
+    ) -> Response {
+        match result {
+            Ok(value) => done(value),
+            Err(e) => self.form_error(name, headers, user, &e, values),
+        }
+    }
+
     /// A form page again, with what went wrong.
     fn form_error(
         &self,
@@ -351,98 +367,78 @@ struct EmailForm {
     email: String,
 }
 
-/// The "email me a link" pages: their heading, explanation and form action.
-fn email_page(site: &Site, headers: &HeaderMap, action: &str) -> Response {
-    let (heading, explanation) = match action {
-        "/magic" => (
-            "Sign in by email",
-            "We will email you a link that logs you in, valid 15 minutes.",
-        ),
-        "/forgot" => (
-            "Forgot your password?",
-            "We will email you a link to choose a new one.",
-        ),
-        _ => (
-            "Resend the confirmation",
-            "We will email you a new confirmation link.",
-        ),
-    };
+/// The "email me a link" pages.
+#[derive(Clone, Copy)]
+enum Ask {
+    MagicLink,
+    PasswordReset,
+    Confirmation,
+}
+
+impl Ask {
+    /// The page's path, heading and explanation.
+    fn page(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            Self::MagicLink => (
+                "/magic",
+                "Sign in by email",
+                "We will email you a link that logs you in, valid 15 minutes.",
+            ),
+            Self::PasswordReset => (
+                "/forgot",
+                "Forgot your password?",
+                "We will email you a link to choose a new one.",
+            ),
+            Self::Confirmation => (
+                "/confirm/resend",
+                "Resend the confirmation",
+                "We will email you a new confirmation link.",
+            ),
+        }
+    }
+
+    fn values(self) -> Value {
+        let (action, heading, explanation) = self.page();
+        context! { action => action, heading => heading, explanation => explanation }
+    }
+}
+
+async fn ask_form(site: Site, headers: HeaderMap, ask: Ask) -> Response {
     site.page(
         StatusCode::OK,
         "email_form.html",
-        headers,
+        &headers,
         None,
         None,
-        context! { heading => heading, explanation => explanation, action => action },
+        ask.values(),
     )
 }
 
-async fn magic_form(State(site): State<Site>, headers: HeaderMap) -> Response {
-    email_page(&site, &headers, "/magic")
-}
-
-async fn forgot_form(State(site): State<Site>, headers: HeaderMap) -> Response {
-    email_page(&site, &headers, "/forgot")
-}
-
-async fn resend_form(State(site): State<Site>, headers: HeaderMap) -> Response {
-    email_page(&site, &headers, "/confirm/resend")
-}
-
-const LINK_SENT: &str = "If this address has an account, a link is on its way to it.";
-
-async fn request_magic_link(
-    State(site): State<Site>,
+async fn ask_for_link(
+    site: Site,
     context: AuthContext,
     headers: HeaderMap,
-    Form(form): Form<EmailForm>,
+    form: EmailForm,
+    ask: Ask,
 ) -> Response {
-    match context.request_magic_link(&form.email).await {
-        Ok(()) => redirect_with("/login", LINK_SENT),
-        Err(e) => site.form_error(
-            "email_form.html",
-            &headers,
-            None,
-            &e,
-            context! { action => "/magic" },
-        ),
-    }
-}
-
-async fn request_reset(
-    State(site): State<Site>,
-    context: AuthContext,
-    headers: HeaderMap,
-    Form(form): Form<EmailForm>,
-) -> Response {
-    match context.request_password_reset(&form.email).await {
-        Ok(_) => redirect_with("/login", LINK_SENT),
-        Err(e) => site.form_error(
-            "email_form.html",
-            &headers,
-            None,
-            &e,
-            context! { action => "/forgot" },
-        ),
-    }
-}
-
-async fn resend_confirmation(
-    State(site): State<Site>,
-    context: AuthContext,
-    headers: HeaderMap,
-    Form(form): Form<EmailForm>,
-) -> Response {
-    match context.resend_confirmation(&form.email).await {
-        Ok(()) => redirect_with("/login", LINK_SENT),
-        Err(e) => site.form_error(
-            "email_form.html",
-            &headers,
-            None,
-            &e,
-            context! { action => "/confirm/resend" },
-        ),
-    }
+    // The same answer for every address: whether it has an account is not said.
+    let asked = match ask {
+        Ask::MagicLink => context.request_magic_link(&form.email).await,
+        Ask::PasswordReset => context
+            .request_password_reset(&form.email)
+            .await
+            .map(|_| ()),
+        Ask::Confirmation => context.resend_confirmation(&form.email).await,
+    };
+    let sent = "If this address has an account, a link is on its way to it.";
+    site.or_show(
+        asked,
+        "email_form.html",
+        &headers,
+        None,
+        ask.values(),
+        |()| redirect_with("/login", sent),
+    )
 }
 
 #[derive(Deserialize, Default)]
@@ -453,103 +449,72 @@ struct TokenForm {
     new_password: String,
 }
 
-/// The page a mailed link opens: one button that spends the token.
-fn link_page(site: &Site, headers: &HeaderMap, action: &str, token: &str) -> Response {
-    let (heading, button) = match action {
-        "/confirm" => ("Confirm your email address", "Confirm"),
-        "/magic/login" => ("Sign in", "Log me in"),
-        _ => ("Confirm your new email address", "Use this address"),
-    };
+/// The pages a mailed link opens: one button that spends the token, so that a mail
+/// scanner opening the link does not.
+#[derive(Clone, Copy)]
+enum Link {
+    Confirmation,
+    Magic,
+    EmailChange,
+}
+
+impl Link {
+    fn values(self, token: &str) -> Value {
+        let (action, heading, button) = match self {
+            Self::Confirmation => ("/confirm", "Confirm your email address", "Confirm"),
+            Self::Magic => ("/magic/login", "Sign in", "Log me in"),
+            Self::EmailChange => (
+                "/email/confirm",
+                "Confirm your new email address",
+                "Use this address",
+            ),
+        };
+        context! { action => action, heading => heading, button => button, token => token }
+    }
+}
+
+async fn link_page(site: Site, headers: HeaderMap, token: TokenForm, link: Link) -> Response {
+    let values = link.values(&token.token);
     site.page(
         StatusCode::OK,
         "use_link.html",
-        headers,
+        &headers,
         None,
         None,
-        context! { heading => heading, button => button, action => action, token => token },
+        values,
     )
 }
 
-async fn confirm_page(
-    State(site): State<Site>,
-    headers: HeaderMap,
-    Query(q): Query<TokenForm>,
-) -> Response {
-    link_page(&site, &headers, "/confirm", &q.token)
-}
-
-async fn magic_page(
-    State(site): State<Site>,
-    headers: HeaderMap,
-    Query(q): Query<TokenForm>,
-) -> Response {
-    link_page(&site, &headers, "/magic/login", &q.token)
-}
-
-async fn email_confirm_page(
-    State(site): State<Site>,
-    headers: HeaderMap,
-    Query(q): Query<TokenForm>,
-) -> Response {
-    link_page(&site, &headers, "/email/confirm", &q.token)
-}
-
-async fn confirm(
-    State(site): State<Site>,
-    headers: HeaderMap,
-    Form(form): Form<TokenForm>,
-) -> Response {
-    match site.auth.confirm_email(&form.token).await {
-        Ok(_) => redirect_with("/login", "Your email address is confirmed. You can log in."),
-        Err(e) => site.form_error(
-            "use_link.html",
-            &headers,
-            None,
-            &e,
-            context! { heading => "Confirm your email address" },
-        ),
-    }
-}
-
-async fn magic_login(
-    State(site): State<Site>,
+async fn use_link(
+    site: Site,
     context: AuthContext,
     headers: HeaderMap,
-    Form(form): Form<TokenForm>,
+    form: TokenForm,
+    link: Link,
 ) -> Response {
-    match context.log_in_with_magic_link(&form.token).await {
-        Ok(logged_in) => (
-            logged_in.cookie,
-            redirect_with("/profile", "You are logged in."),
-        )
-            .into_response(),
-        Err(e) => site.form_error(
-            "use_link.html",
-            &headers,
-            None,
-            &e,
-            context! { heading => "Sign in" },
-        ),
-    }
-}
-
-async fn email_confirm(
-    State(site): State<Site>,
-    headers: HeaderMap,
-    Form(form): Form<TokenForm>,
-) -> Response {
-    match site.auth.confirm_email_change(&form.token).await {
-        Ok(user) => redirect_with(
-            "/profile",
-            &format!("Your email address is now {}.", user.email),
-        ),
-        Err(e) => site.form_error(
-            "use_link.html",
-            &headers,
-            None,
-            &e,
-            context! { heading => "Confirm your new email address" },
-        ),
+    let token = form.token.as_str();
+    let again = link.values(token);
+    let show = |e: AuthError| site.form_error("use_link.html", &headers, None, &e, again);
+    match link {
+        Link::Confirmation => match site.auth.confirm_email(token).await {
+            Ok(_) => redirect_with("/login", "Your email address is confirmed. You can log in."),
+            Err(e) => show(e),
+        },
+        Link::Magic => match context.log_in_with_magic_link(token).await {
+            Ok(logged_in) => (
+                logged_in.cookie,
+                redirect_with("/profile", "You are logged in."),
+            )
+                .into_response(),
+            Err(e) => show(e),
+        },
+        Link::EmailChange => match site.auth.confirm_email_change(token).await {
+            Ok(user) => redirect_with(
+                "/profile",
+                &format!("Your email address is now {}.", user.email),
+            ),
+            Err(e) => show(e),
+        },
     }
 }
 
@@ -625,16 +590,22 @@ async fn change_password(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    match context
+    let changed = context
         .change_password(&form.current_password, &form.new_password)
-        .await
-    {
-        Ok(_) => redirect_with(
-            "/profile",
-            "Your password is changed. Your other sessions have ended.",
-        ),
-        Err(e) => site.form_error("profile.html", &headers, Some(&user.email), &e, context! {}),
-    }
+        .await;
+    site.or_show(
+        changed,
+        "profile.html",
+        &headers,
+        Some(&user.email),
+        context! {},
+        |_| {
+            redirect_with(
+                "/profile",
+                "Your password is changed. Your other sessions have ended.",
+            )
+        },
+    )
 }
 
 async fn change_email(
@@ -644,13 +615,20 @@ async fn change_email(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    match context.request_email_change(&form.new_email).await {
-        Ok(()) => redirect_with(
-            "/profile",
-            "Check the new address: the link we sent there makes the change.",
-        ),
-        Err(e) => site.form_error("profile.html", &headers, Some(&user.email), &e, context! {}),
-    }
+    let asked = context.request_email_change(&form.new_email).await;
+    site.or_show(
+        asked,
+        "profile.html",
+        &headers,
+        Some(&user.email),
+        context! {},
+        |()| {
+            redirect_with(
+                "/profile",
+                "Check the new address: the link we sent there makes the change.",
+            )
+        },
+    )
 }
 
 async fn delete_account(
@@ -660,14 +638,16 @@ async fn delete_account(
     headers: HeaderMap,
     Form(form): Form<PasswordForm>,
 ) -> Response {
-    match context.delete_account(Some(&form.password)).await {
-        Ok(_) => (
-            site.auth.expired_session_cookie(),
-            redirect_with("/", "Your account is deleted."),
-        )
-            .into_response(),
-        Err(e) => site.form_error("profile.html", &headers, Some(&user.email), &e, context! {}),
-    }
+    let deleted = context.delete_account(Some(&form.password)).await;
+    let cleared = site.auth.expired_session_cookie();
+    site.or_show(
+        deleted,
+        "profile.html",
+        &headers,
+        Some(&user.email),
+        context! {},
+        |_| (cleared, redirect_with("/", "Your account is deleted.")).into_response(),
+    )
 }
 
 /// A session as the sessions page shows it.
@@ -732,21 +712,22 @@ async fn end_session(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    match context.end_session(&id).await {
-        Ok(ended) if ended.current => (
-            site.auth.expired_session_cookie(),
-            redirect_with("/login", "You ended this session."),
-        )
-            .into_response(),
-        Ok(_) => redirect_with("/sessions", "The session has ended."),
-        Err(e) => site.form_error(
-            "sessions.html",
-            &headers,
-            Some(&user.email),
-            &e,
-            context! {},
-        ),
-    }
+    let ended = context.end_session(&id).await;
+    let cleared = site.auth.expired_session_cookie();
+    site.or_show(
+        ended,
+        "sessions.html",
+        &headers,
+        Some(&user.email),
+        context! {},
+        |ended| {
+            if ended.current {
+                (cleared, redirect_with("/login", "You ended this session.")).into_response()
+            } else {
+                redirect_with("/sessions", "The session has ended.")
+            }
+        },
+    )
 }
 
 async fn end_other_sessions(
@@ -755,16 +736,15 @@ async fn end_other_sessions(
     context: AuthContext,
     headers: HeaderMap,
 ) -> Response {
-    match context.end_other_sessions().await {
-        Ok(n) => redirect_with("/sessions", &format!("{n} other session(s) ended.")),
-        Err(e) => site.form_error(
-            "sessions.html",
-            &headers,
-            Some(&user.email),
-            &e,
-            context! {},
-        ),
-    }
+    let ended = context.end_other_sessions().await;
+    site.or_show(
+        ended,
+        "sessions.html",
+        &headers,
+        Some(&user.email),
+        context! {},
+        |n| redirect_with("/sessions", &format!("{n} other session(s) ended.")),
+    )
 }
 
 /// Says once, in the log, when the `Secure` session cookie cannot work: over plain http on
@@ -814,24 +794,41 @@ fn app(site: Site) -> Router {
         .route("/sessions/others/end", post(end_other_sessions))
         .route("/sessions/{id}/end", post(end_session))
         .layer(LoginRequiredLayer::new("/login"));
-    Router::new()
+    let mut router = Router::new()
         .route("/", get(home))
         .route("/register", get(register_form).post(register))
         .route("/login", get(login_form).post(log_in))
         .route("/logout", post(log_out))
-        .route("/magic", get(magic_form).post(request_magic_link))
-        .route("/magic/login", get(magic_page).post(magic_login))
-        .route("/confirm", get(confirm_page).post(confirm))
-        .route(
-            "/confirm/resend",
-            get(resend_form).post(resend_confirmation),
-        )
-        .route(
-            "/email/confirm",
-            get(email_confirm_page).post(email_confirm),
-        )
-        .route("/forgot", get(forgot_form).post(request_reset))
-        .route("/reset", get(reset_page).post(reset))
+        .route("/reset", get(reset_page).post(reset));
+    for ask in [Ask::MagicLink, Ask::PasswordReset, Ask::Confirmation] {
+        let (path, ..) = ask.page();
+        let form = move |State(site): State<Site>, headers: HeaderMap| ask_form(site, headers, ask);
+        let submit = move |State(site): State<Site>,
+                           context: AuthContext,
+                           headers: HeaderMap,
+                           Form(form): Form<EmailForm>| {
+            ask_for_link(site, context, headers, form, ask)
+        };
+        router = router.route(path, get(form).post(submit));
+    }
+    for (path, link) in [
+        ("/confirm", Link::Confirmation),
+        ("/magic/login", Link::Magic),
+        ("/email/confirm", Link::EmailChange),
+    ] {
+        let page =
+            move |State(site): State<Site>, headers: HeaderMap, Query(q): Query<TokenForm>| {
+                link_page(site, headers, q, link)
+            };
+        let submit = move |State(site): State<Site>,
+                           context: AuthContext,
+                           headers: HeaderMap,
+                           Form(form): Form<TokenForm>| {
+            use_link(site, context, headers, form, link)
+        };
+        router = router.route(path, get(page).post(submit));
+    }
+    router
         .merge(private)
         .layer(middleware::from_fn_with_state(
             site.clone(),

@@ -186,6 +186,12 @@ async fn register(
     ))
 }
 
+/// `200 {"email", "message": "logged in"}` with the new session's cookie.
+fn logged_in_answer(auth: &Auth, logged_in: crate::auth::LoggedIn) -> Response {
+    let body = json!({ "email": logged_in.user.email, "message": "logged in" });
+    (logged_in.cookie, ok_json(auth, StatusCode::OK, &body)).into_response()
+}
+
 /// `202 {"message": "check your email"}`: the answer of every request that mails a link,
 /// the same whether or not a message was sent.
 fn check_your_email(auth: &Auth) -> Response {
@@ -254,8 +260,7 @@ async fn log_in_with_magic_link(
         .log_in_with_magic_link(form.required(&auth, "token")?)
         .await
         .map_err(|e| reject(&auth, e))?;
-    let body = json!({ "email": logged_in.user.email, "message": "logged in" });
-    Ok((logged_in.cookie, ok_json(&auth, StatusCode::OK, &body)).into_response())
+    Ok(logged_in_answer(&auth, logged_in))
 }
 
 async fn request_email_change(
@@ -302,8 +307,7 @@ async fn log_in(
         .log_in_with(attempt)
         .await
         .map_err(|e| reject(&auth, e))?;
-    let body = json!({ "email": logged_in.user.email, "message": "logged in" });
-    Ok((logged_in.cookie, ok_json(&auth, StatusCode::OK, &body)).into_response())
+    Ok(logged_in_answer(&auth, logged_in))
 }
 
 async fn log_out(
