@@ -153,8 +153,9 @@ pub struct AuthConfig {
     /// Most registrations per client address per hour (429 with `Retry-After` after).
     /// Spec: no limit. Hardened: 20.
     pub max_registrations_per_ip: Option<u32>,
-    /// Most reset requests per client address per hour, whatever the emails (429 with
-    /// `Retry-After` after). Spec: no limit. Hardened: 20.
+    /// Most requests of one kind that mail a link (reset, magic link, confirmation resend)
+    /// per client address per hour, whatever the emails (429 with `Retry-After` after);
+    /// each kind counts apart. Spec: no limit. Hardened: 20.
     pub max_reset_requests_per_ip: Option<u32>,
     /// The fixed window for both failure counters. Both presets: 15 min.
     pub login_failure_window: Duration,

@@ -52,6 +52,12 @@ fn known_path() -> impl Strategy<Value = &'static str> {
         Just("/profile"),
         Just("/password"),
         Just("/reset_password"),
+        Just("/confirmation"),
+        Just("/confirmation/resend"),
+        Just("/magic_link"),
+        Just("/sessions/magic"),
+        Just("/email"),
+        Just("/email/confirm"),
     ]
 }
 
@@ -77,6 +83,7 @@ fn body() -> impl Strategy<Value = Vec<u8>> {
         Just("reset_token"),
         Just("remember_me"),
         Just("token"),
+        Just("new_email"),
     ];
     let value = prop_oneof![
         Just("bob@example.com".to_owned()),
