@@ -366,5 +366,8 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     {
         tracing::warn!("shutdown: some background deliveries did not finish");
     }
+    // Mail already due goes out now if the server answers quickly; what does not stays in
+    // the outbox for the next start.
+    let _ = tokio::time::timeout(Duration::from_secs(10), auth.flush_mail()).await;
     Ok(())
 }

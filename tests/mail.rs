@@ -880,7 +880,7 @@ async fn host_templates_replace_the_defaults() {
     templates
         .set(
             "confirm_email.subject.txt",
-            "Willkommen bei Beispiel, {{ email }}",
+            "Willkommen bei Beispiel, bitte bestätigen: {{ email }}",
         )
         .unwrap();
     templates
@@ -904,7 +904,17 @@ async fn host_templates_replace_the_defaults() {
     auth.flush_mail().await;
     let message = &capture.wait_for(1).await[0];
     let parsed = message.parsed();
-    assert_eq!(parsed.subject, format!("Willkommen bei Beispiel, {email}"));
+    // A UTF-8 subject, encoded for the header (RFC 2047) and decoded back whole.
+    assert_eq!(
+        parsed.subject,
+        format!("Willkommen bei Beispiel, bitte bestätigen: {email}")
+    );
+    let raw = String::from_utf8_lossy(&message.raw);
+    let subject_line = raw.lines().find(|l| l.starts_with("Subject:")).unwrap();
+    assert!(
+        subject_line.is_ascii() && subject_line.contains("=?utf-8?"),
+        "{subject_line}"
+    );
     assert!(
         parsed
             .text
