@@ -7,9 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use base64::Engine as _;
-use sha2::{Digest, Sha256};
-
+use super::throttle::account_counter;
 use super::{Auth, AuthError, ConfigError, event, normalize_email};
 use crate::clock::duration_ms;
 use crate::mail::{MailContext, MailError, MailKind, Mailer};
@@ -39,16 +37,6 @@ pub(super) struct Link<'a> {
     pub(super) ttl: Duration,
     /// For an email change: the notice to the old address, queued with the link.
     pub(super) notify_old_address: bool,
-}
-
-/// The account's hourly counter of `kind` requests, keyed by the SHA-256 of the email so
-/// that known and unknown emails cost the same and the key's size is bounded.
-pub(super) fn mail_key(kind: &str, normalized_email: &str) -> String {
-    let digest = Sha256::digest(normalized_email.as_bytes());
-    format!(
-        "{kind}:account:{}",
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
-    )
 }
 
 impl Auth {
@@ -156,7 +144,7 @@ impl Auth {
     ) -> Result<bool, AuthError> {
         let requests = self
             .store()
-            .increment_counter(&mail_key(kind, email), self.now_ms(), HOUR_MS)
+            .increment_counter(&account_counter(kind, email), self.now_ms(), HOUR_MS)
             .await?;
         Ok(limit.is_some_and(|max| requests.count > max))
     }

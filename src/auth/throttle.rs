@@ -36,9 +36,16 @@ impl LoginClaim {
 /// The account's failure counter: `login:account:` and the base64url SHA-256 of the
 /// normalized email (57 bytes, whatever was typed).
 pub(super) fn account_key(normalized_email: &str) -> String {
+    account_counter("login", normalized_email)
+}
+
+/// An account's `kind` counter (`login`, `reset`, `magic`...): `<kind>:account:` and the
+/// base64url SHA-256 of the normalized email, so that known and unknown emails cost the
+/// same and the key's size is bounded whatever was typed.
+pub(super) fn account_counter(kind: &str, normalized_email: &str) -> String {
     let digest = Sha256::digest(normalized_email.as_bytes());
     format!(
-        "login:account:{}",
+        "{kind}:account:{}",
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
     )
 }
