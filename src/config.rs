@@ -82,6 +82,19 @@ pub struct AuthConfig {
     /// Record each session's client address, for the user's list of their sessions.
     /// Both presets: true.
     pub record_client_ip: bool,
+    /// Most session lookups (a session and its user) kept in memory, so an authenticated
+    /// request rarely waits for the store; 0 turns the cache off. About 500 bytes each.
+    /// Both presets: 10,000. The cache is coherent: it hears every change to users and
+    /// sessions from the store (this process's at once; other instances' on PostgreSQL
+    /// through `LISTEN/NOTIFY`, and not at all while that is lost), and a store whose
+    /// changes it cannot hear is never cached. Expiry and the last-seen time work as
+    /// without it.
+    pub session_cache_capacity: usize,
+    /// Longest a cached lookup is used before it is read from the store again, whatever
+    /// the cache heard: the bound on how stale anything missed could be (a SQLite file
+    /// written by a second process, a connection to PostgreSQL that died without a word).
+    /// Both presets: 10 s.
+    pub session_cache_max_age: Duration,
     /// The status of a request that needs a session and has none (no cookie, or an unknown,
     /// ended or expired one). Spec: [`NoSessionStatus::Forbidden`] (the seed's 403).
     /// Hardened: [`NoSessionStatus::Unauthorized`] (401).
@@ -262,6 +275,8 @@ impl Default for AuthConfig {
             sudo_window: Duration::from_secs(15 * 60),
             sudo_for_password_change: false,
             record_client_ip: true,
+            session_cache_capacity: 10_000,
+            session_cache_max_age: Duration::from_secs(10),
             no_session_status: NoSessionStatus::Unauthorized,
             self_service_routes: true,
             reset_token_ttl: Duration::from_secs(3600),

@@ -292,7 +292,7 @@ mod user_agent;
 
 pub use auth::{
     Auth, AuthBuilder, AuthError, ConfigError, LoggedIn, LoginAttempt, MagicLinkLogin,
-    ResetRequested, SessionInfo, connect_store,
+    ResetRequested, SessionCacheStats, SessionInfo, connect_store,
 };
 pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery, WireStyle};
 pub use extract::{AuthRejection, CurrentUser, MaybeUser};

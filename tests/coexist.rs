@@ -78,7 +78,11 @@ macro_rules! start_app {
                 .fetch_all(&pool)
                 .await
                 .expect("tower-auth bookkeeping");
-        assert_eq!(ours, [1, 2, 3], "tower-auth's migration history is its own");
+        assert_eq!(
+            ours,
+            [1, 2, 3, 4],
+            "tower-auth's migration history is its own"
+        );
 
         // tower-auth works, and every account of earlier starts still logs in.
         let email = format!("auth-user-{round}@example.com");

@@ -8,6 +8,7 @@
 //! - `trusted_device.rs`: clients that logged in before, whom strangers cannot lock out;
 //! - `fair_share.rs`: each client's bounded share of the hashing pool;
 //! - `session.rs`: starting, finding and sweeping sessions;
+//! - `session_cache.rs`: session lookups kept in memory, coherent with the store;
 //! - `session_list.rs`: a user's sessions as they see them, and ending them;
 //! - `sudo.rs`: reauthentication, and the recent authentication sensitive actions need;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
@@ -45,6 +46,7 @@ mod rehash;
 mod reset;
 mod seed;
 mod session;
+mod session_cache;
 mod session_list;
 mod sudo;
 mod throttle;
@@ -56,6 +58,7 @@ pub use error::{AuthError, ConfigError};
 pub use login::{LoggedIn, LoginAttempt};
 pub use magic_link::MagicLinkLogin;
 pub use reset::ResetRequested;
+pub use session_cache::SessionCacheStats;
 pub use session_list::SessionInfo;
 
 /// Longest session or emailed token looked up; anything longer cannot be one of ours.
@@ -108,6 +111,8 @@ struct Inner {
     mail_wake: Arc<tokio::sync::Notify>,
     /// Held while this instance delivers a batch, so a flush waits for the worker's.
     delivering: tokio::sync::Mutex<()>,
+    /// Session lookups kept in memory (`None` when the config turns the cache off).
+    session_cache: Option<Arc<session_cache::SessionCache>>,
 }
 
 impl std::fmt::Debug for Auth {
@@ -185,6 +190,12 @@ impl AuthBuilder {
                 mail_worker_started: AtomicBool::new(false),
                 mail_wake: Arc::default(),
                 delivering: tokio::sync::Mutex::new(()),
+                session_cache: (self.config.session_cache_capacity > 0).then(|| {
+                    session_cache::SessionCache::new(
+                        self.config.session_cache_capacity,
+                        self.config.session_cache_max_age,
+                    )
+                }),
                 config: self.config,
             }),
         };
@@ -239,6 +250,12 @@ impl Auth {
     /// The hashing pool (its current load is useful in metrics).
     pub fn hash_pool(&self) -> &HashPool {
         &self.inner.hasher
+    }
+
+    /// What the session cache holds and did; `None` when the config turns it off
+    /// ([`AuthConfig::session_cache_capacity`] 0).
+    pub fn session_cache_stats(&self) -> Option<SessionCacheStats> {
+        self.inner.session_cache.as_ref().map(|cache| cache.stats())
     }
 
     fn store(&self) -> &dyn Store {

@@ -5,9 +5,10 @@
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
+use super::session_cache::Lookup;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES};
 use crate::clock::duration_ms;
-use crate::store::{ExpiryCutoffs, Session, StoreError};
+use crate::store::{Change, ExpiryCutoffs, Session, StoreError};
 use crate::token::{self, TokenHash};
 use crate::user::{User, UserId};
 
@@ -52,26 +53,69 @@ impl Auth {
             return Ok(None);
         };
         let hash = TokenHash::of(token);
-        let Some((session, user)) = self.store().find_session(&hash).await? else {
+        let now = self.now_ms();
+        let Some((mut session, mut user, cached)) = self.find_session(&hash, now).await? else {
             return Ok(None);
         };
-        let now = self.now_ms();
+        let cutoffs = self.expiry_cutoffs(now);
+        if cached && cutoffs.session_expired(&session) {
+            // The cached last-seen time may be older than the stored one (another
+            // instance's requests): the store decides.
+            if let Some(cache) = &self.inner.session_cache {
+                cache.forget(Change::Session(hash));
+            }
+            let Some(found) = self.store().find_session(&hash).await? else {
+                return Ok(None);
+            };
+            (session, user) = found;
+        }
         // Both writes below are housekeeping: a store that cannot write right now (a full
         // disk, a read-only replica) must not turn a read into an error. An expired session
         // is refused whether or not it could be deleted (the sweep retries); a missed
         // last-seen update is made by a later request.
-        if self.expiry_cutoffs(now).session_expired(&session) {
+        if cutoffs.session_expired(&session) {
             if let Err(err) = self.store().delete_session(&hash).await {
                 tracing::warn!(target: "tower_auth", error = %err, "could not delete an expired session");
             }
             return Ok(None);
         }
         if now - session.last_seen_ms >= TOUCH_INTERVAL_MS {
-            if let Err(err) = self.store().touch_session(&hash, now).await {
-                tracing::warn!(target: "tower_auth", error = %err, "could not record a session's use");
+            match self.store().touch_session(&hash, now).await {
+                Ok(()) => {
+                    session.last_seen_ms = now;
+                    if let Some(cache) = &self.inner.session_cache {
+                        cache.note_touch(&hash, now);
+                    }
+                }
+                Err(err) => {
+                    tracing::warn!(target: "tower_auth", error = %err, "could not record a session's use");
+                }
             }
         }
         Ok(Some((session, user)))
+    }
+
+    /// A session and its user, from the session cache when it has them (`true`) or else
+    /// from the store (`false`), expired or not.
+    async fn find_session(
+        &self,
+        hash: &TokenHash,
+        now: i64,
+    ) -> Result<Option<(Session, User, bool)>, AuthError> {
+        let epoch = match &self.inner.session_cache {
+            None => None,
+            Some(cache) => match cache.get(&self.inner.store, hash, now) {
+                Lookup::Hit(session, user) => return Ok(Some((session, user, true))),
+                Lookup::Miss(epoch) => epoch,
+            },
+        };
+        let found = self.store().find_session(hash).await?;
+        if let (Some(cache), Some(epoch), Some((session, user))) =
+            (&self.inner.session_cache, epoch, &found)
+        {
+            cache.fill(epoch, session, user, now);
+        }
+        Ok(found.map(|(session, user)| (session, user, false)))
     }
 
     /// As [`live_session`](Self::live_session), but a missing session is

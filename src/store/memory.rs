@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail, Session, Store, StoreError,
-    Swept, TokenPurpose,
+    Change, ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail,
+    Session, Store, StoreError, Swept, TokenPurpose,
 };
 use crate::token::TokenHash;
 use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
@@ -19,6 +19,8 @@ use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, Us
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     inner: Arc<Mutex<Tables>>,
+    /// Every change to a user or session, for the session caches over this store.
+    changes: ChangeHub,
 }
 
 impl std::fmt::Debug for MemoryStore {
@@ -124,6 +126,13 @@ impl MemoryStore {
         Self::default()
     }
 
+    /// Publishes `change` (the lock already released, so subscribers may read the store)
+    /// and passes `result` through.
+    fn announce<T>(&self, change: Change, result: T) -> T {
+        self.changes.publish(change);
+        result
+    }
+
     fn lock(&self) -> MutexGuard<'_, Tables> {
         // A panic while holding the lock cannot leave the maps half-updated (each update is
         // a handful of infallible insertions), so a poisoned lock is still consistent.
@@ -159,7 +168,8 @@ impl Store for MemoryStore {
     }
 
     async fn update_user(&self, id: UserId, update: UserUpdate) -> Result<(), StoreError> {
-        self.lock().update_user(id, update).map(|_| ())
+        let result = self.lock().update_user(id, update).map(|_| ());
+        self.announce(Change::User(id), result)
     }
 
     async fn replace_password_hash(
@@ -186,7 +196,8 @@ impl Store for MemoryStore {
         t.by_email.remove(&record.user.email);
         t.sessions.retain(|_, s| s.user_id != id);
         t.tokens.retain(|_, token| token.user_id != id);
-        Ok(true)
+        drop(t);
+        self.announce(Change::User(id), Ok(true))
     }
 
     async fn create_session(
@@ -201,10 +212,15 @@ impl Store for MemoryStore {
         if t.sessions.contains_key(&session.token_hash) {
             return Err(StoreError::Duplicate);
         }
+        let user_id = session.user_id;
         if replace_others {
-            t.sessions.retain(|_, s| s.user_id != session.user_id);
+            t.sessions.retain(|_, s| s.user_id != user_id);
         }
         t.sessions.insert(session.token_hash, session);
+        drop(t);
+        if replace_others {
+            self.changes.publish(Change::User(user_id));
+        }
         Ok(())
     }
 
@@ -225,7 +241,8 @@ impl Store for MemoryStore {
     }
 
     async fn delete_session(&self, token: &TokenHash) -> Result<bool, StoreError> {
-        Ok(self.lock().sessions.remove(token).is_some())
+        let removed = self.lock().sessions.remove(token).is_some();
+        self.announce(Change::Session(*token), Ok(removed))
     }
 
     async fn delete_user_sessions(
@@ -234,7 +251,8 @@ impl Store for MemoryStore {
         except: Option<&TokenHash>,
     ) -> Result<u64, StoreError> {
         let which = except.map_or(EndSessions::All, |t| EndSessions::AllExcept(*t));
-        Ok(self.lock().end_sessions(user_id, which))
+        let ended = self.lock().end_sessions(user_id, which);
+        self.announce(Change::User(user_id), Ok(ended))
     }
 
     async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError> {
@@ -252,13 +270,14 @@ impl Store for MemoryStore {
         token: &TokenHash,
         now_ms: i64,
     ) -> Result<bool, StoreError> {
-        Ok(match self.lock().sessions.get_mut(token) {
+        let found = match self.lock().sessions.get_mut(token) {
             Some(session) => {
                 session.authenticated_at_ms = now_ms;
                 true
             }
             None => false,
-        })
+        };
+        self.announce(Change::Session(*token), Ok(found))
     }
 
     async fn create_token(
@@ -349,7 +368,8 @@ impl Store for MemoryStore {
         };
         let user = t.update_user(token.user_id, update)?;
         t.tokens.remove(hash);
-        Ok(Some((token, user)))
+        drop(t);
+        self.announce(Change::User(user.id), Ok(Some((token, user))))
     }
 
     async fn increment_counter(
@@ -423,5 +443,9 @@ impl Store for MemoryStore {
             (counters - t.counters.len()) as u64,
             (mail - t.outbox.len()) as u64,
         ))
+    }
+
+    async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
+        Ok(ChangeFeed::InProcess(self.changes.clone()))
     }
 }

@@ -130,6 +130,15 @@ macro_rules! migrations {
                 description: "email confirmation and outbox",
                 sql: include_str!(concat!("../../migrations/", $backend, "/0003_mail.sql")),
             },
+            Migration {
+                version: 4,
+                description: "change notices",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $backend,
+                    "/0004_change_notices.sql"
+                )),
+            },
         ]
     };
 }
@@ -321,11 +330,14 @@ pub(crate) mod postgres {
         upgrade_legacy_body!(conn, legacy)
     }
 
-    /// Drops every table tower-auth owns (all accounts and sessions are lost).
+    /// Drops every table and function tower-auth owns (all accounts and sessions are
+    /// lost).
     pub(crate) async fn drop_all(pool: &PgPool) -> Result<(), StoreError> {
         sqlx::raw_sql(
             "DROP TABLE IF EXISTS auth_outbox, auth_sessions, auth_tokens, auth_counters, \
-             auth_users, auth_schema_migrations",
+             auth_users, auth_schema_migrations; \
+             DROP FUNCTION IF EXISTS auth_announce_session_change(), \
+             auth_announce_user_change()",
         )
         .execute(pool)
         .await

@@ -8,6 +8,7 @@ use async_trait::async_trait;
 use crate::token::TokenHash;
 use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
+mod changes;
 pub mod conformance;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -20,6 +21,7 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use changes::{Change, ChangeFeed, ChangeHub, ChangeListener};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgStore, PgStoreOptions};
@@ -230,6 +232,23 @@ pub trait Store: Send + Sync + 'static {
     /// (`window_ends_ms <= now_ms`) and queued mail past its expiry. Returns how many of
     /// each.
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError>;
+
+    /// How this process hears of changes to users and sessions, which decides whether
+    /// [`Auth`](crate::Auth) may keep session lookups in memory (see
+    /// [`AuthConfig::session_cache_capacity`](crate::AuthConfig::session_cache_capacity)).
+    /// Asked once when the cache starts, and again whenever its [`ChangeListener`] is lost.
+    ///
+    /// The default, [`ChangeFeed::Unheard`], never caches: right for any store that other
+    /// processes may write without this one hearing of it. A store that only its own
+    /// process writes answers [`ChangeFeed::InProcess`] and publishes each committed change
+    /// on a [`ChangeHub`].
+    ///
+    /// # Errors
+    /// The feed cannot be opened right now. It is asked for again, with backoff; sessions
+    /// are looked up in the store meanwhile.
+    async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
+        Ok(ChangeFeed::Unheard)
+    }
 }
 
 /// Maps a sqlx error to a [`StoreError`]: unique violations are `Duplicate`, foreign-key

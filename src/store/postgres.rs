@@ -3,13 +3,23 @@
 use std::str::FromStr;
 use std::time::Duration;
 
-use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use super::sql::{
     impl_sql_store, outbox_columns, session_columns, session_join, token_columns, token_returning,
     user_columns, valid_token,
 };
-use super::{StoreError, migrate};
+use super::{Change, ChangeFeed, ChangeHub, ChangeListener, StoreError, migrate};
+use crate::user::UserId;
+
+/// The channel the triggers of migration 4 notify with the id of each user whose account
+/// or sessions changed.
+const CHANGES_CHANNEL: &str = "tower_auth_changes";
+
+/// Sweeps of expired sessions set this for their transaction: every instance refuses an
+/// expired session on its own, so their removal is not announced.
+const QUIET_SWEEP: Option<&str> = Some("SELECT set_config('tower_auth.quiet', 'on', true)");
 
 /// Pool settings for [`PgStore::connect_with`].
 #[derive(Debug, Clone)]
@@ -46,6 +56,9 @@ impl Default for PgStoreOptions {
 #[derive(Clone)]
 pub struct PgStore {
     pool: PgPool,
+    /// This process's own changes, published as they commit; other processes' arrive
+    /// through [`CHANGES_CHANNEL`].
+    changes: ChangeHub,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -55,6 +68,10 @@ impl std::fmt::Debug for PgStore {
 }
 
 impl PgStore {
+    /// The `application_name` of the connection each instance keeps open to hear other
+    /// instances' changes (`LISTEN tower_auth_changes`), as `pg_stat_activity` shows it.
+    pub const CHANGE_LISTENER_NAME: &'static str = "tower-auth change listener";
+
     /// Connects with default pool settings and brings the schema up to date.
     ///
     /// # Errors
@@ -91,7 +108,10 @@ impl PgStore {
     /// A failed migration.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
         migrate::postgres::run(&pool).await?;
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            changes: ChangeHub::default(),
+        })
     }
 
     /// The underlying pool.
@@ -112,9 +132,67 @@ impl PgStore {
     }
 }
 
+/// Every instance's changes, as the triggers on `auth_users` and `auth_sessions` announce
+/// them (`NOTIFY`, in the transaction that made the change).
+struct PgChangeListener {
+    listener: PgListener,
+}
+
+#[async_trait]
+impl ChangeListener for PgChangeListener {
+    async fn next_change(&mut self) -> Result<Change, StoreError> {
+        loop {
+            // `try_recv`, not `recv`: `recv` reconnects silently, and whatever was
+            // notified while it was away would be missed without a word.
+            match self.listener.try_recv().await {
+                Ok(Some(notification)) => {
+                    // Anything else on the channel is not ours to act on.
+                    if let Ok(id) = notification.payload().parse::<i64>() {
+                        return Ok(Change::User(UserId(id)));
+                    }
+                }
+                Ok(None) => {
+                    return Err(StoreError::Unavailable(
+                        "the change listener's connection was lost".into(),
+                    ));
+                }
+                Err(err) => return Err(super::map_sqlx(err)),
+            }
+        }
+    }
+}
+
 impl_sql_store!(
     PgStore,
     sqlx::Postgres,
     sqlx::postgres::PgRow,
-    " FOR UPDATE SKIP LOCKED"
+    " FOR UPDATE SKIP LOCKED",
+    {
+        /// This process's changes as they commit, and every instance's through `LISTEN` on a
+        /// connection of its own (outside the pool, named [`PgStore::CHANGE_LISTENER_NAME`]).
+        async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
+            let options = self
+                .pool
+                .connect_options()
+                .as_ref()
+                .clone()
+                .application_name(Self::CHANGE_LISTENER_NAME);
+            let connection = PgPoolOptions::new()
+                .max_connections(1)
+                .min_connections(0)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_lazy_with(options);
+            let mut listener = PgListener::connect_with(&connection)
+                .await
+                .map_err(super::map_sqlx)?;
+            listener
+                .listen(CHANGES_CHANNEL)
+                .await
+                .map_err(super::map_sqlx)?;
+            Ok(ChangeFeed::Shared {
+                hub: self.changes.clone(),
+                listener: Box::new(PgChangeListener { listener }),
+            })
+        }
+    }
 );

@@ -65,12 +65,17 @@ macro_rules! outbox_columns {
     };
 }
 
-/// Implements [`Store`](crate::Store) for a type with a `pool: sqlx::Pool<$db>` field.
+/// Implements [`Store`](crate::Store) for a type with a `pool: sqlx::Pool<$db>` field and
+/// a `changes: ChangeHub` field, on which every committed change to a user or session is
+/// published (see [`Change`](crate::store::Change)). The calling module defines
+/// `QUIET_SWEEP: Option<&str>`, a statement run before the sweep of expired sessions in its
+/// transaction, so a backend whose triggers announce changes can leave those out.
+/// `$more` are further methods of the implementation (what only one backend does).
 /// `$claim_lock` ends the subquery that picks outbox rows to claim: PostgreSQL's
 /// `FOR UPDATE SKIP LOCKED`, so concurrent workers take different rows without waiting;
 /// nothing on SQLite, which runs one writer at a time.
 macro_rules! impl_sql_store {
-    ($store:ty, $db:ty, $row:ty, $claim_lock:literal) => {
+    ($store:ty, $db:ty, $row:ty, $claim_lock:literal, { $($more:tt)* }) => {
         fn user_from_row(row: &$row) -> Result<$crate::user::User, $crate::store::StoreError> {
             use sqlx::Row as _;
             Ok($crate::user::User::new(
@@ -314,7 +319,9 @@ macro_rules! impl_sql_store {
                 if !update_user_on(&mut tx, id, &update).await? {
                     return Err($crate::store::StoreError::NotFound);
                 }
-                tx.commit().await.map_err($crate::store::map_sqlx)
+                tx.commit().await.map_err($crate::store::map_sqlx)?;
+                self.changes.publish($crate::store::Change::User(id));
+                Ok(())
             }
 
             async fn replace_password_hash(
@@ -346,6 +353,7 @@ macro_rules! impl_sql_store {
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::map_sqlx)?;
+                self.changes.publish($crate::store::Change::User(id));
                 Ok(result.rows_affected() > 0)
             }
 
@@ -398,7 +406,11 @@ macro_rules! impl_sql_store {
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_sqlx)?;
-                tx.commit().await.map_err($crate::store::map_sqlx)
+                tx.commit().await.map_err($crate::store::map_sqlx)?;
+                if replace_others {
+                    self.changes.publish($crate::store::Change::User(session.user_id));
+                }
+                Ok(())
             }
 
             async fn find_session(
@@ -445,6 +457,7 @@ macro_rules! impl_sql_store {
                     .execute(&self.pool)
                     .await
                     .map_err($crate::store::map_sqlx)?;
+                self.changes.publish($crate::store::Change::Session(*token));
                 Ok(result.rows_affected() > 0)
             }
 
@@ -457,7 +470,9 @@ macro_rules! impl_sql_store {
                     $crate::user::EndSessions::AllExcept(*token)
                 });
                 let mut conn = self.pool.acquire().await.map_err($crate::store::map_sqlx)?;
-                delete_sessions_on(&mut conn, user_id, which).await
+                let ended = delete_sessions_on(&mut conn, user_id, which).await?;
+                self.changes.publish($crate::store::Change::User(user_id));
+                Ok(ended)
             }
 
             async fn list_user_sessions(
@@ -487,6 +502,7 @@ macro_rules! impl_sql_store {
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::map_sqlx)?;
+                self.changes.publish($crate::store::Change::Session(*token));
                 Ok(result.rows_affected() > 0)
             }
 
@@ -657,6 +673,7 @@ macro_rules! impl_sql_store {
                 .map_err($crate::store::map_sqlx)?;
                 let user = user_from_row(&user)?;
                 tx.commit().await.map_err($crate::store::map_sqlx)?;
+                self.changes.publish($crate::store::Change::User(user.id));
                 Ok(Some((token, user)))
             }
 
@@ -729,6 +746,16 @@ macro_rules! impl_sql_store {
                 cutoffs: $crate::store::ExpiryCutoffs,
             ) -> Result<$crate::store::Swept, $crate::store::StoreError> {
                 let now_ms = cutoffs.now_ms;
+                // Expired sessions are refused by every instance on its own, cached or not:
+                // their removal is not a change to announce (QUIET_SWEEP, where the backend
+                // announces changes from triggers, tells them so).
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                if let Some(quiet) = QUIET_SWEEP {
+                    sqlx::query(quiet)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::map_sqlx)?;
+                }
                 let sessions = sqlx::query(
                     "DELETE FROM auth_sessions WHERE expires_at_ms <= $1 \
                      OR (last_seen_ms <= $2 AND NOT remembered) \
@@ -737,9 +764,10 @@ macro_rules! impl_sql_store {
                 .bind(now_ms)
                 .bind(cutoffs.idle_cutoff_ms)
                 .bind(cutoffs.remembered_idle_cutoff_ms)
-                .execute(&self.pool)
+                .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_sqlx)?;
+                tx.commit().await.map_err($crate::store::map_sqlx)?;
                 let tokens = sqlx::query("DELETE FROM auth_tokens WHERE expires_at_ms <= $1")
                     .bind(now_ms)
                     .execute(&self.pool)
@@ -762,6 +790,8 @@ macro_rules! impl_sql_store {
                     mail.rows_affected(),
                 ))
             }
+
+            $($more)*
         }
     };
 }

@@ -18,8 +18,8 @@ use super::sql::{
     user_columns, valid_token,
 };
 use super::{
-    Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail, Session, Store, StoreError,
-    Swept, TokenPurpose, map_sqlx,
+    ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail, Session,
+    Store, StoreError, Swept, TokenPurpose, map_sqlx,
 };
 use crate::token::TokenHash;
 use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
@@ -62,7 +62,13 @@ pub struct SqliteStore {
 #[derive(Clone)]
 struct Sql {
     pool: SqlitePool,
+    /// This process's changes, for the session caches over this database: a SQLite file
+    /// belongs to one process, so they are all the changes there are.
+    changes: ChangeHub,
 }
+
+/// Nothing to quiet: SQLite announces changes in-process only, from the shared SQL.
+const QUIET_SWEEP: Option<&str> = None;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -99,7 +105,10 @@ impl SqliteStore {
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
         migrate::sqlite::run(&pool).await?;
         Ok(Self {
-            sql: Sql { pool },
+            sql: Sql {
+                pool,
+                changes: ChangeHub::default(),
+            },
             session_readers: None,
         })
     }
@@ -146,7 +155,7 @@ impl SqliteStore {
     }
 }
 
-impl_sql_store!(Sql, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "");
+impl_sql_store!(Sql, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "", {});
 
 /// Creates the database file readable and writable by its owner only (0600), when it does
 /// not exist yet: it holds password hashes. SQLite gives its `-wal` and `-shm` files the
@@ -512,6 +521,10 @@ impl Store for SqliteStore {
 
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError> {
         self.sql.delete_expired(cutoffs).await
+    }
+
+    async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
+        Ok(ChangeFeed::InProcess(self.sql.changes.clone()))
     }
 }
 
