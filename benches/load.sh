@@ -6,6 +6,9 @@
 #     benches/load.sh                  # about 3 min: ours only
 #     benches/load.sh --peers          # also the axum-login and Flask peers (first run: +4 min build)
 #     benches/load.sh --runs 3 --peers # every row three times, interleaved; medians for the targets
+#     benches/load.sh --pg --peers     # also PostgreSQL: ours, the axum-login peer's pg variant,
+#                                      # and revocation across two instances (benches/revocation.rs)
+#     benches/load.sh --scale --pg     # also 1,000 vs 1,000,000 users and sessions (+3 min)
 #
 # Options (or environment variables):
 #   --duration S   (DURATION, default 10)   seconds per wrk run
@@ -14,6 +17,12 @@
 #   --storm C      (STORM_CONNS, default 8) wrk connections posting logins (keeps the
 #                                           hashing pool full: more than one per core)
 #   --peers        (PEERS=1)                also measure the peers' GET /profile
+#   --pg           (PG=1)                   also PostgreSQL: starts it as .ci/postgres.sh does
+#                                           (installing it when root and missing), or uses
+#                                           LOAD_PG_URL (a role that may create databases)
+#   --scale        (SCALE=1)                also the scale rows, on SQLite (and PostgreSQL
+#                                           with --pg), seeded by examples/seed_load.rs
+#   --scale-users N (SCALE_USERS, default 1000000)  the large side of the scale rows
 #   BASE_PORT (default 18400)   ports BASE_PORT..BASE_PORT+5 on 127.0.0.1 must be free
 #   PEER_AXUM_DIR (default /tmp/peer)   where the axum-login peer is copied and built
 #   PEERS_SRC (default ../shared/peers next to the repository, else /work/shared/peers)
@@ -26,7 +35,13 @@
 #                  AuthLayer (requests carry a session cookie the route never reads)
 #   axum-login     --peers: SESSION_STORE=sqlite BCRYPT_COST=4
 #   flask          --peers: the seed's Flask server, REF_COST=4
-# Rows: GET / and GET /profile on each; POST /sessions at cost 10 (8 connections, so the
+#   ours, pg       --pg: spec_server on a fresh database, --bcrypt-cost 10
+#   axum-login, pg --pg --peers: the peer built with --features pg, users and tower-sessions'
+#                  PostgresStore in a database of its own on the same server, BCRYPT_COST=4
+#   scale          --scale: for 1,000 and SCALE_USERS users, each with one live session, on
+#                  a fresh database: spec_server with the session cache (its default) and
+#                  without (--session-cache-capacity 0), both over the same database
+# Rows: GET / and GET /profile on each (with --pg, on PostgreSQL too); POST /sessions at cost 10 (8 connections, so the
 # hashing pool stays full); GET /profile during a login storm (the storm starts 1.5 s before
 # the measured GETs and ends after them); GET /profile beside a nice-19 busy loop (what any
 # busy thread does to this machine's p99); and GET /profile paced (each connection waits
@@ -36,6 +51,9 @@
 # would be measured too. wrk shares the machine, so the figures are for comparing rows of
 # one run with each other (ratios), not absolute capacity; "server CPU µs/req" (the
 # server's user + system time over the requests wrk completed) is the least noisy column.
+# Scale rows: GET /profile with 1,000 seeded sessions in turn (one cookie per request,
+# round robin), cached and uncached, and POST /sessions at cost 4, at both sizes; bytes per
+# user and per session on disk as the seeding tool measured them.
 #
 # Needs wrk (installed with apt-get when run as root and missing; otherwise
 # `sudo apt-get install -y wrk`), curl, cargo, and for --peers python3 with pip.
@@ -46,6 +64,9 @@ RUNS="${RUNS:-1}"
 CONNS="${CONNS:-32}"
 STORM_CONNS="${STORM_CONNS:-8}"
 PEERS="${PEERS:-0}"
+PG="${PG:-0}"
+SCALE="${SCALE:-0}"
+SCALE_USERS="${SCALE_USERS:-1000000}"
 BASE_PORT="${BASE_PORT:-18400}"
 PEER_AXUM_DIR="${PEER_AXUM_DIR:-/tmp/peer}"
 
@@ -56,6 +77,9 @@ while [ $# -gt 0 ]; do
     --conns) CONNS="$2"; shift 2 ;;
     --storm) STORM_CONNS="$2"; shift 2 ;;
     --peers) PEERS=1; shift ;;
+    --pg) PG=1; shift ;;
+    --scale) SCALE=1; shift ;;
+    --scale-users) SCALE_USERS="$2"; shift 2 ;;
     -h | --help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown argument: $1 (see --help)" >&2; exit 2 ;;
     esac
@@ -82,8 +106,9 @@ fi
 command -v curl >/dev/null 2>&1 || die "curl is missing"
 
 # ---- build ------------------------------------------------------------------------------
-log "building the release spec server, hash_cost and the middleware bench"
-cargo build --release --example spec_server --example hash_cost >&2
+log "building the release spec server, hash_cost, seed_load and the middleware bench"
+cargo build --release --example spec_server --example hash_cost --example seed_load >&2
+SEED_BIN="$REPO/target/release/examples/seed_load"
 BIN="$REPO/target/release/examples/spec_server"
 HASH_COST_BIN="$REPO/target/release/examples/hash_cost"
 BENCH_BUILD="$(cargo bench --no-run --bench middleware 2>&1)" ||
@@ -97,6 +122,12 @@ if [ "$PEERS" = 1 ]; then
         log "building the axum-login peer in $PEER_AXUM_DIR (about 4 min)"
         [ -d "$PEER_AXUM_DIR" ] || cp -r "$PEERS_SRC/axum_login" "$PEER_AXUM_DIR"
         (cd "$PEER_AXUM_DIR" && cargo build --release >&2)
+    fi
+    if [ "$PG" = 1 ] && [ ! -x "$PEER_AXUM_DIR/target-pg/release/peer_axum_login" ]; then
+        log "building the axum-login peer's pg variant (about 2 min)"
+        [ -d "$PEER_AXUM_DIR" ] || cp -r "$PEERS_SRC/axum_login" "$PEER_AXUM_DIR"
+        (cd "$PEER_AXUM_DIR" && CARGO_TARGET_DIR="$PEER_AXUM_DIR/target-pg" \
+            cargo build --release --features pg >&2)
     fi
     if ! python3 -c 'import flask, sqlalchemy, bcrypt' 2>/dev/null; then
         log "installing the Flask peer's packages (pip)"
@@ -157,6 +188,30 @@ if [ "$PEERS" = 1 ]; then
     PID_FLASK=$!
 fi
 
+if [ "$PG" = 1 ]; then
+    if [ -z "${LOAD_PG_URL:-}" ]; then
+        log "starting PostgreSQL (.ci/postgres.sh)"
+        LOAD_PG_URL="$(bash "$REPO/.ci/postgres.sh")"
+    fi
+    command -v psql >/dev/null 2>&1 || die "psql is missing (apt-get install postgresql-client)"
+    PG_SERVER="${LOAD_PG_URL%/*}"
+    # fresh_pg NAME: an empty database NAME on the server; prints its URL.
+    fresh_pg() {
+        psql "$LOAD_PG_URL" -qX -v ON_ERROR_STOP=1 -c "DROP DATABASE IF EXISTS \"$1\" WITH (FORCE)" \
+            -c "CREATE DATABASE \"$1\"" >&2 || die "cannot create database $1 on $LOAD_PG_URL"
+        echo "$PG_SERVER/$1"
+    }
+    P_PG=$((BASE_PORT + 6)) P_AXUM_PG=$((BASE_PORT + 7))
+    start pg "$BIN" --bind "127.0.0.1:$P_PG" --database-url "$(fresh_pg tower_auth_load_ours)" \
+        --bcrypt-cost 10
+    G="http://127.0.0.1:$P_PG"
+    if [ "$PEERS" = 1 ]; then
+        start axum_pg PORT="$P_AXUM_PG" DB="$(fresh_pg tower_auth_load_peer)" \
+            SESSION_STORE=postgres BCRYPT_COST=4 "$PEER_AXUM_DIR/target-pg/release/peer_axum_login"
+        AP="http://127.0.0.1:$P_AXUM_PG"
+    fi
+fi
+
 S="http://127.0.0.1:$P_SQLITE" M="http://127.0.0.1:$P_MEMORY"
 wait_up "$S/"; wait_up "$M/"; wait_up "http://127.0.0.1:$P_BARE/hello"
 wait_up "http://127.0.0.1:$P_LAYER/hello"
@@ -173,7 +228,18 @@ if [ "$PEERS" = 1 ]; then
     COOKIE_F="$(login_cookie "$F" bench@example.com bench-password)"
     [ -n "$COOKIE_A" ] && [ -n "$COOKIE_F" ] || die "could not log in to a peer (logs in $TMP)"
 fi
-for check in "$S/profile $COOKIE_S" "$M/profile $COOKIE_M"; do
+CHECKS=("$S/profile $COOKIE_S" "$M/profile $COOKIE_M")
+if [ "$PG" = 1 ]; then
+    wait_up "$G/"
+    COOKIE_G="$(login_cookie "$G" bench@example.com bench-password)"
+    CHECKS+=("$G/profile $COOKIE_G")
+    if [ "$PEERS" = 1 ]; then
+        wait_up "$AP/"
+        COOKIE_AP="$(login_cookie "$AP" bench@example.com bench-password)"
+        CHECKS+=("$AP/profile $COOKIE_AP")
+    fi
+fi
+for check in "${CHECKS[@]}"; do
     set -- $check
     [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $2" "$1")" = 200 ] ||
         die "GET $1 with the session cookie is not 200"
@@ -264,6 +330,15 @@ for run in $(seq 1 "$RUNS"); do
     fi
     measure "GET /profile (ours, memory)" "$run" "$PID_MEMORY" "${GET[@]}" -H "Cookie: $COOKIE_M" \
         "$M/profile"
+    if [ "$PG" = 1 ]; then
+        measure "GET / (ours, pg)" "$run" "$PID_PG" "${GET[@]}" "$G/"
+        measure "GET /profile (ours, pg)" "$run" "$PID_PG" "${GET[@]}" -H "Cookie: $COOKIE_G" \
+            "$G/profile"
+        if [ "$PEERS" = 1 ]; then
+            measure "GET /profile (axum-login, pg users and sessions)" "$run" "$PID_AXUM_PG" \
+                "${GET[@]}" -H "Cookie: $COOKIE_AP" "$AP/profile"
+        fi
+    fi
     measure "GET /hello, bare router" "$run" "$PID_BARE" "${GET[@]}" -H "Cookie: $COOKIE_M" \
         "http://127.0.0.1:$P_BARE/hello"
     measure "GET /hello + AuthLayer, never asks" "$run" "$PID_LAYER" "${GET[@]}" \
@@ -290,6 +365,80 @@ for run in $(seq 1 "$RUNS"); do
     storm_beside "$PACED_STORM" "POST /sessions, cost 10: the storm, beside paced GETs" \
         "${GET[@]}" -s "$TMP/paced.lua" -H "Cookie: $COOKIE_S" "$S/profile"
 done
+
+# ---- scale -------------------------------------------------------------------------------
+# scale_label ROW BACKEND USERS: the label of one scale row.
+scale_label() { echo "$1 (ours, $2, $3 users and sessions)"; }
+SCALE_PROFILE="GET /profile, 1,000 sessions in turn, cached"
+SCALE_UNCACHED="GET /profile, 1,000 sessions in turn, no cache"
+SCALE_LOGIN="POST /sessions, cost 4"
+SCALE_BACKENDS=(sqlite)
+if [ "$SCALE" = 1 ]; then
+    [ "$PG" = 1 ] && SCALE_BACKENDS+=(pg)
+    P_SCALE=$((BASE_PORT + 8)) P_SCALE_NC=$((BASE_PORT + 9))
+    SC="http://127.0.0.1:$P_SCALE" NC="http://127.0.0.1:$P_SCALE_NC"
+    cat >"$TMP/scale_login.lua" <<'LUA'
+wrk.method = "POST"
+wrk.body = "email=scale%40example.com&password=scale-password"
+wrk.headers["Content-Type"] = "application/x-www-form-urlencoded"
+LUA
+    cat >"$TMP/rotate.lua" <<LUA
+local tokens = {}
+for line in io.lines("$TMP/tokens.txt") do tokens[#tokens + 1] = line end
+local i = 0
+request = function()
+    i = i % #tokens + 1
+    return wrk.format("GET", "/profile", { ["Cookie"] = "session_id=" .. tokens[i] })
+end
+LUA
+    for backend in "${SCALE_BACKENDS[@]}"; do
+        for users in 1000 "$SCALE_USERS"; do
+            if [ "$backend" = sqlite ]; then
+                url="sqlite://$TMP/scale-$users.db?mode=rwc"
+            else
+                url="$(fresh_pg tower_auth_load_scale)"
+            fi
+            log "seeding $users users with a session each ($backend)"
+            "$SEED_BIN" --database-url "$url" --users "$users" --known 1000 \
+                --tokens-out "$TMP/tokens.txt" >"$TMP/seed.txt" || die "seeding failed"
+            cat "$TMP/seed.txt" >&2
+            sed -n 's/^bytes on disk: //p' "$TMP/seed.txt" >"$TMP/bytes-$backend-$users.txt"
+            start scale "$BIN" --bind "127.0.0.1:$P_SCALE" --database-url "$url" --bcrypt-cost 4
+            start scale_nc "$BIN" --bind "127.0.0.1:$P_SCALE_NC" --database-url "$url" \
+                --bcrypt-cost 4 --session-cache-capacity 0
+            wait_up "$SC/"; wait_up "$NC/"
+            # The account the login rows use; its first login also makes the server's first
+            # sweep of expired sessions (a scan of them all) before anything is measured.
+            curl -s -o /dev/null -d "email=scale@example.com&password=scale-password" "$SC/users"
+            curl -s -o /dev/null -d "email=scale@example.com&password=scale-password" "$SC/sessions"
+            curl -s -o /dev/null -d "email=scale@example.com&password=scale-password" "$NC/sessions"
+            first="session_id=$(head -n 1 "$TMP/tokens.txt")"
+            for base in "$SC" "$NC"; do
+                [ "$(curl -s -o /dev/null -w '%{http_code}' -H "Cookie: $first" "$base/profile")" = 200 ] ||
+                    die "a seeded session is refused by $base ($backend, $users users)"
+            done
+            for run in $(seq 1 "$RUNS"); do
+                measure "$(scale_label "$SCALE_PROFILE" "$backend" "$users")" "$run" "$PID_SCALE" \
+                    "${GET[@]}" -s "$TMP/rotate.lua" "$SC/profile"
+                measure "$(scale_label "$SCALE_UNCACHED" "$backend" "$users")" "$run" "$PID_SCALE_NC" \
+                    "${GET[@]}" -s "$TMP/rotate.lua" "$NC/profile"
+                measure "$(scale_label "$SCALE_LOGIN" "$backend" "$users")" "$run" "$PID_SCALE" \
+                    -t1 -c"$STORM_CONNS" -s "$TMP/scale_login.lua" "$SC/sessions"
+            done
+            kill "$PID_SCALE" "$PID_SCALE_NC"
+            wait "$PID_SCALE" "$PID_SCALE_NC" 2>/dev/null || true
+            [ "$backend" = sqlite ] && rm -f "$TMP/scale-$users.db"*
+        done
+    done
+fi
+
+# ---- revocation across instances ----------------------------------------------------------
+if [ "$PG" = 1 ]; then
+    log "revocation across two instances (cargo bench --bench revocation)"
+    TOWER_AUTH_BENCH_PG_URL="$(fresh_pg tower_auth_load_revocation)" TRIALS=100 \
+        cargo bench --bench revocation 2>/dev/null >"$TMP/revocation.txt" ||
+        die "the revocation bench failed"
+fi
 
 # ---- report -----------------------------------------------------------------------------
 # med LABEL COLUMN: the median of one column over the runs (3 req/s, 4 p50, 5 p99, 8 CPU).
@@ -326,6 +475,31 @@ printf -- "- GET /profile p99 during a login storm vs idle, saturating GETs: %s 
 printf " (target <= 3; beside a nice-19 busy loop instead: %s)\n" "$(ratio "$(med "$HOG" 5)" "$(med "$IDLE" 5)")"
 printf -- "- GET /profile p99 during a login storm vs idle, paced GETs: %s ms / %s ms = %s (target <= 3)\n" \
     "$(med "$PACED_STORM" 5)" "$(med "$PACED" 5)" "$(ratio "$(med "$PACED_STORM" 5)" "$(med "$PACED" 5)")"
+printf -- "- GET /profile vs GET /, ours, SQLite: %s (target >= 0.75)\n" \
+    "$(ratio "$(med "$IDLE" 3)" "$(med "GET / (ours, sqlite)" 3)")"
+if [ "$PG" = 1 ]; then
+    printf -- "- GET /profile vs GET /, ours, PostgreSQL: %s (target >= 0.60)\n" \
+        "$(ratio "$(med "GET /profile (ours, pg)" 3)" "$(med "GET / (ours, pg)" 3)")"
+    if [ "$PEERS" = 1 ]; then
+        label="GET /profile (axum-login, pg users and sessions)"
+        printf -- "- GET /profile, PostgreSQL, ours vs axum-login: req/s %s, server CPU per request %s" \
+            "$(ratio "$(med "GET /profile (ours, pg)" 3)" "$(med "$label" 3)")" \
+            "$(ratio "$(med "$label" 8)" "$(med "GET /profile (ours, pg)" 8)")"
+        echo " (target >= 3)"
+    fi
+    echo "- revocation across instances, $(sed -n 's/^all: //p' "$TMP/revocation.txt")"
+fi
+if [ "$SCALE" = 1 ]; then
+    for backend in "${SCALE_BACKENDS[@]}"; do
+        for row in "$SCALE_PROFILE" "$SCALE_UNCACHED" "$SCALE_LOGIN"; do
+            small="$(scale_label "$row" "$backend" 1000)" large="$(scale_label "$row" "$backend" "$SCALE_USERS")"
+            printf -- "- %s, %s: %s users vs 1000: req/s %s/s vs %s/s = %s (target >= 0.90)\n" \
+                "$row" "$backend" "$SCALE_USERS" "$(med "$large" 3)" "$(med "$small" 3)" \
+                "$(ratio "$(med "$large" 3)" "$(med "$small" 3)")"
+        done
+        echo "- on disk, $backend, $SCALE_USERS users: $(cat "$TMP/bytes-$backend-$SCALE_USERS.txt")"
+    done
+fi
 if [ "$PEERS" = 1 ]; then
     for peer in "axum-login|GET /profile (axum-login, sqlite sessions)|2" "Flask|GET /profile (flask)|50"; do
         IFS='|' read -r name label target <<<"$peer"
@@ -333,4 +507,8 @@ if [ "$PEERS" = 1 ]; then
             "$(ratio "$(med "$IDLE" 3)" "$(med "$label" 3)")" "$(ratio "$(med "$label" 8)" "$(med "$IDLE" 8)")"
         echo " (target >= $target)"
     done
+fi
+if [ "$PG" = 1 ]; then
+    echo
+    cat "$TMP/revocation.txt"
 fi

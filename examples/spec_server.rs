@@ -125,6 +125,9 @@ struct Args {
     /// Hash jobs allowed to wait before requests get 503.
     #[arg(long, env = "AUTH_HASH_QUEUE")]
     hash_queue: Option<usize>,
+    /// Most session lookups kept in memory (default 10000; 0 turns the cache off).
+    #[arg(long, env = "AUTH_SESSION_CACHE_CAPACITY")]
+    session_cache_capacity: Option<usize>,
     /// Send the session cookie with `Secure` (true in the hardened preset); set false to try
     /// the hardened preset over plain HTTP.
     #[arg(long, env = "AUTH_COOKIE_SECURE")]
@@ -226,6 +229,9 @@ impl Args {
         }
         if let Some(n) = self.hash_permits {
             config.hash_permits = n;
+        }
+        if let Some(n) = self.session_cache_capacity {
+            config.session_cache_capacity = n;
         }
         if let Some(n) = self.hash_queue {
             config.hash_queue = n;

@@ -17,7 +17,10 @@
 //! - [`Store`]: where accounts, sessions, emailed tokens and counters live: [`MemoryStore`],
 //!   [`SqliteStore`] (the embedded default) and [`PgStore`] (several instances on one
 //!   database), in tables of their own (`auth_*`) beside your app's. Pick one by URL with
-//!   [`Auth::connect`].
+//!   [`Auth::connect`]. Session lookups are kept in memory and stay coherent: each store
+//!   announces every change that could make one wrong ([`store::ChangeFeed`]; on PostgreSQL
+//!   by `LISTEN/NOTIFY` from triggers, across instances), and while it cannot, nothing is
+//!   cached ([`Auth::session_cache_stats`]).
 //! - [`AuthLayer`] (from [`Auth::layer`]) and the extractors [`CurrentUser`], [`MaybeUser`]
 //!   and [`AuthContext`]: the current user in your own handlers, loaded lazily, at most once
 //!   per request, and never for routes that do not ask; and the protected login flow for

@@ -38,8 +38,8 @@ use std::sync::Arc;
 use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
+use super::{Change, ChangeFeed, Store, StoreError};
 use super::{Counter, EmailToken, ExpiryCutoffs, OutgoingMail, Session, Swept, TokenPurpose};
-use super::{Store, StoreError};
 use crate::token::TokenHash;
 use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
@@ -128,6 +128,7 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.email_confirmation_is_stored_and_read_back().await;
     suite.tokens_and_their_mail_commit_together().await;
     suite.concurrent_mail_claims_never_share_a_message().await;
+    suite.changes_are_announced_as_they_commit().await;
     // Last: its sweep removes 1970 records, which earlier checks count exactly.
     suite.the_outbox_claims_each_message_once_per_lease().await;
 }
@@ -1233,6 +1234,132 @@ impl Suite {
             "delete_user_sessions must never delete another user's session"
         );
         self.delete_user_sessions(user.id).await;
+    }
+
+    /// Every write that could make a cached session lookup wrong is published on the
+    /// store's [`ChangeHub`](super::ChangeHub) before it returns; reads, new sessions and
+    /// the last-seen time are not. Skipped for a store whose changes cannot be heard
+    /// ([`ChangeFeed::Unheard`]), which is never cached.
+    async fn changes_are_announced_as_they_commit(&self) {
+        let hub = match self.store.change_feed().await {
+            Ok(ChangeFeed::InProcess(hub) | ChangeFeed::Shared { hub, .. }) => hub,
+            Ok(ChangeFeed::Unheard) => return,
+            Err(e) => panic!("change_feed failed: {e:?}"),
+        };
+        let heard = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let recorder: Arc<dyn Fn(Change) + Send + Sync> = {
+            let heard = Arc::clone(&heard);
+            Arc::new(move |change| {
+                heard
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .push(change);
+            })
+        };
+        hub.subscribe(&recorder);
+        let take = || {
+            std::mem::take(
+                &mut *heard
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            )
+        };
+        // A change names the user, or the very session.
+        let covers = |changes: &[Change], user: UserId, session: &TokenHash| {
+            changes
+                .iter()
+                .any(|c| *c == Change::User(user) || *c == Change::Session(*session))
+        };
+
+        let user = self.new_user("announce").await;
+        let first = self.live_session("announce-1", user.id);
+        self.create_session(first.clone(), false).await;
+        let _ = self.find_session(&first.token_hash).await;
+        self.store
+            .touch_session(&first.token_hash, LIVE_MS + 10)
+            .await
+            .unwrap_or_else(|e| panic!("touch_session failed: {e:?}"));
+        assert_eq!(
+            take(),
+            [],
+            "registering, starting a session, reading it and recording its use are not              changes to announce"
+        );
+
+        let reauthenticated = self
+            .store
+            .reauthenticate_session(&first.token_hash, LIVE_MS + 20)
+            .await
+            .unwrap_or_else(|e| panic!("reauthenticate_session failed: {e:?}"));
+        assert!(reauthenticated);
+        assert!(
+            covers(&take(), user.id, &first.token_hash),
+            "reauthenticate_session must announce the session (or its user)"
+        );
+
+        let second = self.live_session("announce-2", user.id);
+        self.create_session(second.clone(), true).await;
+        assert!(
+            covers(&take(), user.id, &first.token_hash),
+            "create_session with replace_others must announce the sessions it ended"
+        );
+
+        assert!(self.delete_session(&second.token_hash).await);
+        assert!(
+            covers(&take(), user.id, &second.token_hash),
+            "delete_session must announce the session"
+        );
+
+        let third = self.live_session("announce-3", user.id);
+        self.create_session(third.clone(), false).await;
+        take();
+        assert_eq!(self.delete_user_sessions(user.id).await, 1);
+        assert!(
+            covers(&take(), user.id, &third.token_hash),
+            "delete_user_sessions must announce the sessions it ended"
+        );
+
+        self.update(
+            user.id,
+            UserUpdate::new().email(self.email("announce-moved")),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("update_user failed: {e:?}"));
+        assert!(
+            take().contains(&Change::User(user.id)),
+            "update_user must announce the user"
+        );
+
+        let token = self.token_for(
+            "announce",
+            &self.find_id(user.id).await.user,
+            TokenPurpose::ConfirmEmail,
+        );
+        self.create_token(token.clone(), false).await;
+        take();
+        self.redeem(
+            &token.hash,
+            token.purpose,
+            LIVE_MS,
+            UserUpdate::new().confirm_email(LIVE_MS),
+        )
+        .await
+        .expect("redeem_token")
+        .expect("a valid token is redeemed");
+        assert!(
+            take().contains(&Change::User(user.id)),
+            "redeem_token must announce the user it updated"
+        );
+
+        let deleted = self
+            .store
+            .delete_user(user.id)
+            .await
+            .unwrap_or_else(|e| panic!("delete_user failed: {e:?}"));
+        assert!(deleted);
+        assert!(
+            take().contains(&Change::User(user.id)),
+            "delete_user must announce the user"
+        );
     }
 
     async fn reauthentication_sets_only_the_authentication_time(&self) {
