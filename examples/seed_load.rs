@@ -56,10 +56,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|_| uuid::Uuid::new_v4().to_string())
         .collect();
     let started = Instant::now();
+    let plan = Plan {
+        args: &args,
+        hash: &hash,
+        now_ms,
+        expires_ms,
+        tokens: &tokens,
+    };
     let sizes = if args.database_url.starts_with("sqlite:") {
-        sqlite::seed(&args, &hash, now_ms, expires_ms, &tokens).await?
+        sqlite::seed(&plan).await?
     } else {
-        postgres::seed(&args, &hash, now_ms, expires_ms, &tokens).await?
+        postgres::seed(&plan).await?
     };
     std::fs::write(&args.tokens_out, tokens.join("\n") + "\n")?;
     let took = started.elapsed();
@@ -78,6 +85,18 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     Ok(())
 }
 
+/// What to seed, and with what.
+#[derive(Clone, Copy)]
+struct Plan<'a> {
+    args: &'a Args,
+    /// The one password hash every account gets.
+    hash: &'a str,
+    now_ms: i64,
+    expires_ms: i64,
+    /// The known sessions' tokens.
+    tokens: &'a [String],
+}
+
 /// Rows `[from, to)` of the next batch, for `total` rows.
 fn batches(total: i64) -> impl Iterator<Item = (i64, i64)> {
     (0..(total + BATCH - 1) / BATCH).map(move |b| (b * BATCH, ((b + 1) * BATCH).min(total)))
@@ -86,7 +105,7 @@ fn batches(total: i64) -> impl Iterator<Item = (i64, i64)> {
 mod sqlite {
     use sqlx::{Connection as _, SqliteConnection};
 
-    use super::{Args, TokenHash, batches};
+    use super::{Plan, TokenHash, batches};
 
     /// The database's size now, in bytes (after moving the WAL into it).
     async fn size(conn: &mut SqliteConnection) -> Result<i64, sqlx::Error> {
@@ -100,13 +119,14 @@ mod sqlite {
         .await
     }
 
-    pub(super) async fn seed(
-        args: &Args,
-        hash: &str,
-        now_ms: i64,
-        expires_ms: i64,
-        tokens: &[String],
-    ) -> Result<(i64, i64), Box<dyn std::error::Error>> {
+    pub(super) async fn seed(plan: &Plan<'_>) -> Result<(i64, i64), Box<dyn std::error::Error>> {
+        let Plan {
+            args,
+            hash,
+            now_ms,
+            expires_ms,
+            tokens,
+        } = *plan;
         let mut conn = SqliteConnection::connect(&args.database_url).await?;
         let base: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(id), 0) FROM auth_users")
             .fetch_one(&mut conn)
@@ -171,7 +191,7 @@ mod sqlite {
 mod postgres {
     use sqlx::{Connection as _, PgConnection};
 
-    use super::{Args, TokenHash, batches};
+    use super::{Plan, TokenHash, batches};
 
     async fn size(conn: &mut PgConnection, table: &str) -> Result<i64, sqlx::Error> {
         sqlx::query_scalar("SELECT pg_total_relation_size($1::regclass)")
@@ -180,13 +200,14 @@ mod postgres {
             .await
     }
 
-    pub(super) async fn seed(
-        args: &Args,
-        hash: &str,
-        now_ms: i64,
-        expires_ms: i64,
-        tokens: &[String],
-    ) -> Result<(i64, i64), Box<dyn std::error::Error>> {
+    pub(super) async fn seed(plan: &Plan<'_>) -> Result<(i64, i64), Box<dyn std::error::Error>> {
+        let Plan {
+            args,
+            hash,
+            now_ms,
+            expires_ms,
+            tokens,
+        } = *plan;
         let mut conn = PgConnection::connect(&args.database_url).await?;
         let users_before = size(&mut conn, "auth_users").await?;
         let sessions_before = size(&mut conn, "auth_sessions").await?;

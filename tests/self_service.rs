@@ -12,7 +12,7 @@ mod pg;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_support::{Answer, TestServer, client, hardened_config, serve_auth};
+use http_support::{Answer, TestServer, hardened_config, serve_auth};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_auth::clock::ManualClock;
@@ -41,7 +41,6 @@ struct App {
     store: Arc<dyn Store>,
     clock: ManualClock,
     server: TestServer,
-    http: reqwest::Client,
     _dir: Option<tempfile::TempDir>,
     #[cfg(feature = "postgres")]
     _db: Option<pg::TestDatabase>,
@@ -97,7 +96,6 @@ impl App {
             store,
             clock,
             server,
-            http: client(),
             _dir: dir,
             #[cfg(feature = "postgres")]
             _db: db,
@@ -111,18 +109,13 @@ impl App {
         form: &[(&str, &str)],
         device: Option<&Device>,
     ) -> Answer {
-        let mut request = self.http.request(method, self.server.url(path));
-        if let Some(device) = device {
-            request = request
-                .header("Cookie", &device.cookie)
-                .header("User-Agent", device.user_agent);
-        }
-        if !form.is_empty() {
-            request = request
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(http_support::form(form));
-        }
-        Answer::read(request.send().await.expect("request")).await
+        let headers: Vec<(&str, &str)> = device.map_or_else(Vec::new, |device| {
+            vec![
+                ("Cookie", device.cookie.as_str()),
+                ("User-Agent", device.user_agent),
+            ]
+        });
+        http_support::send(&self.server, method, path, form, &headers).await
     }
 
     async fn register(&self, email: &str) {

@@ -16,7 +16,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use http_support::{Answer, TestServer, client, hardened_config, serve_auth};
+use http_support::{Answer, TestServer, hardened_config, serve_auth};
 use reqwest::{Method, StatusCode};
 use store_support::InstrumentedStore;
 use tower_auth::clock::{Clock, ManualClock};
@@ -122,16 +122,8 @@ impl Instance {
         form: &[(&str, &str)],
         cookie: Option<&str>,
     ) -> Answer {
-        let mut request = client().request(method, self.server.url(path));
-        if let Some(cookie) = cookie {
-            request = request.header("Cookie", cookie);
-        }
-        if !form.is_empty() {
-            request = request
-                .header("Content-Type", "application/x-www-form-urlencoded")
-                .body(http_support::form(form));
-        }
-        Answer::read(request.send().await.expect("request")).await
+        let headers: Vec<(&str, &str)> = cookie.map_or_else(Vec::new, |c| vec![("Cookie", c)]);
+        http_support::send(&self.server, method, path, form, &headers).await
     }
 
     async fn register(&self, email: &str) {
@@ -322,6 +314,13 @@ async fn instances_sharing_a_store_hear_each_others_revocations() {
     }
 }
 
+/// Runs `sql` on `pool` and waits until `instance` has heard the change it announces.
+async fn sql_heard(instance: &Instance, pool: &sqlx::PgPool, sql: &str) {
+    let heard = instance.stats().changes_heard;
+    sqlx::query(sql).execute(pool).await.expect(sql);
+    eventually(sql, || async { instance.stats().changes_heard > heard }).await;
+}
+
 /// Changes made to the tables directly (an operator's SQL) reach every instance's cache:
 /// the database's triggers announce them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -336,29 +335,18 @@ async fn changes_made_in_sql_reach_the_cache() {
     one.register("alice@example.com").await;
     let cookie = one.log_in("alice@example.com", PW).await;
     one.warm(&cookie).await;
-    let heard = one.stats().changes_heard;
-    sqlx::query("UPDATE auth_users SET email = 'alice@example.org'")
-        .execute(&pool)
-        .await
-        .expect("update");
-    eventually("the email change is heard", || async {
-        one.stats().changes_heard > heard
-    })
+    sql_heard(
+        one,
+        &pool,
+        "UPDATE auth_users SET email = 'alice@example.org'",
+    )
     .await;
     let answer = one.profile(&cookie).await;
     answer.expect(StatusCode::OK);
     assert_eq!(answer.body["email"], "alice@example.org");
 
     one.warm(&cookie).await;
-    let heard = one.stats().changes_heard;
-    sqlx::query("DELETE FROM auth_sessions")
-        .execute(&pool)
-        .await
-        .expect("delete");
-    eventually("the deletion is heard", || async {
-        one.stats().changes_heard > heard
-    })
-    .await;
+    sql_heard(one, &pool, "DELETE FROM auth_sessions").await;
     one.profile(&cookie).await.expect(StatusCode::UNAUTHORIZED);
 
     // The last-seen time is not a change: touching does not evict.
@@ -370,13 +358,11 @@ async fn changes_made_in_sql_reach_the_cache() {
         .await
         .expect("touch");
     // A change that is announced, after it, proves the touch was not.
-    sqlx::query("UPDATE auth_users SET email = 'alice@example.net'")
-        .execute(&pool)
-        .await
-        .expect("update");
-    eventually("the later change is heard", || async {
-        one.stats().changes_heard > heard
-    })
+    sql_heard(
+        one,
+        &pool,
+        "UPDATE auth_users SET email = 'alice@example.net'",
+    )
     .await;
     assert_eq!(
         one.stats().changes_heard,

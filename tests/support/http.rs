@@ -164,6 +164,27 @@ pub fn session_cookie_value(set_cookies: &[String]) -> Option<String> {
     })
 }
 
+/// Sends `method path` to `server` with `headers` (a `Cookie`, a `User-Agent`, ...) and,
+/// when `form` is not empty, a form body; reads the answer whole.
+pub async fn send(
+    server: &TestServer,
+    method: reqwest::Method,
+    path: &str,
+    form: &[(&str, &str)],
+    headers: &[(&str, &str)],
+) -> Answer {
+    let mut request = client().request(method, server.url(path));
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    if !form.is_empty() {
+        request = request
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(self::form(form));
+    }
+    Answer::read(request.send().await.expect("request")).await
+}
+
 /// Every `Set-Cookie` header of a `reqwest` response, as text.
 pub fn set_cookies(response: &reqwest::Response) -> Vec<String> {
     response
