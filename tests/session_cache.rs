@@ -221,38 +221,18 @@ impl Revocation {
     /// Revokes `victim` on `instance`, using `other` (another session of the same user)
     /// where the action is taken from elsewhere.
     async fn apply(self, instance: &Instance, victim: &str, other: &str) {
-        let answer = match self {
-            Self::LogOut => {
-                instance
-                    .send(Method::DELETE, "/sessions", &[], Some(victim))
-                    .await
-            }
-            Self::PasswordChange => {
-                instance
-                    .send(
-                        Method::PUT,
-                        "/password",
-                        &[("current_password", PW), ("new_password", NEW_PW)],
-                        Some(other),
-                    )
-                    .await
-            }
-            Self::EndOthers => {
-                instance
-                    .send(Method::DELETE, "/sessions/others", &[], Some(other))
-                    .await
-            }
-            Self::AccountDeletion => {
-                instance
-                    .send(
-                        Method::DELETE,
-                        "/users/me",
-                        &[("password", PW)],
-                        Some(other),
-                    )
-                    .await
-            }
+        let (method, path, form, cookie): (Method, &str, &[(&str, &str)], &str) = match self {
+            Self::LogOut => (Method::DELETE, "/sessions", &[], victim),
+            Self::PasswordChange => (
+                Method::PUT,
+                "/password",
+                &[("current_password", PW), ("new_password", NEW_PW)],
+                other,
+            ),
+            Self::EndOthers => (Method::DELETE, "/sessions/others", &[], other),
+            Self::AccountDeletion => (Method::DELETE, "/users/me", &[("password", PW)], other),
         };
+        let answer = instance.send(method, path, form, Some(cookie)).await;
         assert!(
             answer.status.is_success() || answer.status.is_redirection(),
             "{self:?}: {answer:?}"
