@@ -168,7 +168,8 @@ impl AuthContext {
         self.client_ip
     }
 
-    /// The logged-in user, loading it on the first call only (one indexed read).
+    /// The logged-in user, loading it on the first call only (from the session cache, or one
+    /// indexed read).
     ///
     /// # Errors
     /// A store failure (not cached: a later call tries again).

@@ -54,7 +54,7 @@ impl Auth {
         };
         let hash = TokenHash::of(token);
         let now = self.now_ms();
-        let Some((mut session, mut user, cached)) = self.find_session(&hash, now).await? else {
+        let Some((mut session, mut user, cached)) = self.lookup_session(&hash, now).await? else {
             return Ok(None);
         };
         let cutoffs = self.expiry_cutoffs(now);
@@ -97,7 +97,7 @@ impl Auth {
 
     /// A session and its user, from the session cache when it has them (`true`) or else
     /// from the store (`false`), expired or not.
-    async fn find_session(
+    async fn lookup_session(
         &self,
         hash: &TokenHash,
         now: i64,

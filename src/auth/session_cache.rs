@@ -305,9 +305,30 @@ impl SessionCache {
     }
 }
 
+/// While armed, sets the cache aside if the task following a listener ends any other way
+/// than by the cache being dropped (its runtime shut down, a panic): nothing would hear
+/// other instances' changes any more. The next lookup then starts a new task.
+struct FollowerGuard {
+    cache: Weak<SessionCache>,
+    armed: bool,
+}
+
+impl Drop for FollowerGuard {
+    fn drop(&mut self) {
+        if let (true, Some(cache)) = (self.armed, self.cache.upgrade()) {
+            cache.distrust();
+            cache.follower_started.store(false, Ordering::Release);
+        }
+    }
+}
+
 /// Opens `store`'s change feed and applies it to the cache, reopening it (with backoff)
 /// whenever it fails or is lost, until the cache is dropped.
 async fn follow(store: Arc<dyn Store>, cache: Weak<SessionCache>, mut closed: watch::Receiver<()>) {
+    let mut guard = FollowerGuard {
+        cache: cache.clone(),
+        armed: true,
+    };
     let mut backoff = FEED_RETRY_MIN;
     let mut warned = false;
     loop {
@@ -317,10 +338,15 @@ async fn follow(store: Arc<dyn Store>, cache: Weak<SessionCache>, mut closed: wa
         };
         let Some(this) = cache.upgrade() else { return };
         match feed {
-            Ok(ChangeFeed::Unheard) => return,
+            Ok(ChangeFeed::Unheard) => {
+                guard.armed = false;
+                return;
+            }
             Ok(ChangeFeed::InProcess(hub)) => {
+                // Every change reaches the cache through the hub, task or no task.
                 this.subscribe(&hub);
                 this.trust();
+                guard.armed = false;
                 return;
             }
             Ok(ChangeFeed::Shared { hub, mut listener }) => {
