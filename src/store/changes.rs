@@ -99,6 +99,11 @@ impl ChangeHub {
         });
     }
 
+    /// Whether nothing but this value holds the hub (no store or clone of one uses it).
+    pub(crate) fn is_unused(&self) -> bool {
+        Arc::strong_count(&self.subscribers) == 1
+    }
+
     /// Calls `callback` with every change from now on, for as long as the caller keeps
     /// the `Arc` alive (the hub holds it weakly).
     pub fn subscribe(&self, callback: &Arc<Subscriber>) {

@@ -104,11 +104,9 @@ impl SqliteStore {
     /// A failed migration.
     pub async fn from_pool(pool: SqlitePool) -> Result<Self, StoreError> {
         migrate::sqlite::run(&pool).await?;
+        let changes = hub_for(pool.connect_options().get_filename());
         Ok(Self {
-            sql: Sql {
-                pool,
-                changes: ChangeHub::default(),
-            },
+            sql: Sql { pool, changes },
             session_readers: None,
         })
     }
@@ -156,6 +154,23 @@ impl SqliteStore {
 }
 
 impl_sql_store!(Sql, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "", {});
+
+/// The change hub of the database file at `path`: one per file in this process, so stores
+/// opened separately on one file (two `Auth::connect` calls, say) hear each other's
+/// changes as clones of one store do. An in-memory database (no file) gets a hub of its
+/// own.
+fn hub_for(path: &std::path::Path) -> ChangeHub {
+    static HUBS: LazyLock<Mutex<std::collections::HashMap<std::path::PathBuf, ChangeHub>>> =
+        LazyLock::new(Mutex::default);
+    let Ok(path) = std::fs::canonicalize(path) else {
+        return ChangeHub::default();
+    };
+    let mut hubs = HUBS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    hubs.retain(|_, hub| !hub.is_unused());
+    hubs.entry(path).or_default().clone()
+}
 
 /// Creates the database file readable and writable by its owner only (0600), when it does
 /// not exist yet: it holds password hashes. SQLite gives its `-wal` and `-shm` files the
