@@ -459,6 +459,112 @@ async fn the_cache_fails_closed_while_the_change_feed_is_lost() {
     assert_eq!(connections(PgStore::CHANGE_LISTENER_NAME).await, 1);
 }
 
+/// A TCP proxy in front of PostgreSQL that can stop passing bytes without closing anything:
+/// a connection that looks open and says nothing (a half-open connection, a pooler that
+/// does not pass `LISTEN` through).
+struct SilentProxy {
+    addr: std::net::SocketAddr,
+    paused: tokio::sync::watch::Sender<bool>,
+}
+
+impl SilentProxy {
+    async fn start(upstream: String) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (paused, _) = tokio::sync::watch::channel(false);
+        let gate = paused.clone();
+        tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else {
+                    continue;
+                };
+                let (client_read, client_write) = client.into_split();
+                let (server_read, server_write) = server.into_split();
+                tokio::spawn(pump(client_read, server_write, gate.subscribe()));
+                tokio::spawn(pump(server_read, client_write, gate.subscribe()));
+            }
+        });
+        Self { addr, paused }
+    }
+
+    fn set_paused(&self, paused: bool) {
+        self.paused.send_replace(paused);
+    }
+}
+
+/// Copies bytes from `from` to `to`, holding them while the gate says paused.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut paused: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut buf = vec![0; 16 * 1024];
+    loop {
+        let Ok(n) = from.read(&mut buf).await else {
+            return;
+        };
+        if n == 0 {
+            return;
+        }
+        while *paused.borrow_and_update() {
+            if paused.changed().await.is_err() {
+                return;
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// A listener whose connection goes silent without closing is lost all the same: it hears
+/// nothing, not even the pings every instance sends, and the cache is set aside until a
+/// new listener hears again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_change_feed_counts_as_lost() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let url = reqwest::Url::parse(db.url()).expect("database URL");
+    let upstream = format!(
+        "{}:{}",
+        url.host_str().expect("host"),
+        url.port().unwrap_or(5432)
+    );
+    let proxy = SilentProxy::start(upstream).await;
+    let mut through = url.clone();
+    through.set_host(Some("127.0.0.1")).expect("host");
+    through.set_port(Some(proxy.addr.port())).expect("port");
+    let auth = Auth::connect(through.as_str(), config())
+        .await
+        .expect("connect");
+    let one = Instance {
+        server: serve_auth(&auth).await,
+        auth,
+    };
+    one.register("alice@example.com").await;
+    let cookie = one.log_in("alice@example.com", PW).await;
+    one.warm(&cookie).await;
+
+    proxy.set_paused(true);
+    eventually("the silent feed is noticed", || async {
+        !one.stats().in_use
+    })
+    .await;
+    assert_eq!(one.stats().feed_losses, 1);
+    assert_eq!(one.stats().entries, 0, "emptied");
+
+    proxy.set_paused(false);
+    eventually("a new listener hears again", || async {
+        one.stats().in_use
+    })
+    .await;
+    one.warm(&cookie).await;
+}
+
 /// Expiry is enforced to the minute and the last-seen time recorded, cached or not; a
 /// stale cached copy never expires a session another instance kept in use.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -132,31 +132,100 @@ impl PgStore {
     }
 }
 
+/// How often each instance notifies the channel with a ping of its own, so that a listener
+/// always has something to hear.
+const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// A listener that hears nothing for this long (not even the pings) counts as lost, even
+/// if its connection looks open (a half-open TCP connection, a pooler that does not pass
+/// `LISTEN` through): the cache is set aside rather than trusted on silence.
+const SILENCE_LIMIT: Duration = Duration::from_secs(3);
+/// The payload of the pings; anything that is not a user id is ignored as a change.
+const PING: &str = "ping";
+
 /// Every instance's changes, as the triggers on `auth_users` and `auth_sessions` announce
-/// them (`NOTIFY`, in the transaction that made the change).
+/// them (`NOTIFY`, in the transaction that made the change). A task reads the `LISTEN`
+/// connection and hands each payload over; another pings the channel through the pool.
 struct PgChangeListener {
-    listener: PgListener,
+    payloads: tokio::sync::mpsc::UnboundedReceiver<Result<String, StoreError>>,
+    last_heard: tokio::time::Instant,
+    tasks: [tokio::task::JoinHandle<()>; 2],
+}
+
+impl Drop for PgChangeListener {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}
+
+impl PgChangeListener {
+    fn start(mut listener: PgListener, pool: PgPool) -> Self {
+        let (sender, payloads) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            loop {
+                // `try_recv`, not `recv`: `recv` reconnects silently, and whatever was
+                // notified while it was away would be missed without a word.
+                let next = match listener.try_recv().await {
+                    Ok(Some(notification)) => Ok(notification.payload().to_owned()),
+                    Ok(None) => Err(StoreError::Unavailable(
+                        "the change listener's connection was lost".into(),
+                    )),
+                    Err(err) => Err(super::map_sqlx(err)),
+                };
+                let lost = next.is_err();
+                if sender.send(next).is_err() || lost {
+                    return;
+                }
+            }
+        });
+        let pinger = tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(PING_INTERVAL);
+            loop {
+                ticks.tick().await;
+                // A failed ping is a ping not heard: the silence limit decides.
+                let _ = sqlx::query("SELECT pg_notify($1, $2)")
+                    .bind(CHANGES_CHANNEL)
+                    .bind(PING)
+                    .execute(&pool)
+                    .await;
+            }
+        });
+        Self {
+            payloads,
+            last_heard: tokio::time::Instant::now(),
+            tasks: [reader, pinger],
+        }
+    }
 }
 
 #[async_trait]
 impl ChangeListener for PgChangeListener {
     async fn next_change(&mut self) -> Result<Change, StoreError> {
         loop {
-            // `try_recv`, not `recv`: `recv` reconnects silently, and whatever was
-            // notified while it was away would be missed without a word.
-            match self.listener.try_recv().await {
-                Ok(Some(notification)) => {
-                    // Anything else on the channel is not ours to act on.
-                    if let Ok(id) = notification.payload().parse::<i64>() {
+            let payload = tokio::select! {
+                payload = self.payloads.recv() => payload,
+                () = tokio::time::sleep_until(self.last_heard + SILENCE_LIMIT) => {
+                    return Err(StoreError::Unavailable(
+                        "the change listener heard nothing, not even its own pings".into(),
+                    ));
+                }
+            };
+            match payload {
+                Some(Ok(payload)) => {
+                    self.last_heard = tokio::time::Instant::now();
+                    // Pings, and anything else on the channel that is not a user id, only
+                    // prove the listener hears.
+                    if let Ok(id) = payload.parse::<i64>() {
                         return Ok(Change::User(UserId(id)));
                     }
                 }
-                Ok(None) => {
+                Some(Err(err)) => return Err(err),
+                None => {
                     return Err(StoreError::Unavailable(
-                        "the change listener's connection was lost".into(),
+                        "the change listener stopped".into(),
                     ));
                 }
-                Err(err) => return Err(super::map_sqlx(err)),
             }
         }
     }
@@ -185,13 +254,15 @@ impl_sql_store!(
             let mut listener = PgListener::connect_with(&connection)
                 .await
                 .map_err(super::map_sqlx)?;
+            // A lost connection is reported at once, not after a reconnection attempt.
+            listener.eager_reconnect(false);
             listener
                 .listen(CHANGES_CHANNEL)
                 .await
                 .map_err(super::map_sqlx)?;
             Ok(ChangeFeed::Shared {
                 hub: self.changes.clone(),
-                listener: Box::new(PgChangeListener { listener }),
+                listener: Box::new(PgChangeListener::start(listener, self.pool.clone())),
             })
         }
     }
