@@ -27,8 +27,8 @@ import time
 
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 import readme_console as rc
@@ -53,6 +53,21 @@ def free_port():
         return s.getsockname()[1]
 
 
+def left_behind(element):
+    """True once `element` belongs to a page the browser has left. Chromium reports that
+    either as a stale element or, when asked in the middle of the navigation, as an
+    inspector error about a node outside the document; both mean the same."""
+    try:
+        element.is_enabled()
+        return False
+    except StaleElementReferenceException:
+        return True
+    except WebDriverException as error:
+        if "does not belong to the document" in str(error):
+            return True
+        raise
+
+
 class Browser:
     """One headless Chromium with a profile (and so a cookie jar) of its own."""
 
@@ -74,7 +89,7 @@ class Browser:
         """Clicks a form's button and waits for the page it leads to."""
         page = self.driver.find_element(By.TAG_NAME, "html")
         element.click()
-        WebDriverWait(self.driver, 15).until(expected_conditions.staleness_of(page))
+        WebDriverWait(self.driver, 15).until(lambda _: left_behind(page))
 
     def path(self):
         return self.driver.current_url[len(self.base):]
