@@ -365,12 +365,12 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     limits.max_connections_per_ip = args.max_connections_per_ip;
     limits.header_read_timeout = Duration::from_secs(args.header_read_timeout);
     serve(listener, app, limits, shutdown_signal()).await;
-    // Mail requests still being handled reach the outbox before the process ends.
+    // Password-hash upgrades started by the last logins finish before the process ends.
     if tokio::time::timeout(Duration::from_secs(10), auth.background_idle())
         .await
         .is_err()
     {
-        tracing::warn!("shutdown: some background deliveries did not finish");
+        tracing::warn!("shutdown: some password-hash upgrades did not finish");
     }
     // Mail already due goes out now if the server answers quickly; what does not stays in
     // the outbox for the next start.

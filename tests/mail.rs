@@ -21,6 +21,7 @@ use http_support::{Answer, TestServer, client, form, serve_auth};
 use mail::{Capture, Received, SmtpServer, smtp_available};
 use reqwest::StatusCode;
 use serde_json::json;
+use sqlx::Connection as _;
 use tower_auth::clock::ManualClock;
 use tower_auth::mail::SmtpTransport;
 use tower_auth::{Auth, AuthConfig, MailTemplates, Mailer, MemoryStore, Store, UserUpdate};
@@ -463,6 +464,117 @@ async fn an_smtp_outage_and_a_restart_lose_and_repeat_nothing() {
         .await
         .expect("request");
     assert_eq!(answer.status(), StatusCode::OK);
+}
+
+/// A "mail me a link" request is durable once acknowledged: with the token table refusing
+/// writes (so no link can be issued), magic-link and reset requests still get their 202;
+/// the application is killed (`kill -9`); the requests are found waiting in the outbox,
+/// and once tokens can be written again the restarted application answers each exactly
+/// once, with links that work.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
+    if !smtp_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(&dir.path().join("mail"), &[]).await;
+    let db = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    let binary = process::spec_server_binary();
+    let url = smtp.url();
+    let flags = [
+        "--preset",
+        "hardened",
+        "--cookie-secure",
+        "false",
+        "--smtp-url",
+        &url,
+        "--public-url",
+        "http://localhost:5000",
+        "--mail-retry-max",
+        "1",
+    ];
+    let app = process::SpecServer::start(&binary, &db, &flags).await;
+    let http = client();
+    let post = |base: &str, path: &str, fields: &[(&str, &str)]| {
+        http.post(format!("{base}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form(fields))
+            .send()
+    };
+    let answer = post(&app.base, "/users", &[("email", ALICE), ("password", PW)])
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    smtp.wait_for(1).await;
+
+    let mut sql = sqlx::SqliteConnection::connect(&db).await.expect("sqlite");
+    sqlx::query(
+        "CREATE TRIGGER test_hold_tokens BEFORE INSERT ON auth_tokens \
+         BEGIN SELECT RAISE(ABORT, 'tokens held by the test'); END",
+    )
+    .execute(&mut sql)
+    .await
+    .expect("trigger");
+    for path in ["/magic_link", "/reset_password"] {
+        let answer = post(&app.base, path, &[("email", ALICE)])
+            .await
+            .expect("request");
+        assert_eq!(answer.status(), StatusCode::ACCEPTED, "{path} acknowledged");
+    }
+    // Long enough for the worker to try (and fail) to answer, more than once.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    app.kill();
+    let waiting: Vec<String> =
+        sqlx::query_scalar("SELECT request FROM auth_outbox WHERE request IS NOT NULL ORDER BY id")
+            .fetch_all(&mut sql)
+            .await
+            .expect("outbox");
+    assert_eq!(
+        waiting,
+        ["magic_link", "reset_password"],
+        "both acknowledged requests wait in the outbox"
+    );
+    sqlx::query("DROP TRIGGER test_hold_tokens")
+        .execute(&mut sql)
+        .await
+        .expect("drop trigger");
+    sql.close().await.expect("close");
+
+    let app = process::SpecServer::start(&binary, &db, &flags).await;
+    smtp.wait_for(3).await;
+    // Long enough for any duplicate to show: several poll and retry periods.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let received = smtp.received();
+    let subjects: Vec<String> = received.iter().map(|m| m.parsed().subject).collect();
+    assert_eq!(
+        subjects.len(),
+        3,
+        "the confirmation, then each request answered once: {subjects:?}"
+    );
+    let magic = received
+        .iter()
+        .find(|m| m.parsed().subject == "Your sign-in link")
+        .expect("the magic link");
+    let answer = post(&app.base, "/sessions/magic", &[("token", &magic.token())])
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), StatusCode::OK, "the magic link works");
+    let reset = received
+        .iter()
+        .find(|m| m.parsed().subject == "Reset your password")
+        .expect("the reset link");
+    let answer = http
+        .put(format!("{}/reset_password", app.base))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("email", ALICE),
+            ("reset_token", &reset.token()),
+            ("new_password", PW2),
+        ]))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(answer.status(), StatusCode::OK, "the reset link works");
 }
 
 /// Two instances on one PostgreSQL database share the outbox: both queue, both deliver at

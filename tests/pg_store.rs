@@ -430,7 +430,9 @@ async fn two_instances_share_reset_tokens() {
     let reset = TokenPurpose::ResetPassword;
 
     let token = reset_token("reset-1", &user, 10_000);
-    a.create_token(token.clone(), true, &[]).await.unwrap();
+    a.create_token(token.clone(), true, &[], None)
+        .await
+        .unwrap();
 
     // Issued on A, found on B.
     let (found, holder) = b
@@ -443,7 +445,7 @@ async fn two_instances_share_reset_tokens() {
 
     // The same hash for another user is a collision, from either instance.
     assert!(matches!(
-        b.create_token(reset_token("reset-1", &other, 10_000), true, &[])
+        b.create_token(reset_token("reset-1", &other, 10_000), true, &[], None)
             .await,
         Err(StoreError::Duplicate)
     ));
@@ -483,10 +485,10 @@ async fn two_instances_share_reset_tokens() {
     assert_eq!(after.password_hash, "hash-new");
 
     // A new token issued on A replaces the one issued on B; an email change on B voids it.
-    b.create_token(reset_token("reset-2", &user, 10_000), true, &[])
+    b.create_token(reset_token("reset-2", &user, 10_000), true, &[], None)
         .await
         .unwrap();
-    a.create_token(reset_token("reset-3", &user, 10_000), true, &[])
+    a.create_token(reset_token("reset-3", &user, 10_000), true, &[], None)
         .await
         .unwrap();
     assert!(
@@ -505,7 +507,7 @@ async fn two_instances_share_reset_tokens() {
             .is_none()
     );
     // Sweeping from B removes what A issued once it has expired.
-    a.create_token(reset_token("reset-4", &other, 2_000), true, &[])
+    a.create_token(reset_token("reset-4", &other, 2_000), true, &[], None)
         .await
         .unwrap();
     assert_eq!(b.delete_expired(cutoffs(3_000, 0)).await.unwrap().tokens, 1);
@@ -518,7 +520,7 @@ async fn concurrent_redemption_of_one_token_across_instances_succeeds_once() {
     };
     let (a, b) = two_instances(db.url()).await;
     let user = a.add_user(new_user("race@example.com")).await.unwrap();
-    a.create_token(reset_token("race-token", &user, 10_000), false, &[])
+    a.create_token(reset_token("race-token", &user, 10_000), false, &[], None)
         .await
         .unwrap();
     let tasks: Vec<_> = (0..20)

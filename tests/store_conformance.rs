@@ -179,7 +179,7 @@ mod sqlite {
                 expires_at_ms: T + 1_000,
             };
             store
-                .create_token(token.clone(), true, &[])
+                .create_token(token.clone(), true, &[], None)
                 .await
                 .expect("create_token");
             let session = Session {

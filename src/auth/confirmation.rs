@@ -18,6 +18,7 @@ impl Auth {
             to: &user.email,
             ttl: self.inner.config.confirm_email_ttl,
             notify_old_address: false,
+            answers: None,
         };
         self.mail_link(user, link).await
     }
@@ -78,18 +79,7 @@ impl Auth {
     ) -> Result<(), AuthError> {
         self.mailer()?;
         let limit = self.inner.config.max_mails_per_hour;
-        self.accept_mail_request(
-            "confirm",
-            email,
-            client_ip,
-            limit,
-            |auth, user| async move {
-                if user.email_confirmed() {
-                    return Ok(());
-                }
-                auth.mail_confirmation(&user).await
-            },
-        )
-        .await
+        self.accept_mail_request(TokenPurpose::ConfirmEmail, email, client_ip, limit)
+            .await
     }
 }

@@ -47,6 +47,7 @@ impl Auth {
             to: &new_email,
             ttl: self.inner.config.change_email_ttl,
             notify_old_address: true,
+            answers: None,
         };
         self.mail_link(&user, link).await?;
         event("email_change_requested", Some(user.id));

@@ -3,11 +3,9 @@
 use std::net::IpAddr;
 
 use super::login::LoggedIn;
-use super::outbox::Link;
 use super::session::SessionStart;
 use super::throttle::account_key;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event};
-use crate::mail::MailKind;
 use crate::store::TokenPurpose;
 use crate::token::TokenHash;
 use crate::user::UserUpdate;
@@ -45,17 +43,8 @@ impl Auth {
     ) -> Result<(), AuthError> {
         self.mailer()?;
         let limit = self.inner.config.max_mails_per_hour;
-        self.accept_mail_request("magic", email, client_ip, limit, |auth, user| async move {
-            let link = Link {
-                kind: MailKind::MagicLink,
-                purpose: TokenPurpose::MagicLink,
-                to: &user.email,
-                ttl: auth.inner.config.magic_link_ttl,
-                notify_old_address: false,
-            };
-            auth.mail_link(&user, link).await
-        })
-        .await
+        self.accept_mail_request(TokenPurpose::MagicLink, email, client_ip, limit)
+            .await
     }
 
     /// `POST /sessions/magic`: redeems a magic link's token and starts a session, as a

@@ -1,17 +1,17 @@
 //! Mail, from the flows to the durable outbox and out: queueing a link with its token in
 //! one transaction, the uniform "mail me a link" request, and the worker that delivers.
 
-use std::future::Future;
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::throttle::account_counter;
+use super::tokens::IssueOptions;
 use super::{Auth, AuthError, ConfigError, event, normalize_email};
 use crate::clock::duration_ms;
 use crate::mail::{MailContext, MailError, MailKind, Mailer};
-use crate::store::{OutgoingMail, QueuedMail, TokenPurpose};
+use crate::store::{MailRequest, OutboxEntry, OutgoingMail, QueuedMail, StoreError, TokenPurpose};
 use crate::token::TokenFormat;
 use crate::user::{User, UserLookup};
 
@@ -37,6 +37,8 @@ pub(super) struct Link<'a> {
     pub(super) ttl: Duration,
     /// For an email change: the notice to the old address, queued with the link.
     pub(super) notify_old_address: bool,
+    /// The outbox id of the request this link answers, removed with the link queued.
+    pub(super) answers: Option<i64>,
 }
 
 impl Auth {
@@ -62,8 +64,11 @@ impl Auth {
             link.purpose,
             link.to,
             link.ttl,
-            TokenFormat::Random256,
-            true,
+            IssueOptions {
+                format: TokenFormat::Random256,
+                replace_others: true,
+                answers: link.answers,
+            },
             |token| {
                 let mut query = vec![("token", token)];
                 if link.kind == MailKind::ResetPassword {
@@ -153,47 +158,92 @@ impl Auth {
     /// magic link). The request path does the same work for every email, so neither the
     /// answer nor its time tells a known email from an unknown one: the client's hourly
     /// limit ([`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip)),
-    /// one counter increment keyed by the email's hash, and a background job. The job
-    /// looks the account up and, if it exists and is under `per_hour`, runs `send`. A
-    /// malformed email is accepted and does nothing.
-    pub(super) async fn accept_mail_request<F, Fut>(
+    /// one counter increment keyed by the email's hash and, under the account's hourly
+    /// limit `per_hour`, the request recorded in the outbox. Once this returns, the
+    /// request is durable: the delivery worker answers it (see `answer_request`) even
+    /// after a crash or a store failure. A malformed email is accepted and does nothing.
+    pub(super) async fn accept_mail_request(
         &self,
-        kind: &'static str,
+        purpose: TokenPurpose,
         email: &str,
         client_ip: Option<IpAddr>,
         per_hour: Option<u32>,
-        send: F,
-    ) -> Result<(), AuthError>
-    where
-        F: FnOnce(Auth, User) -> Fut + Send + 'static,
-        Fut: Future<Output = Result<(), AuthError>> + Send,
-    {
+    ) -> Result<(), AuthError> {
+        let kind = request_kind(purpose);
         self.limit_per_client(kind, client_ip, self.inner.config.max_reset_requests_per_ip)
             .await?;
         let Ok(email) = normalize_email(email) else {
             return Ok(());
         };
-        let over_limit = self.over_mail_limit(kind, &email, per_hour).await?;
-        let auth = self.clone();
-        self.in_background(async move {
-            let outcome = async {
-                let Some(record) = auth.store().find_user_by(UserLookup::Email(&email)).await?
-                else {
-                    event("mail_request_unknown_email", None);
-                    return Ok(());
-                };
-                if over_limit {
-                    event("mail_request_throttled", Some(record.user.id));
-                    return Ok(());
-                }
-                send(auth.clone(), record.user).await
-            }
-            .await;
-            if let Err(err) = outcome {
-                tracing::error!(target: "tower_auth", request = kind, error = %err, "mail request failed");
-            }
-        });
+        if self.over_mail_limit(kind, &email, per_hour).await? {
+            event("mail_request_throttled", None);
+            return Ok(());
+        }
+        let Some((_, ttl)) = self.link_asked_for(purpose) else {
+            return Ok(());
+        };
+        let now = self.now_ms();
+        let request = MailRequest {
+            purpose,
+            email,
+            created_at_ms: now,
+            expires_at_ms: now.saturating_add(duration_ms(ttl)),
+        };
+        self.store().queue_mail_request(&request).await?;
+        self.wake_mail_worker();
         Ok(())
+    }
+
+    /// The kind of mail and the lifetime of the link a request for `purpose` asks for.
+    fn link_asked_for(&self, purpose: TokenPurpose) -> Option<(MailKind, Duration)> {
+        let config = &self.inner.config;
+        match purpose {
+            TokenPurpose::ResetPassword => Some((MailKind::ResetPassword, config.reset_token_ttl)),
+            TokenPurpose::MagicLink => Some((MailKind::MagicLink, config.magic_link_ttl)),
+            TokenPurpose::ConfirmEmail => Some((MailKind::ConfirmEmail, config.confirm_email_ttl)),
+            TokenPurpose::ChangeEmail | TokenPurpose::TrustedDevice => None,
+        }
+    }
+
+    /// Answers a request from the outbox: if an account has the address (and, for a
+    /// confirmation link, has not confirmed it yet), its link is queued and the request
+    /// removed in one transaction; otherwise the request is removed. An error leaves the
+    /// request in the outbox, to be tried again.
+    async fn answer_request(&self, id: i64, request: &MailRequest) -> Result<bool, AuthError> {
+        let found = self
+            .store()
+            .find_user_by(UserLookup::Email(&request.email))
+            .await?;
+        let wanted = found.map(|record| record.user).and_then(|user| {
+            let wanted = request.purpose != TokenPurpose::ConfirmEmail || !user.email_confirmed();
+            let (kind, ttl) = self.link_asked_for(request.purpose)?;
+            wanted.then_some((user, kind, ttl))
+        });
+        let Some((user, kind, ttl)) = wanted else {
+            event("mail_request_unanswered", None);
+            self.store().finish_mail(id).await?;
+            return Ok(false);
+        };
+        let link = Link {
+            kind,
+            purpose: request.purpose,
+            to: &user.email,
+            ttl,
+            notify_old_address: false,
+            answers: Some(id),
+        };
+        match self.mail_link(&user, link).await {
+            Ok(()) => {
+                event(request_event(request.purpose), Some(user.id));
+                Ok(true)
+            }
+            // Answered by another worker, or the account was deleted meanwhile.
+            Err(AuthError::Store(StoreError::NotFound)) => {
+                self.store().finish_mail(id).await?;
+                Ok(false)
+            }
+            Err(err) => Err(err),
+        }
     }
 
     /// Starts the delivery worker if there is a mailer and a tokio runtime and it is not
@@ -240,12 +290,14 @@ impl Auth {
         self.inner.mail_wake.notify_one();
     }
 
-    /// Delivers one batch of due messages; true when the batch was full (more may wait).
+    /// Answers the requests and delivers the messages of one batch of due outbox entries;
+    /// true when more may be due (the batch was full, or answers queued new messages).
     ///
     /// A delivered message is deleted; a refused one (the server answered 5xx) is logged
     /// and deleted; on a transient failure (server down or busy) it and the rest of the
-    /// batch are rescheduled with backoff, so an outage costs one attempt per batch, not
-    /// one per message.
+    /// batch's messages are rescheduled with backoff, so an outage costs one attempt per
+    /// batch, not one per message. A request that could not be answered (a store failure)
+    /// is rescheduled with the same backoff.
     async fn deliver_due_mail(&self) -> bool {
         let Ok(mailer) = self.mailer() else {
             return false;
@@ -263,10 +315,25 @@ impl Auth {
                 return false;
             }
         };
-        let full = claimed.len() == BATCH as usize;
-        let mut rest = claimed.iter();
-        while let Some(queued) = rest.next() {
-            let mail = &queued.mail;
+        let mut more = claimed.len() == BATCH as usize;
+        let mut messages = Vec::with_capacity(claimed.len());
+        for queued in &claimed {
+            match &queued.entry {
+                OutboxEntry::Mail(mail) => messages.push((queued, mail)),
+                OutboxEntry::Request(request) => {
+                    match self.answer_request(queued.id, request).await {
+                        Ok(queued_a_link) => more |= queued_a_link,
+                        Err(err) => {
+                            tracing::warn!(target: "tower_auth", mail_id = queued.id, attempts = queued.attempts, error = %err, "mail request not answered; will retry");
+                            self.retry_later(queued, mailer.backoff(queued.attempts))
+                                .await;
+                        }
+                    }
+                }
+            }
+        }
+        let mut rest = messages.iter();
+        while let Some(&(queued, mail)) = rest.next() {
             match mailer.deliver(&mail.from, &mail.to, &mail.message).await {
                 Ok(()) => {
                     self.forget_mail(queued).await;
@@ -278,20 +345,24 @@ impl Auth {
                 }
                 Err(MailError::Transient(err)) => {
                     tracing::warn!(target: "tower_auth", mail_id = queued.id, attempts = queued.attempts, error = %err, "mail delivery failed; will retry");
-                    let later = self
-                        .now_ms()
-                        .saturating_add(duration_ms(mailer.backoff(queued.attempts)));
-                    for waiting in std::iter::once(queued).chain(rest) {
-                        if let Err(err) = self.store().retry_mail(waiting.id, later).await {
-                            // The lease runs out and the message is retried then.
-                            tracing::warn!(target: "tower_auth", error = %err, "could not reschedule mail");
-                        }
+                    let backoff = mailer.backoff(queued.attempts);
+                    for &(waiting, _) in std::iter::once(&(queued, mail)).chain(rest) {
+                        self.retry_later(waiting, backoff).await;
                     }
                     return false;
                 }
             }
         }
-        full
+        more
+    }
+
+    /// Makes a claimed entry due again after `backoff`. If even that fails, its lease runs
+    /// out and it is tried then.
+    async fn retry_later(&self, queued: &QueuedMail, backoff: Duration) {
+        let later = self.now_ms().saturating_add(duration_ms(backoff));
+        if let Err(err) = self.store().retry_mail(queued.id, later).await {
+            tracing::warn!(target: "tower_auth", error = %err, "could not reschedule mail");
+        }
     }
 
     /// Removes a message that needs no more attempts. A few tries: a delivered message left
@@ -306,5 +377,23 @@ impl Auth {
                 Err(_) => tokio::time::sleep(Duration::from_millis(100 << attempt)).await,
             }
         }
+    }
+}
+
+/// The name a request's counters go by (per client and per account).
+fn request_kind(purpose: TokenPurpose) -> &'static str {
+    match purpose {
+        TokenPurpose::ResetPassword => "reset",
+        TokenPurpose::MagicLink => "magic",
+        _ => "confirm",
+    }
+}
+
+/// The event logged when a request's link is queued.
+fn request_event(purpose: TokenPurpose) -> &'static str {
+    match purpose {
+        TokenPurpose::ResetPassword => "reset_requested",
+        TokenPurpose::MagicLink => "magic_link_requested",
+        _ => "confirmation_resent",
     }
 }

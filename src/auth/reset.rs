@@ -1,11 +1,9 @@
 //! Password reset, on the emailed-token model: request a token, redeem it with a new
 //! password.
 
-use super::outbox::Link;
 use super::throttle::account_key;
 use super::{Auth, AuthError, event, normalize_email};
 use crate::config::ResetDelivery;
-use crate::mail::MailKind;
 use crate::store::TokenPurpose;
 use crate::user::{EndSessions, User, UserUpdate};
 
@@ -57,9 +55,10 @@ impl Auth {
     /// against [`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip).
     ///
     /// With [`ResetDelivery::Mail`], the request path does the same work for every email
-    /// (see `accept_mail_request`); a background job issues the token and queues the link
-    /// mail in one store transaction if the account exists and is under
-    /// [`max_reset_requests_per_hour`](crate::AuthConfig::max_reset_requests_per_hour).
+    /// and records the request in the outbox, under the account's
+    /// [`max_reset_requests_per_hour`](crate::AuthConfig::max_reset_requests_per_hour)
+    /// (see `accept_mail_request`); the delivery worker issues the token and queues the
+    /// link mail in one store transaction if the account exists.
     pub(crate) async fn request_password_reset_from(
         &self,
         email: &str,
@@ -74,23 +73,10 @@ impl Auth {
             return Ok(ResetRequested::Token { email, token });
         }
         self.accept_mail_request(
-            "reset",
+            TokenPurpose::ResetPassword,
             email,
             client_ip,
             config.max_reset_requests_per_hour,
-            |auth, user| async move {
-                let ttl = auth.inner.config.reset_token_ttl;
-                let link = Link {
-                    kind: MailKind::ResetPassword,
-                    purpose: TokenPurpose::ResetPassword,
-                    to: &user.email,
-                    ttl,
-                    notify_old_address: false,
-                };
-                auth.mail_link(&user, link).await?;
-                event("reset_requested", Some(user.id));
-                Ok(())
-            },
         )
         .await?;
         Ok(ResetRequested::Accepted)

@@ -9,6 +9,16 @@ use crate::store::{EmailToken, OutgoingMail, StoreError, TokenPurpose};
 use crate::token::{self, TokenFormat, TokenHash};
 use crate::user::{User, UserUpdate};
 
+/// How [`Auth::issue_token_shaped`] issues a token.
+pub(super) struct IssueOptions {
+    /// How the token looks.
+    pub(super) format: TokenFormat,
+    /// Whether it voids the user's earlier tokens of its purpose.
+    pub(super) replace_others: bool,
+    /// The outbox id of the mail request it answers (see [`crate::store::MailRequest`]).
+    pub(super) answers: Option<i64>,
+}
+
 impl Auth {
     /// Issues a token for `purpose` to `user`, sent to `sent_to`, valid for `ttl` while the
     /// account keeps its current email. Replaces the user's earlier tokens of that purpose.
@@ -19,30 +29,30 @@ impl Auth {
         sent_to: &str,
         ttl: Duration,
     ) -> Result<String, AuthError> {
-        self.issue_token_shaped(user, purpose, sent_to, ttl, TokenFormat::Uuid, true, |_| {
-            Ok(Vec::new())
-        })
-        .await
+        let options = IssueOptions {
+            format: TokenFormat::Uuid,
+            replace_others: true,
+            answers: None,
+        };
+        self.issue_token_shaped(user, purpose, sent_to, ttl, options, |_| Ok(Vec::new()))
+            .await
     }
 
-    /// [`issue_token`](Self::issue_token) with the token's format chosen, the user's
-    /// earlier tokens of the purpose kept unless `replace_others`, and the messages
+    /// [`issue_token`](Self::issue_token) with [`IssueOptions`], and the messages
     /// `mail(token)` makes queued in the same store transaction as the token.
-    #[allow(clippy::too_many_arguments)]
     pub(super) async fn issue_token_shaped(
         &self,
         user: &User,
         purpose: TokenPurpose,
         sent_to: &str,
         ttl: Duration,
-        format: TokenFormat,
-        replace_others: bool,
+        options: IssueOptions,
         mail: impl Fn(&str) -> Result<Vec<OutgoingMail>, AuthError>,
     ) -> Result<String, AuthError> {
         let now = self.now_ms();
         self.sweep_expired(now).await?;
         for _ in 0..3 {
-            let token = token::generate(format).map_err(AuthError::Random)?;
+            let token = token::generate(options.format).map_err(AuthError::Random)?;
             let record = EmailToken {
                 hash: TokenHash::of(&token),
                 user_id: user.id,
@@ -55,7 +65,7 @@ impl Auth {
             let messages = mail(&token)?;
             match self
                 .store()
-                .create_token(record, replace_others, &messages)
+                .create_token(record, options.replace_others, &messages, options.answers)
                 .await
             {
                 Ok(()) => return Ok(token),

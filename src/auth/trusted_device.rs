@@ -11,6 +11,7 @@
 use base64::Engine as _;
 use cookie::{Cookie, SameSite};
 
+use super::tokens::IssueOptions;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, normalize_email};
 use crate::session_cookie::SessionCookie;
 use crate::store::TokenPurpose;
@@ -60,8 +61,11 @@ impl Auth {
                 TokenPurpose::TrustedDevice,
                 &user.email,
                 config.trusted_device_lifetime,
-                TokenFormat::Random256,
-                false,
+                IssueOptions {
+                    format: TokenFormat::Random256,
+                    replace_others: false,
+                    answers: None,
+                },
                 |_| Ok(Vec::new()),
             )
             .await?;

@@ -39,7 +39,10 @@ use tokio::sync::Barrier;
 use tokio::task::JoinSet;
 
 use super::{Change, ChangeFeed, Store, StoreError};
-use super::{Counter, EmailToken, ExpiryCutoffs, OutgoingMail, Session, Swept, TokenPurpose};
+use super::{
+    Counter, EmailToken, ExpiryCutoffs, MailRequest, OutboxEntry, OutgoingMail, Session, Swept,
+    TokenPurpose,
+};
 use crate::token::TokenHash;
 use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
 
@@ -128,6 +131,7 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.email_confirmation_is_stored_and_read_back().await;
     suite.tokens_and_their_mail_commit_together().await;
     suite.concurrent_mail_claims_never_share_a_message().await;
+    suite.mail_requests_are_answered_once().await;
     suite.changes_are_announced_as_they_commit().await;
     // Last: its sweep removes 1970 records, which earlier checks count exactly.
     suite.the_outbox_claims_each_message_once_per_lease().await;
@@ -311,7 +315,7 @@ impl Suite {
     async fn create_token(&self, token: EmailToken, replace_others: bool) {
         let purpose = token.purpose;
         self.store
-            .create_token(token, replace_others, &[])
+            .create_token(token, replace_others, &[], None)
             .await
             .unwrap_or_else(|e| panic!("create_token({purpose}, {replace_others}) failed: {e:?}"));
     }
@@ -621,7 +625,7 @@ impl Suite {
             hash: token.hash,
             ..collision
         };
-        let refused = self.store.create_token(collision, true, &[]).await;
+        let refused = self.store.create_token(collision, true, &[], None).await;
         assert!(
             matches!(refused, Err(StoreError::Duplicate)),
             "create_token with a stored hash must fail with StoreError::Duplicate (even with \
@@ -637,7 +641,7 @@ impl Suite {
             user_id: UNKNOWN_ID,
             ..self.token_for("token-orphan", &user, TokenPurpose::MagicLink)
         };
-        let refused = self.store.create_token(orphan, false, &[]).await;
+        let refused = self.store.create_token(orphan, false, &[], None).await;
         assert!(
             matches!(refused, Err(StoreError::NotFound)),
             "create_token for an unknown user must fail with StoreError::NotFound, got {refused:?}"
@@ -1909,21 +1913,34 @@ impl Suite {
             .unwrap_or_else(|e| panic!("claim_mail failed: {e:?}"));
         claimed
             .into_iter()
-            .filter(|m| {
-                m.mail
-                    .to
-                    .ends_with(&format!("-{}@conformance.invalid", self.run_id))
-            })
-            .map(|m| {
-                let label = m.mail.to.split('-').next().unwrap_or_default().to_owned();
+            .filter_map(|m| {
+                let OutboxEntry::Mail(mail) = &m.entry else {
+                    return None;
+                };
+                let label = self.label_of(&mail.to)?;
                 assert_eq!(
-                    m.mail,
-                    self.mail(&label, m.mail.expires_at_ms),
+                    *mail,
+                    self.mail(&label, mail.expires_at_ms),
                     "claim_mail must return the message exactly as queued"
                 );
-                (label, m.attempts)
+                Some((label, m.attempts))
             })
             .collect()
+    }
+
+    /// The label of an address of this run's; `None` for anyone else's.
+    fn label_of(&self, address: &str) -> Option<String> {
+        address
+            .strip_suffix(&format!("-{}@conformance.invalid", self.run_id))
+            .map(str::to_owned)
+    }
+
+    /// The address an outbox entry is for.
+    fn address_of(entry: &OutboxEntry) -> &str {
+        match entry {
+            OutboxEntry::Mail(mail) => &mail.to,
+            OutboxEntry::Request(request) => &request.email,
+        }
     }
 
     async fn email_confirmation_is_stored_and_read_back(&self) {
@@ -1968,13 +1985,19 @@ impl Suite {
                 token.clone(),
                 true,
                 &[self.mail("withtoken", MAIL_NOW_MS + DAY_MS)],
+                None,
             )
             .await
             .expect("create_token with mail");
         // The same hash again collides: neither the token nor its message is stored twice.
         let refused = self
             .store
-            .create_token(token, false, &[self.mail("collided", MAIL_NOW_MS + DAY_MS)])
+            .create_token(
+                token,
+                false,
+                &[self.mail("collided", MAIL_NOW_MS + DAY_MS)],
+                None,
+            )
             .await;
         assert!(
             matches!(refused, Err(StoreError::Duplicate)),
@@ -1997,16 +2020,133 @@ impl Suite {
             .await
             .expect("claim_mail");
         for m in claimed {
-            if m.mail
-                .to
-                .ends_with(&format!("-{}@conformance.invalid", self.run_id))
-            {
+            if self.label_of(Self::address_of(&m.entry)).is_some() {
                 assert!(
                     self.store.finish_mail(m.id).await.expect("finish_mail"),
                     "finish_mail must report a queued message as removed"
                 );
             }
         }
+    }
+
+    /// A request waits in the outbox like a message; the token answering it removes it in
+    /// the same transaction, so of several answers (concurrent or late) exactly one is
+    /// stored with its message, and a message's id is never taken for a request.
+    async fn mail_requests_are_answered_once(&self) {
+        let user = self.new_user("requester").await;
+        let request = MailRequest {
+            purpose: TokenPurpose::MagicLink,
+            email: user.email.clone(),
+            created_at_ms: MAIL_NOW_MS,
+            expires_at_ms: MAIL_NOW_MS + DAY_MS,
+        };
+        self.store
+            .queue_mail_request(&request)
+            .await
+            .expect("queue_mail_request");
+        let claimed: Vec<_> = self
+            .store
+            .claim_mail(MAIL_NOW_MS, MAIL_NOW_MS + 1_000, 1_000)
+            .await
+            .expect("claim_mail")
+            .into_iter()
+            .filter(|m| self.label_of(Self::address_of(&m.entry)).is_some())
+            .collect();
+        assert_eq!(
+            claimed
+                .iter()
+                .map(|m| (&m.entry, m.attempts))
+                .collect::<Vec<_>>(),
+            [(&OutboxEntry::Request(request), 1)],
+            "claim_mail hands out a request exactly as queued"
+        );
+        let request_id = claimed[0].id;
+        let answer = |label: &str| self.token_for(label, &user, TokenPurpose::MagicLink);
+
+        let racers: Vec<EmailToken> = (0..8).map(|i| answer(&format!("answer{i}"))).collect();
+        let barrier = Arc::new(Barrier::new(racers.len()));
+        let mut tasks = JoinSet::new();
+        for (i, token) in racers.iter().cloned().enumerate() {
+            let store = Arc::clone(&self.store);
+            let barrier = Arc::clone(&barrier);
+            let mail = self.mail(&format!("answer{i}"), MAIL_NOW_MS + DAY_MS);
+            tasks.spawn(async move {
+                barrier.wait().await;
+                let outcome = store
+                    .create_token(token, true, &[mail], Some(request_id))
+                    .await;
+                (i, outcome)
+            });
+        }
+        let mut winners = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (i, outcome) = joined.expect("answer task");
+            match outcome {
+                Ok(()) => winners.push(i),
+                Err(StoreError::NotFound) => {}
+                Err(other) => panic!(
+                    "answering a request answered by another must be NotFound, got {other:?}"
+                ),
+            }
+        }
+        assert_eq!(
+            winners.len(),
+            1,
+            "exactly one of concurrent answers to a request is stored"
+        );
+        let winner = winners[0];
+        for (i, token) in racers.iter().enumerate() {
+            assert_eq!(
+                self.find_token(&token.hash, TokenPurpose::MagicLink, LIVE_MS)
+                    .await
+                    .is_some(),
+                i == winner,
+                "only the stored answer's token exists (answer {i}, winner {winner})"
+            );
+        }
+        assert!(
+            !self
+                .store
+                .finish_mail(request_id)
+                .await
+                .expect("finish_mail"),
+            "the answer removed the request"
+        );
+        let queued = self
+            .claim_ours(MAIL_NOW_MS + 2_000, MAIL_NOW_MS + 3_000, 1_000)
+            .await;
+        assert_eq!(
+            queued,
+            [(format!("answer{winner}"), 1)],
+            "only the stored answer's message is queued"
+        );
+        let message_id = self
+            .store
+            .claim_mail(MAIL_NOW_MS + 3_000, MAIL_NOW_MS + 4_000, 1_000)
+            .await
+            .expect("claim_mail")
+            .into_iter()
+            .find(|m| {
+                self.label_of(Self::address_of(&m.entry)).as_deref()
+                    == Some(&format!("answer{winner}"))
+            })
+            .expect("the answer's message, due again")
+            .id;
+        let refused = self
+            .store
+            .create_token(answer("not-a-request"), true, &[], Some(message_id))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::NotFound)),
+            "a message's id answers no request, got {refused:?}"
+        );
+        assert!(
+            self.store
+                .finish_mail(message_id)
+                .await
+                .expect("finish_mail"),
+            "a message named as a request is left alone"
+        );
     }
 
     async fn concurrent_mail_claims_never_share_a_message(&self) {
@@ -2032,7 +2172,11 @@ impl Suite {
                     if claimed.is_empty() {
                         return mine;
                     }
-                    mine.extend(claimed.into_iter().map(|m| (m.id, m.mail.to)));
+                    mine.extend(
+                        claimed
+                            .into_iter()
+                            .map(|m| (m.id, Self::address_of(&m.entry).to_owned())),
+                    );
                 }
             });
         }
@@ -2077,7 +2221,10 @@ impl Suite {
             .await
             .expect("claim_mail")
             .into_iter()
-            .filter(|m| m.mail.to == self.email("second") || m.mail.to == self.email("first"))
+            .filter(|m| {
+                let to = Self::address_of(&m.entry);
+                to == self.email("second") || to == self.email("first")
+            })
             .collect::<Vec<_>>();
         assert_eq!(
             second.iter().map(|m| m.attempts).collect::<Vec<_>>(),
@@ -2113,7 +2260,9 @@ impl Suite {
         assert!(swept.mail >= 1, "expired mail is swept, got {swept:?}");
         let claimed = s.claim_mail(t, t + 1, 1_000).await.expect("claim_mail");
         assert!(
-            claimed.iter().all(|m| m.mail.to != self.email("stale")),
+            claimed
+                .iter()
+                .all(|m| Self::address_of(&m.entry) != self.email("stale")),
             "swept mail is gone"
         );
     }

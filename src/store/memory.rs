@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use async_trait::async_trait;
 
 use super::{
-    Change, ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail,
-    Session, Store, StoreError, Swept, TokenPurpose,
+    Change, ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutboxEntry,
+    OutgoingMail, QueuedMail, Session, Store, StoreError, Swept, TokenPurpose,
 };
 use crate::token::TokenHash;
 use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
@@ -105,18 +105,22 @@ impl Tables {
     /// Appends `mail` to the outbox, due at its creation time.
     fn queue(&mut self, mail: &[OutgoingMail]) {
         for message in mail {
-            self.next_mail_id += 1;
-            let id = self.next_mail_id;
-            self.outbox_due.insert(id, message.created_at_ms);
-            self.outbox.insert(
-                id,
-                QueuedMail {
-                    id,
-                    attempts: 0,
-                    mail: message.clone(),
-                },
-            );
+            self.queue_entry(OutboxEntry::Mail(message.clone()));
         }
+    }
+
+    fn queue_entry(&mut self, entry: OutboxEntry) {
+        self.next_mail_id += 1;
+        let id = self.next_mail_id;
+        self.outbox_due.insert(id, entry.created_at_ms());
+        self.outbox.insert(
+            id,
+            QueuedMail {
+                id,
+                attempts: 0,
+                entry,
+            },
+        );
     }
 }
 
@@ -285,13 +289,22 @@ impl Store for MemoryStore {
         token: EmailToken,
         replace_others: bool,
         mail: &[OutgoingMail],
+        answers: Option<i64>,
     ) -> Result<(), StoreError> {
         let mut t = self.lock();
         if !t.users.contains_key(&token.user_id) {
             return Err(StoreError::NotFound);
         }
+        let answered = answers.map(|id| t.outbox.get(&id).map(|q| &q.entry));
+        if matches!(answered, Some(None | Some(OutboxEntry::Mail(_)))) {
+            return Err(StoreError::NotFound);
+        }
         if t.tokens.contains_key(&token.hash) {
             return Err(StoreError::Duplicate);
+        }
+        if let Some(id) = answers {
+            t.outbox.remove(&id);
+            t.outbox_due.remove(&id);
         }
         if replace_others {
             t.tokens
@@ -307,6 +320,12 @@ impl Store for MemoryStore {
         Ok(())
     }
 
+    async fn queue_mail_request(&self, request: &MailRequest) -> Result<(), StoreError> {
+        self.lock()
+            .queue_entry(OutboxEntry::Request(request.clone()));
+        Ok(())
+    }
+
     async fn claim_mail(
         &self,
         now_ms: i64,
@@ -317,7 +336,9 @@ impl Store for MemoryStore {
         let due: Vec<i64> = t
             .outbox
             .values()
-            .filter(|m| m.mail.expires_at_ms > now_ms && t.outbox_due.get(&m.id) <= Some(&now_ms))
+            .filter(|m| {
+                m.entry.expires_at_ms() > now_ms && t.outbox_due.get(&m.id) <= Some(&now_ms)
+            })
             .map(|m| m.id)
             .take(limit as usize)
             .collect();
@@ -431,7 +452,7 @@ impl Store for MemoryStore {
             outbox, outbox_due, ..
         } = &mut *t;
         outbox.retain(|id, m| {
-            let keep = m.mail.expires_at_ms > now_ms;
+            let keep = m.entry.expires_at_ms() > now_ms;
             if !keep {
                 outbox_due.remove(id);
             }

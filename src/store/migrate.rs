@@ -139,6 +139,15 @@ macro_rules! migrations {
                     "/0004_change_notices.sql"
                 )),
             },
+            Migration {
+                version: 5,
+                description: "mail requests",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $backend,
+                    "/0005_mail_requests.sql"
+                )),
+            },
         ]
     };
 }

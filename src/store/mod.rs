@@ -26,7 +26,8 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgStore, PgStoreOptions};
 pub use records::{
-    Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail, Session, Swept, TokenPurpose,
+    Counter, EmailToken, ExpiryCutoffs, MailRequest, OutboxEntry, OutgoingMail, QueuedMail,
+    Session, Swept, TokenPurpose,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -144,16 +145,21 @@ pub trait Store: Send + Sync + 'static {
     /// Stores an emailed token and queues the `mail` that carries it, in one transaction:
     /// a token is never stored without its message, nor a message queued for a token that
     /// was not. With `replace_others`, the user's other tokens of the same purpose are
-    /// removed in the same transaction (a new reset link voids the last one).
+    /// removed in the same transaction (a new reset link voids the last one). With
+    /// `answers`, the outbox id of the [`MailRequest`] the link answers, that request is
+    /// removed in the same transaction, and nothing is stored if it is no longer there
+    /// (another worker answered it first).
     ///
     /// # Errors
     /// [`StoreError::Duplicate`] on a token-hash collision (never overwrites);
-    /// [`StoreError::NotFound`] when the user does not exist.
+    /// [`StoreError::NotFound`] when the user does not exist or the request `answers`
+    /// names is gone; nothing is stored then.
     async fn create_token(
         &self,
         token: EmailToken,
         replace_others: bool,
         mail: &[OutgoingMail],
+        answers: Option<i64>,
     ) -> Result<(), StoreError>;
 
     /// The token with this hash and purpose and its user, if it is valid at `now_ms`: not
@@ -185,10 +191,14 @@ pub trait Store: Send + Sync + 'static {
     /// Queues messages in the durable outbox, due now, in one transaction.
     async fn queue_mail(&self, mail: &[OutgoingMail]) -> Result<(), StoreError>;
 
-    /// Claims up to `limit` messages due at `now_ms` (not expired, not claimed by anyone
-    /// else), oldest first: each one's attempt count goes up by one and it is not due again
-    /// until `lease_until_ms`, so no other worker (of this or another instance) sends it
-    /// meanwhile. Atomic; on PostgreSQL, concurrent claims skip each other's rows
+    /// Records a "mail me a link" request in the outbox, due now, for a delivery worker to
+    /// answer; [`claim_mail`](Self::claim_mail) hands it out like a message.
+    async fn queue_mail_request(&self, request: &MailRequest) -> Result<(), StoreError>;
+
+    /// Claims up to `limit` outbox entries (messages and requests) due at `now_ms` (not
+    /// expired, not claimed by anyone else), oldest first: each one's attempt count goes
+    /// up by one and it is not due again until `lease_until_ms`, so no other worker (of
+    /// this or another instance) sends it meanwhile. Atomic; on PostgreSQL, concurrent claims skip each other's rows
     /// (`FOR UPDATE SKIP LOCKED`) rather than wait.
     async fn claim_mail(
         &self,
@@ -197,10 +207,11 @@ pub trait Store: Send + Sync + 'static {
         limit: u32,
     ) -> Result<Vec<QueuedMail>, StoreError>;
 
-    /// Removes a delivered (or undeliverable) message; true when it was there.
+    /// Removes a delivered (or undeliverable) message, or a request that needs no answer;
+    /// true when it was there.
     async fn finish_mail(&self, id: i64) -> Result<bool, StoreError>;
 
-    /// Makes a claimed message due again at `next_attempt_ms` (a failed attempt).
+    /// Makes a claimed entry due again at `next_attempt_ms` (a failed attempt).
     async fn retry_mail(&self, id: i64, next_attempt_ms: i64) -> Result<(), StoreError>;
 
     /// Adds one event to the fixed-window counter `key` and returns it. A window that ended
@@ -229,7 +240,7 @@ pub trait Store: Send + Sync + 'static {
     /// (`expires_at_ms <= now_ms`) or idle (`last_seen_ms <= idle_cutoff_ms`, or
     /// `<= remembered_idle_cutoff_ms` for remembered ones), tokens past theirs
     /// (`expires_at_ms <= now_ms`), counters whose window has ended
-    /// (`window_ends_ms <= now_ms`) and queued mail past its expiry. Returns how many of
+    /// (`window_ends_ms <= now_ms`) and outbox entries past their expiry. Returns how many of
     /// each.
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError>;
 

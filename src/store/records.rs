@@ -259,15 +259,62 @@ impl fmt::Debug for OutgoingMail {
     }
 }
 
-/// A message claimed from the outbox for delivery
+/// A "mail me a link" request (a password reset, a magic link, another confirmation
+/// link), kept in the outbox from before it is acknowledged until the delivery worker
+/// answers it: the worker looks the address up and, if an account has it, queues the link
+/// ([`Store::create_token`](super::Store::create_token) removes the request in the same
+/// transaction), so nothing acknowledged is lost to a crash or a store failure after the
+/// answer, and nothing is answered twice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailRequest {
+    /// The link asked for (what it is for).
+    pub purpose: TokenPurpose,
+    /// The normalized address it was asked for; it may have no account.
+    pub email: String,
+    /// When it was asked for, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+    /// After this time it is no longer worth answering (the link would have expired by
+    /// now) and is swept.
+    pub expires_at_ms: i64,
+}
+
+/// What an outbox row holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OutboxEntry {
+    /// A message to deliver.
+    Mail(OutgoingMail),
+    /// A request to answer.
+    Request(MailRequest),
+}
+
+impl OutboxEntry {
+    /// After this time the entry is swept unsent.
+    pub fn expires_at_ms(&self) -> i64 {
+        match self {
+            Self::Mail(mail) => mail.expires_at_ms,
+            Self::Request(request) => request.expires_at_ms,
+        }
+    }
+
+    /// When it was queued.
+    pub fn created_at_ms(&self) -> i64 {
+        match self {
+            Self::Mail(mail) => mail.created_at_ms,
+            Self::Request(request) => request.created_at_ms,
+        }
+    }
+}
+
+/// An outbox entry claimed by a delivery worker
 /// ([`Store::claim_mail`](super::Store::claim_mail)).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueuedMail {
-    /// The outbox row's id, for [`finish_mail`](super::Store::finish_mail) and
-    /// [`retry_mail`](super::Store::retry_mail).
+    /// The outbox row's id, for [`finish_mail`](super::Store::finish_mail),
+    /// [`retry_mail`](super::Store::retry_mail) and, for a request,
+    /// [`create_token`](super::Store::create_token).
     pub id: i64,
-    /// Delivery attempts so far, this one included.
+    /// Attempts so far, this one included.
     pub attempts: u32,
-    /// The message.
-    pub mail: OutgoingMail,
+    /// The message or request.
+    pub entry: OutboxEntry,
 }

@@ -61,7 +61,7 @@ macro_rules! token_returning {
 /// Columns of `auth_outbox` as `queued_mail_from_row` reads them.
 macro_rules! outbox_columns {
     () => {
-        "id, attempts, sender, recipient, message, created_at_ms, expires_at_ms"
+        "id, attempts, sender, recipient, message, created_at_ms, expires_at_ms, request"
     };
 }
 
@@ -90,18 +90,35 @@ macro_rules! impl_sql_store {
             row: &$row,
         ) -> Result<$crate::store::QueuedMail, $crate::store::StoreError> {
             use sqlx::Row as _;
+            let to: String = row.try_get(3).map_err($crate::store::map_sqlx)?;
+            let created_at_ms = row.try_get(5).map_err($crate::store::map_sqlx)?;
+            let expires_at_ms = row.try_get(6).map_err($crate::store::map_sqlx)?;
+            let request: Option<String> = row.try_get(7).map_err($crate::store::map_sqlx)?;
+            let entry = match request {
+                Some(purpose) => {
+                    $crate::store::OutboxEntry::Request($crate::store::MailRequest {
+                        purpose: $crate::store::TokenPurpose::parse(&purpose).ok_or_else(|| {
+                            $crate::store::StoreError::Backend("unknown mail request".into())
+                        })?,
+                        email: to,
+                        created_at_ms,
+                        expires_at_ms,
+                    })
+                }
+                None => $crate::store::OutboxEntry::Mail($crate::store::OutgoingMail {
+                    from: row.try_get(2).map_err($crate::store::map_sqlx)?,
+                    to,
+                    message: row.try_get(4).map_err($crate::store::map_sqlx)?,
+                    created_at_ms,
+                    expires_at_ms,
+                }),
+            };
             Ok($crate::store::QueuedMail {
                 id: row.try_get(0).map_err($crate::store::map_sqlx)?,
                 attempts: $crate::store::count_from_db(
                     row.try_get(1).map_err($crate::store::map_sqlx)?,
                 )?,
-                mail: $crate::store::OutgoingMail {
-                    from: row.try_get(2).map_err($crate::store::map_sqlx)?,
-                    to: row.try_get(3).map_err($crate::store::map_sqlx)?,
-                    message: row.try_get(4).map_err($crate::store::map_sqlx)?,
-                    created_at_ms: row.try_get(5).map_err($crate::store::map_sqlx)?,
-                    expires_at_ms: row.try_get(6).map_err($crate::store::map_sqlx)?,
-                },
+                entry,
             })
         }
 
@@ -511,8 +528,23 @@ macro_rules! impl_sql_store {
                 token: $crate::store::EmailToken,
                 replace_others: bool,
                 mail: &[$crate::store::OutgoingMail],
+                answers: Option<i64>,
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                if let Some(id) = answers {
+                    // First, so of two workers answering one request the second waits
+                    // here and then finds it gone.
+                    let answered = sqlx::query(
+                        "DELETE FROM auth_outbox WHERE id = $1 AND request IS NOT NULL",
+                    )
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                    if answered.rows_affected() == 0 {
+                        return Err($crate::store::StoreError::NotFound);
+                    }
+                }
                 if replace_others {
                     // As for sessions: the row holding this very hash stays, so a collision
                     // is a Duplicate, never an overwrite.
@@ -553,6 +585,26 @@ macro_rules! impl_sql_store {
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
                 queue_mail_on(&mut tx, mail).await?;
                 tx.commit().await.map_err($crate::store::map_sqlx)
+            }
+
+            async fn queue_mail_request(
+                &self,
+                request: &$crate::store::MailRequest,
+            ) -> Result<(), $crate::store::StoreError> {
+                sqlx::query(
+                    "INSERT INTO auth_outbox (sender, recipient, message, created_at_ms, \
+                       next_attempt_ms, attempts, expires_at_ms, request) \
+                     VALUES ('', $1, $2, $3, $3, 0, $4, $5)",
+                )
+                .bind(&request.email)
+                .bind(&[][..] as &[u8])
+                .bind(request.created_at_ms)
+                .bind(request.expires_at_ms)
+                .bind(request.purpose.as_str())
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                Ok(())
             }
 
             async fn claim_mail(

@@ -18,8 +18,8 @@ use super::sql::{
     user_columns, valid_token,
 };
 use super::{
-    ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, OutgoingMail, QueuedMail, Session,
-    Store, StoreError, Swept, TokenPurpose, map_sqlx,
+    ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutgoingMail,
+    QueuedMail, Session, Store, StoreError, Swept, TokenPurpose, map_sqlx,
 };
 use crate::token::TokenHash;
 use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
@@ -469,12 +469,19 @@ impl Store for SqliteStore {
         token: EmailToken,
         replace_others: bool,
         mail: &[OutgoingMail],
+        answers: Option<i64>,
     ) -> Result<(), StoreError> {
-        self.sql.create_token(token, replace_others, mail).await
+        self.sql
+            .create_token(token, replace_others, mail, answers)
+            .await
     }
 
     async fn queue_mail(&self, mail: &[OutgoingMail]) -> Result<(), StoreError> {
         self.sql.queue_mail(mail).await
+    }
+
+    async fn queue_mail_request(&self, request: &MailRequest) -> Result<(), StoreError> {
+        self.sql.queue_mail_request(request).await
     }
 
     async fn claim_mail(

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tower_auth::store::{OutgoingMail, QueuedMail};
+use tower_auth::store::{MailRequest, OutgoingMail, QueuedMail};
 use tower_auth::{
     Counter, EmailToken, ExpiryCutoffs, MemoryStore, NewUser, Session, Store, StoreError, Swept,
     TokenHash, TokenPurpose, User, UserId, UserLookup, UserRecord, UserUpdate,
@@ -204,14 +204,21 @@ impl Store for InstrumentedStore {
         token: EmailToken,
         replace_others: bool,
         mail: &[OutgoingMail],
+        answers: Option<i64>,
     ) -> Result<(), StoreError> {
         self.enter("create_token")?
-            .create_token(token, replace_others, mail)
+            .create_token(token, replace_others, mail, answers)
             .await
     }
 
     async fn queue_mail(&self, mail: &[OutgoingMail]) -> Result<(), StoreError> {
         self.enter("queue_mail")?.queue_mail(mail).await
+    }
+
+    async fn queue_mail_request(&self, request: &MailRequest) -> Result<(), StoreError> {
+        self.enter("queue_mail_request")?
+            .queue_mail_request(request)
+            .await
     }
 
     async fn claim_mail(
