@@ -112,7 +112,8 @@ start_debian_cluster() {
     mkdir -p "$SOCKET_DIR" && chown postgres:postgres "$SOCKET_DIR" && chmod 2775 "$SOCKET_DIR"
     # Tests run in parallel, each with its own pool: the default 100 connections is tight.
     local conf="/etc/postgresql/$VERSION/$CLUSTER/conf.d/tower-auth.conf"
-    local want="max_connections = $PG_MAX_CONNECTIONS"
+    local want
+    want="$(printf 'max_connections = %s\n%s' "$PG_MAX_CONNECTIONS" "$AUTH_TIMEOUT_SETTING")"
     if [ -d "$(dirname "$conf")" ] && [ "$(cat "$conf" 2>/dev/null)" != "$want" ]; then
         echo "$want" >"$conf"
         if [[ "$status" == online* ]]; then
@@ -128,6 +129,14 @@ start_debian_cluster() {
         detached pg_ctlcluster "$VERSION" "$CLUSTER" start || return 1
     fi
 }
+
+# A test ends by dropping its database (`DROP DATABASE ... WITH (FORCE)`) from inside its
+# own runtime. If one of the test's pools was opening a connection just then, that
+# connection stays half-authenticated (its client's runtime is blocked in the drop), and
+# the drop waits for it: by default for the whole minute of authentication_timeout, which
+# every other test's drop then waits on too (the drop's barrier spans the cluster). Five
+# seconds bounds that stall; no connection on loopback needs longer to authenticate.
+AUTH_TIMEOUT_SETTING="authentication_timeout = 5s"
 
 start_fallback_cluster() {
     # A private cluster in FALLBACK_DIR, run as the postgres user, socket in FALLBACK_DIR.
@@ -147,7 +156,7 @@ start_fallback_cluster() {
     fi
     log "starting fallback cluster in $data on port $PORT"
     detached as_postgres "$BINDIR/pg_ctl" -D "$data" -l "$FALLBACK_DIR/server.log" -w -t 60 \
-        -o "-k $FALLBACK_DIR -p $PORT -c listen_addresses=127.0.0.1 -c max_connections=$PG_MAX_CONNECTIONS" \
+        -o "-k $FALLBACK_DIR -p $PORT -c listen_addresses=127.0.0.1 -c max_connections=$PG_MAX_CONNECTIONS -c authentication_timeout=5s" \
         start
 }
 
