@@ -156,10 +156,11 @@ async fn account_keys_have_a_fixed_size_and_expired_counters_are_swept() {
         "a key of {longest} bytes for a 254-byte email"
     );
 
-    // After the window, the next sweep (it runs with session creation) removes them all.
+    // After the window, the next sweep (it runs after a session creation) removes them all.
     clock.advance(Duration::from_secs(16 * 60));
     let owner = log_in(&server, "owner@example.com", "correct horse battery staple").await;
     assert_eq!(owner, 200);
+    auth.background_idle().await;
     let (rows, _) = counters(&store).await;
     assert!(
         rows <= 1,

@@ -137,7 +137,7 @@ impl Auth {
     ) -> Result<String, AuthError> {
         let config = &self.inner.config;
         let now = self.now_ms();
-        self.sweep_expired(now).await?;
+        self.sweep_expired(now);
         let lifetime = if start.remembered {
             config.remembered_session_lifetime
         } else {
@@ -187,9 +187,12 @@ impl Auth {
         }
     }
 
-    /// Removes expired sessions, tokens and counters, at most once per
-    /// [`SWEEP_INTERVAL_MS`] across this service's clones.
-    pub(super) async fn sweep_expired(&self, now: i64) -> Result<(), AuthError> {
+    /// Removes expired sessions, tokens, counters and outbox entries, at most once per
+    /// [`SWEEP_INTERVAL_MS`] across this service's clones. The sweep runs after the
+    /// request that falls due (a background job): with a million sessions it scans the
+    /// table, which that one request should not wait for, and a failed sweep is tried
+    /// again at the next interval without failing anyone's request.
+    pub(super) fn sweep_expired(&self, now: i64) {
         let due = self.inner.next_sweep_ms.load(Ordering::Relaxed);
         if now < due
             || self
@@ -203,19 +206,25 @@ impl Auth {
                 )
                 .is_err()
         {
-            return Ok(());
+            return;
         }
-        let swept = self
-            .store()
-            .delete_expired(self.expiry_cutoffs(now))
-            .await?;
-        tracing::debug!(
-            target: "tower_auth",
-            sessions = swept.sessions,
-            tokens = swept.tokens,
-            counters = swept.counters,
-            "swept expired records"
-        );
-        Ok(())
+        let auth = self.clone();
+        self.in_background(async move {
+            match auth.store().delete_expired(auth.expiry_cutoffs(now)).await {
+                Ok(swept) => tracing::debug!(
+                    target: "tower_auth",
+                    sessions = swept.sessions,
+                    tokens = swept.tokens,
+                    counters = swept.counters,
+                    mail = swept.mail,
+                    "swept expired records"
+                ),
+                Err(err) => tracing::warn!(
+                    target: "tower_auth",
+                    error = %err,
+                    "could not sweep expired records; the next sweep is due in ten minutes"
+                ),
+            }
+        });
     }
 }
