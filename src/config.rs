@@ -390,7 +390,7 @@ impl AuthConfig {
             return Err(ConfigError::NoMailer);
         }
         for origin in self.allowed_origins.iter().chain(&self.public_origin) {
-            if crate::same_origin::Origin::parse(origin).is_none() {
+            if crate::http::same_origin::Origin::parse(origin).is_none() {
                 return Err(ConfigError::AllowedOrigin(origin.clone()));
             }
         }

@@ -274,20 +274,9 @@ mod auth;
 pub mod clock;
 mod common_passwords;
 mod config;
-mod error;
-mod extract;
-mod forwarded;
-mod guard;
-mod layer;
+mod http;
 pub mod mail;
-mod no_store;
 pub mod password;
-mod per_ip;
-mod routes;
-mod same_origin;
-pub mod serve;
-mod session_cookie;
-mod slashes;
 pub mod store;
 mod token;
 mod user;
@@ -298,14 +287,15 @@ pub use auth::{
     ResetRequested, SessionCacheStats, SessionInfo, connect_store,
 };
 pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery, WireStyle};
-pub use extract::{AuthRejection, CurrentUser, MaybeUser};
-pub use guard::{LoginRequired, LoginRequiredLayer, safe_next};
-pub use layer::{AuthContext, AuthLayer, AuthService};
+pub use http::extract::{AuthRejection, CurrentUser, MaybeUser};
+pub use http::guard::{LoginRequired, LoginRequiredLayer, safe_next};
+pub use http::layer::{AuthContext, AuthLayer, AuthService};
+pub use http::no_store::{NoStore, NoStoreFuture, NoStoreLayer};
+pub use http::same_origin::{SameOrigin, SameOriginFuture, SameOriginLayer};
+pub use http::serve;
+pub use http::session_cookie::SessionCookie;
+pub use http::slashes::{MergeSlashes, MergeSlashesLayer};
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
-pub use no_store::{NoStore, NoStoreFuture, NoStoreLayer};
-pub use same_origin::{SameOrigin, SameOriginFuture, SameOriginLayer};
-pub use session_cookie::SessionCookie;
-pub use slashes::{MergeSlashes, MergeSlashesLayer};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{

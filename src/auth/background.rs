@@ -1,6 +1,7 @@
-//! Work done after the response: password-hash upgrades. Tracked, so a graceful shutdown
-//! (or a test) can wait for it with [`Auth::background_idle`]. (Mail is not background
-//! work of this kind: it goes through the durable outbox, which survives a shutdown.)
+//! Work done after the response: password-hash upgrades and the sweep of expired records.
+//! Tracked, so a graceful shutdown (or a test) can wait for it with
+//! [`Auth::background_idle`]. (Mail is not background work of this kind: it goes through
+//! the durable outbox, which survives a shutdown.)
 
 use std::future::Future;
 use std::sync::Arc;
@@ -45,8 +46,9 @@ impl Auth {
         });
     }
 
-    /// Waits until no background job (a password-hash upgrade after a login) of this
-    /// service is pending: before shutting down, so no upgrade is cut short, and in tests.
+    /// Waits until no background job (a password-hash upgrade after a login, a sweep of
+    /// expired records) of this service is pending: before shutting down, so none is cut
+    /// short, and in tests.
     /// Mail waits in the outbox instead; [`flush_mail`](Self::flush_mail) delivers it.
     pub async fn background_idle(&self) {
         let background = &self.inner.background;

@@ -7,7 +7,7 @@ use super::fair_share::HashTicket;
 use super::session::SessionStart;
 use super::throttle::LoginClaim;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event, normalize_email};
-use crate::session_cookie::SessionCookie;
+use crate::http::session_cookie::SessionCookie;
 use crate::token::{self, TokenFormat, TokenHash};
 use crate::user::{User, UserLookup};
 

@@ -102,7 +102,7 @@ struct Inner {
     /// Users whose password hash is being upgraded right now (one upgrade at a time each).
     rehashing: std::sync::Mutex<std::collections::HashSet<UserId>>,
     /// Places each client holds in the hashing pool.
-    hash_shares: crate::per_ip::PerIp,
+    hash_shares: crate::http::per_ip::PerIp,
     /// Work done after the response.
     background: Arc<background::Background>,
     /// Set once the mail delivery worker runs.
@@ -185,7 +185,7 @@ impl AuthBuilder {
                 next_sweep_ms: AtomicI64::new(i64::MIN),
                 warned_no_client_ip: AtomicBool::new(false),
                 rehashing: std::sync::Mutex::default(),
-                hash_shares: crate::per_ip::PerIp::default(),
+                hash_shares: crate::http::per_ip::PerIp::default(),
                 background: Arc::default(),
                 mail_worker_started: AtomicBool::new(false),
                 mail_wake: Arc::default(),

@@ -13,7 +13,7 @@ use cookie::{Cookie, SameSite};
 
 use super::tokens::IssueOptions;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, normalize_email};
-use crate::session_cookie::SessionCookie;
+use crate::http::session_cookie::SessionCookie;
 use crate::store::TokenPurpose;
 use crate::token::{TokenFormat, TokenHash};
 use crate::user::User;

@@ -9,7 +9,7 @@ use tower::{Layer, Service};
 
 use crate::auth::{Auth, AuthError, LoggedIn, LoginAttempt, SessionInfo};
 use crate::config::AuthConfig;
-use crate::session_cookie::CookieHeaders;
+use crate::http::session_cookie::CookieHeaders;
 use crate::user::User;
 
 /// A tower [`Layer`] that makes the current user available to handlers.
@@ -112,7 +112,7 @@ fn client_ip<B>(config: &AuthConfig, req: &Request<B>) -> Option<IpAddr> {
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip());
-    crate::forwarded::client_ip(req.headers(), config.trusted_proxies, peer)
+    crate::http::forwarded::client_ip(req.headers(), config.trusted_proxies, peer)
 }
 
 /// Per-request access to the session: the session cookie, the client's address, the

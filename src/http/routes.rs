@@ -12,10 +12,10 @@ use serde_json::json;
 
 use crate::auth::{Auth, AuthError, LoginAttempt, ResetRequested, SessionInfo};
 use crate::config::WireStyle;
-use crate::error::{Answer, HttpError, json_response, werkzeug_reason_phrase};
-use crate::extract::{AuthRejection, CurrentUser};
-use crate::layer::AuthContext;
-use crate::no_store::NoStoreLayer;
+use crate::http::error::{Answer, HttpError, json_response, werkzeug_reason_phrase};
+use crate::http::extract::{AuthRejection, CurrentUser};
+use crate::http::layer::AuthContext;
+use crate::http::no_store::NoStoreLayer;
 
 /// Werkzeug's redirect page, as the seed's server sends with its 302.
 const WERKZEUG_REDIRECT: &str = "<!DOCTYPE HTML PUBLIC \"-//W3C//DTD HTML 3.2 Final//EN\">\n\

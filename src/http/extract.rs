@@ -5,8 +5,8 @@ use axum::response::{IntoResponse, Response};
 use http::request::Parts;
 
 use crate::auth::{Auth, AuthError};
-use crate::error::{Answer, HttpError, LAYER_MISSING};
-use crate::layer::AuthContext;
+use crate::http::error::{Answer, HttpError, LAYER_MISSING};
+use crate::http::layer::AuthContext;
 use crate::user::User;
 
 /// The logged-in user; the request is refused when there is none, with the configured

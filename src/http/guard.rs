@@ -11,7 +11,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, StatusCode, header};
 use tower::{Layer, Service};
 
 use crate::auth::AuthError;
-use crate::layer::AuthContext;
+use crate::http::layer::AuthContext;
 
 /// Longest `next` accepted; longer ones fall back to `/`.
 const MAX_NEXT_BYTES: usize = 2048;
@@ -151,8 +151,8 @@ where
         let login_path = self.login_path;
         Box::pin(async move {
             let Some(context) = req.extensions().get::<AuthContext>().cloned() else {
-                return Ok(crate::error::HttpError::LayerMissing
-                    .into_response_with(crate::error::Answer::HARDENED));
+                return Ok(crate::http::error::HttpError::LayerMissing
+                    .into_response_with(crate::http::error::Answer::HARDENED));
             };
             match context.user().await {
                 Ok(Some(_)) => inner.call(req).await,

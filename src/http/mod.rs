@@ -1,0 +1,18 @@
+//! The HTTP face of the service: the layer that gives handlers the current user and its
+//! extractors, the mountable router, the login-redirect guard, the same-origin and
+//! no-store layers, the session cookie on the wire, errors as responses (the one place
+//! statuses are decided, the seed's Werkzeug pages included), the client's address behind
+//! proxies, and the serving loop that bounds connections.
+
+pub(crate) mod error;
+pub(crate) mod extract;
+pub(crate) mod forwarded;
+pub(crate) mod guard;
+pub(crate) mod layer;
+pub(crate) mod no_store;
+pub(crate) mod per_ip;
+pub(crate) mod routes;
+pub(crate) mod same_origin;
+pub mod serve;
+pub(crate) mod session_cookie;
+pub(crate) mod slashes;
