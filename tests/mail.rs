@@ -354,6 +354,67 @@ async fn every_flow_over_smtp_on_postgres() {
     every_flow_end_to_end(store, &smtp).await;
 }
 
+/// The spec server as a process of its own, hardened, on a SQLite file, mailing through
+/// a real SMTP server and retrying within a second: started, killed and started again.
+struct MailingServer {
+    binary: std::path::PathBuf,
+    db: String,
+    smtp_url: String,
+}
+
+impl MailingServer {
+    fn new(dir: &std::path::Path, smtp: &SmtpServer) -> Self {
+        Self {
+            binary: process::spec_server_binary(),
+            db: format!("sqlite://{}?mode=rwc", dir.join("a.db").display()),
+            smtp_url: smtp.url(),
+        }
+    }
+
+    async fn start(&self) -> process::SpecServer {
+        let flags = [
+            "--preset",
+            "hardened",
+            "--cookie-secure",
+            "false",
+            "--smtp-url",
+            &self.smtp_url,
+            "--public-url",
+            "http://localhost:5000",
+            "--mail-retry-max",
+            "1",
+        ];
+        process::SpecServer::start(&self.binary, &self.db, &flags).await
+    }
+}
+
+/// Posts a form to a server process.
+async fn post_form(base: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    client()
+        .post(format!("{base}{path}"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(fields))
+        .send()
+        .await
+        .expect("request")
+}
+
+/// `PUT /reset_password` with a mailed token on a server process; its status.
+async fn reset_over(base: &str, email: &str, token: &str) -> StatusCode {
+    client()
+        .put(format!("{base}/reset_password"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(&[
+            ("email", email),
+            ("reset_token", token),
+            ("new_password", PW2),
+        ]))
+        .send()
+        .await
+        .expect("request")
+        .status()
+}
+
 /// The SMTP server is down while users register and ask for resets; the application is
 /// killed (`kill -9`) and started again; then the server comes back. Every message arrives,
 /// exactly once, and its link works.
@@ -365,34 +426,11 @@ async fn an_smtp_outage_and_a_restart_lose_and_repeat_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut smtp = SmtpServer::start(&dir.path().join("mail"), &[]).await;
     smtp.stop();
-    let db = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-    let binary = process::spec_server_binary();
-    let url = smtp.url();
-    let flags = [
-        "--preset",
-        "hardened",
-        "--cookie-secure",
-        "false",
-        "--smtp-url",
-        &url,
-        "--public-url",
-        "http://localhost:5000",
-        "--mail-retry-max",
-        "1",
-    ];
-    let app = process::SpecServer::start(&binary, &db, &flags).await;
-    let http = client();
-    let post = |base: &str, path: &str, fields: &[(&str, &str)]| {
-        http.post(format!("{base}{path}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(fields))
-            .send()
-    };
+    let mailing = MailingServer::new(dir.path(), &smtp);
+    let app = mailing.start().await;
     let users: Vec<String> = (0..4).map(|i| format!("user{i}@example.com")).collect();
     for user in &users {
-        let answer = post(&app.base, "/users", &[("email", user), ("password", PW)])
-            .await
-            .expect("request");
+        let answer = post_form(&app.base, "/users", &[("email", user), ("password", PW)]).await;
         assert_eq!(
             answer.status(),
             StatusCode::ACCEPTED,
@@ -400,15 +438,13 @@ async fn an_smtp_outage_and_a_restart_lose_and_repeat_nothing() {
         );
     }
     for user in &users[..2] {
-        let answer = post(&app.base, "/reset_password", &[("email", user)])
-            .await
-            .expect("request");
+        let answer = post_form(&app.base, "/reset_password", &[("email", user)]).await;
         assert_eq!(answer.status(), StatusCode::ACCEPTED);
     }
     // Give the background jobs and a few failed attempts time to happen.
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     app.kill();
-    let app = process::SpecServer::start(&binary, &db, &flags).await;
+    let app = mailing.start().await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(smtp.received().is_empty(), "nothing could be delivered yet");
     smtp.restart().await;
@@ -440,30 +476,21 @@ async fn an_smtp_outage_and_a_restart_lose_and_repeat_nothing() {
         .iter()
         .find(|m| m.to == users[3])
         .expect("user3's mail");
-    let answer = post(
+    let answer = post_form(
         &app.base,
         "/confirmation",
         &[("token", &confirmation.token())],
     )
-    .await
-    .expect("request");
+    .await;
     assert_eq!(answer.status(), StatusCode::OK);
     let reset = received
         .iter()
         .find(|m| m.to == users[0] && m.parsed().subject == "Reset your password")
         .expect("a reset link");
-    let answer = http
-        .put(format!("{}/reset_password", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("email", &users[0]),
-            ("reset_token", &reset.token()),
-            ("new_password", PW2),
-        ]))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(answer.status(), StatusCode::OK);
+    assert_eq!(
+        reset_over(&app.base, &users[0], &reset.token()).await,
+        StatusCode::OK
+    );
 }
 
 /// A "mail me a link" request is durable once acknowledged: with the token table refusing
@@ -478,36 +505,15 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
     }
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(&dir.path().join("mail"), &[]).await;
-    let db = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-    let binary = process::spec_server_binary();
-    let url = smtp.url();
-    let flags = [
-        "--preset",
-        "hardened",
-        "--cookie-secure",
-        "false",
-        "--smtp-url",
-        &url,
-        "--public-url",
-        "http://localhost:5000",
-        "--mail-retry-max",
-        "1",
-    ];
-    let app = process::SpecServer::start(&binary, &db, &flags).await;
-    let http = client();
-    let post = |base: &str, path: &str, fields: &[(&str, &str)]| {
-        http.post(format!("{base}{path}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form(fields))
-            .send()
-    };
-    let answer = post(&app.base, "/users", &[("email", ALICE), ("password", PW)])
-        .await
-        .expect("request");
+    let mailing = MailingServer::new(dir.path(), &smtp);
+    let app = mailing.start().await;
+    let answer = post_form(&app.base, "/users", &[("email", ALICE), ("password", PW)]).await;
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
     smtp.wait_for(1).await;
 
-    let mut sql = sqlx::SqliteConnection::connect(&db).await.expect("sqlite");
+    let mut sql = sqlx::SqliteConnection::connect(&mailing.db)
+        .await
+        .expect("sqlite");
     sqlx::query(
         "CREATE TRIGGER test_hold_tokens BEFORE INSERT ON auth_tokens \
          BEGIN SELECT RAISE(ABORT, 'tokens held by the test'); END",
@@ -516,9 +522,7 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
     .await
     .expect("trigger");
     for path in ["/magic_link", "/reset_password"] {
-        let answer = post(&app.base, path, &[("email", ALICE)])
-            .await
-            .expect("request");
+        let answer = post_form(&app.base, path, &[("email", ALICE)]).await;
         assert_eq!(answer.status(), StatusCode::ACCEPTED, "{path} acknowledged");
     }
     // Long enough for the worker to try (and fail) to answer, more than once.
@@ -540,7 +544,7 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
         .expect("drop trigger");
     sql.close().await.expect("close");
 
-    let app = process::SpecServer::start(&binary, &db, &flags).await;
+    let app = mailing.start().await;
     smtp.wait_for(3).await;
     // Long enough for any duplicate to show: several poll and retry periods.
     tokio::time::sleep(Duration::from_secs(2)).await;
@@ -555,26 +559,17 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
         .iter()
         .find(|m| m.parsed().subject == "Your sign-in link")
         .expect("the magic link");
-    let answer = post(&app.base, "/sessions/magic", &[("token", &magic.token())])
-        .await
-        .expect("request");
+    let answer = post_form(&app.base, "/sessions/magic", &[("token", &magic.token())]).await;
     assert_eq!(answer.status(), StatusCode::OK, "the magic link works");
     let reset = received
         .iter()
         .find(|m| m.parsed().subject == "Reset your password")
         .expect("the reset link");
-    let answer = http
-        .put(format!("{}/reset_password", app.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form(&[
-            ("email", ALICE),
-            ("reset_token", &reset.token()),
-            ("new_password", PW2),
-        ]))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(answer.status(), StatusCode::OK, "the reset link works");
+    assert_eq!(
+        reset_over(&app.base, ALICE, &reset.token()).await,
+        StatusCode::OK,
+        "the reset link works"
+    );
 }
 
 /// Two instances on one PostgreSQL database share the outbox: both queue, both deliver at
