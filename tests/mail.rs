@@ -24,11 +24,15 @@ use serde_json::json;
 use sqlx::Connection as _;
 use tower_auth::clock::ManualClock;
 use tower_auth::mail::SmtpTransport;
-use tower_auth::{Auth, AuthConfig, MailTemplates, Mailer, MemoryStore, Store, UserUpdate};
+use tower_auth::store::{MailRequest, OutgoingMail};
+use tower_auth::{
+    Auth, AuthConfig, MailTemplates, Mailer, MemoryStore, NewUser, Store, TokenPurpose, UserUpdate,
+};
 
 const PW: &str = "correct horse battery staple";
 const PW2: &str = "tr0ub4dor and three more words";
 const ALICE: &str = "alice@example.com";
+const BOB: &str = "bob@example.com";
 const PUBLIC_URL: &str = "https://app.example.com/account";
 
 /// The hardened preset, as shipped, mailing through `mailer`; bcrypt cost 4 and a quick
@@ -569,6 +573,90 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
         reset_over(&app.base, ALICE, &reset.token()).await,
         StatusCode::OK,
         "the reset link works"
+    );
+}
+
+/// A request of a kind this version does not know (written by a newer instance during a
+/// rolling upgrade) stays in the outbox for an instance that knows it, and holds up
+/// nothing: a message and a request claimed in the same batch go out at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_request_in_the_outbox_holds_up_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
+    let store = tower_auth::connect_store(&url, false).await.expect("store");
+    let now = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("clock")
+            .as_millis(),
+    )
+    .expect("ms");
+    // Queued before any worker runs, so its first claim takes all three at once.
+    let mut sql = sqlx::SqliteConnection::connect(&url).await.expect("sqlite");
+    sqlx::query(
+        "INSERT INTO auth_outbox (sender, recipient, message, created_at_ms, next_attempt_ms, \
+           attempts, expires_at_ms, request) \
+         VALUES ('', $1, x'', $2, $2, 0, $3, 'a_later_kind')",
+    )
+    .bind(ALICE)
+    .bind(now - 1_000)
+    .bind(now + 3_600_000)
+    .execute(&mut sql)
+    .await
+    .expect("insert");
+    store
+        .queue_mail(&[OutgoingMail {
+            from: "no-reply@example.com".into(),
+            to: BOB.into(),
+            message:
+                b"From: no-reply@example.com\r\nTo: bob@example.com\r\nSubject: Hello\r\n\r\nhi\r\n"
+                    .to_vec(),
+            created_at_ms: now,
+            expires_at_ms: now + 3_600_000,
+        }])
+        .await
+        .expect("queue_mail");
+    store
+        .add_user(NewUser {
+            email: ALICE.into(),
+            password_hash: "not a real hash".into(),
+            created_at_ms: now,
+        })
+        .await
+        .expect("add_user");
+    store
+        .queue_mail_request(&MailRequest {
+            purpose: TokenPurpose::MagicLink,
+            email: ALICE.into(),
+            created_at_ms: now,
+            expires_at_ms: now + 900_000,
+        })
+        .await
+        .expect("queue_mail_request");
+
+    let capture = Capture::default();
+    let _auth = Auth::builder_shared(store)
+        .config(hardened(
+            Mailer::new(capture.clone(), "no-reply@example.com", PUBLIC_URL).expect("mailer"),
+        ))
+        .build()
+        .expect("config");
+    let mut subjects: Vec<String> = capture
+        .wait_for(2)
+        .await
+        .iter()
+        .map(|m| m.parsed().subject)
+        .collect();
+    subjects.sort();
+    assert_eq!(subjects, ["Hello", "Your sign-in link"]);
+    let left: Vec<String> = sqlx::query_scalar("SELECT request FROM auth_outbox")
+        .fetch_all(&mut sql)
+        .await
+        .expect("outbox");
+    assert_eq!(
+        left,
+        ["a_later_kind"],
+        "the unknown request is left as it was"
     );
 }
 
