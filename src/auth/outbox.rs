@@ -207,8 +207,8 @@ impl Auth {
 
     /// Answers a request from the outbox: if an account has the address (and, for a
     /// confirmation link, has not confirmed it yet), its link is queued and the request
-    /// removed in one transaction; otherwise the request is removed. An error leaves the
-    /// request in the outbox, to be tried again.
+    /// removed in one transaction (true); otherwise the request is removed (false). An
+    /// error leaves the request in the outbox, to be tried again.
     async fn answer_request(&self, id: i64, request: &MailRequest) -> Result<bool, AuthError> {
         let found = self
             .store()
