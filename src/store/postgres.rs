@@ -21,6 +21,9 @@ const CHANGES_CHANNEL: &str = "tower_auth_changes";
 /// expired session on its own, so their removal is not announced.
 const QUIET_SWEEP: Option<&str> = Some("SELECT set_config('tower_auth.quiet', 'on', true)");
 
+/// A pooled connection idle at least this long is pinged before it is used.
+const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
+
 /// Pool settings for [`PgStore::connect_with`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
@@ -126,6 +129,20 @@ impl PgStore {
             .min_connections(options.min_connections)
             .acquire_timeout(options.acquire_timeout)
             .idle_timeout(options.idle_timeout)
+            // A connection is checked with a round trip before use only when it has been
+            // idle a while (the server may have closed it meanwhile). Checking every one
+            // would double the round trips of a busy server: an uncached session lookup is
+            // one statement. A connection that died while in use fails its statement and is
+            // dropped by the pool.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_WHEN_IDLE_FOR {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_with(connect)
             .await
             .map_err(StoreError::backend)
