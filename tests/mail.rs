@@ -576,6 +576,52 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
     );
 }
 
+/// The spec server's `--require-confirmed-email` / `--no-require-confirmed-email` decide
+/// whether an unconfirmed account may log in (the hardened preset requires confirmation;
+/// the last flag given wins).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_spec_server_flags_decide_whether_unconfirmed_accounts_log_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let binary = process::spec_server_binary();
+    let mail_dir = dir.path().join("outbox");
+    let mail_dir = mail_dir.to_str().expect("utf-8 path");
+    for (n, (flags, status)) in [
+        (&[][..], StatusCode::FORBIDDEN),
+        (&["--no-require-confirmed-email"][..], StatusCode::OK),
+        (
+            &["--no-require-confirmed-email", "--require-confirmed-email"][..],
+            StatusCode::FORBIDDEN,
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let db = format!(
+            "sqlite://{}?mode=rwc",
+            dir.path().join(format!("{n}.db")).display()
+        );
+        let mut args = vec![
+            "--preset",
+            "hardened",
+            "--cookie-secure",
+            "false",
+            "--mail-dir",
+            mail_dir,
+        ];
+        args.extend_from_slice(flags);
+        let app = process::SpecServer::start(&binary, &db, &args).await;
+        let answer = post_form(&app.base, "/users", &[("email", ALICE), ("password", PW)]).await;
+        assert_eq!(answer.status(), StatusCode::ACCEPTED);
+        let answer = post_form(
+            &app.base,
+            "/sessions",
+            &[("email", ALICE), ("password", PW)],
+        )
+        .await;
+        assert_eq!(answer.status(), status, "{flags:?}");
+    }
+}
+
 /// A request of a kind this version does not know (written by a newer instance during a
 /// rolling upgrade) stays in the outbox for an instance that knows it, and holds up
 /// nothing: a message and a request claimed in the same batch go out at once.
