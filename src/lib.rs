@@ -299,7 +299,7 @@ pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
 #[cfg(feature = "sqlite")]
 pub use store::SqliteStore;
 pub use store::{
-    Counter, EmailToken, ExpiryCutoffs, MemoryStore, Session, Store, StoreError, Swept,
+    Counter, EmailToken, ExpiryCutoffs, FirstLink, MemoryStore, Session, Store, StoreError, Swept,
     TokenPurpose,
 };
 #[cfg(feature = "postgres")]

@@ -3,6 +3,7 @@
 
 use std::fmt;
 
+use crate::store::FirstLink;
 use crate::token::TokenHash;
 
 /// A user's primary key: the integer id the store assigned at registration.
@@ -97,6 +98,9 @@ pub struct NewUser {
     pub password_hash: String,
     /// Creation time in milliseconds since the Unix epoch.
     pub created_at_ms: i64,
+    /// The confirmation link to store and queue with the account, in the same
+    /// transaction; `None` when no mail is sent.
+    pub first_link: Option<FirstLink>,
 }
 
 impl fmt::Debug for NewUser {
@@ -104,6 +108,8 @@ impl fmt::Debug for NewUser {
         f.debug_struct("NewUser")
             .field("email", &self.email)
             .field("password_hash", &"[redacted]")
+            .field("created_at_ms", &self.created_at_ms)
+            .field("first_link", &self.first_link)
             .finish()
     }
 }

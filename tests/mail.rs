@@ -576,6 +576,74 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
     );
 }
 
+/// A registration whose confirmation link cannot be stored fails as a whole: the client
+/// gets a 5xx, no account is left behind without its link, and registering again creates
+/// the account and mails its confirmation link (not "you already have an account").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_registration_leaves_no_account_behind() {
+    if !smtp_available() {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let smtp = SmtpServer::start(&dir.path().join("mail"), &[]).await;
+    let mailing = MailingServer::new(dir.path(), &smtp);
+    let app = mailing.start().await;
+    let mut sql = sqlx::SqliteConnection::connect(&mailing.db)
+        .await
+        .expect("sqlite");
+    sqlx::query(
+        "CREATE TRIGGER test_hold_tokens BEFORE INSERT ON auth_tokens \
+         BEGIN SELECT RAISE(ABORT, 'tokens held by the test'); END",
+    )
+    .execute(&mut sql)
+    .await
+    .expect("trigger");
+    let answer = post_form(&app.base, "/users", &[("email", ALICE), ("password", PW)]).await;
+    assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    let body = answer.text().await.expect("body");
+    assert!(
+        !body.contains("held by the test") && !body.contains("auth_tokens"),
+        "the 500 tells nothing of the store: {body}"
+    );
+    let accounts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM auth_users")
+        .fetch_one(&mut sql)
+        .await
+        .expect("count");
+    assert_eq!(accounts, 0, "no account without its confirmation link");
+    sqlx::query("DROP TRIGGER test_hold_tokens")
+        .execute(&mut sql)
+        .await
+        .expect("drop trigger");
+    sql.close().await.expect("close");
+
+    let answer = post_form(&app.base, "/users", &[("email", ALICE), ("password", PW)]).await;
+    assert_eq!(answer.status(), StatusCode::ACCEPTED);
+    smtp.wait_for(1).await;
+    // Long enough for a second message, were one queued, to arrive.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let received = smtp.received();
+    let subjects: Vec<String> = received.iter().map(|m| m.parsed().subject).collect();
+    assert_eq!(subjects, ["Confirm your email address"]);
+    let answer = post_form(
+        &app.base,
+        "/confirmation",
+        &[("token", &received[0].token())],
+    )
+    .await;
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "the link confirms the account"
+    );
+    let answer = post_form(
+        &app.base,
+        "/sessions",
+        &[("email", ALICE), ("password", PW)],
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::OK, "and the account logs in");
+}
+
 /// The spec server's `--require-confirmed-email` / `--no-require-confirmed-email` decide
 /// whether an unconfirmed account may log in (the hardened preset requires confirmation;
 /// the last flag given wins).
@@ -667,6 +735,7 @@ async fn an_unknown_request_in_the_outbox_holds_up_nothing() {
             email: ALICE.into(),
             password_hash: "not a real hash".into(),
             created_at_ms: now,
+            first_link: None,
         })
         .await
         .expect("add_user");

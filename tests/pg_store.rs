@@ -27,6 +27,7 @@ fn new_user(email: &str) -> NewUser {
         email: email.to_owned(),
         password_hash: "hash-1".to_owned(),
         created_at_ms: 1_000,
+        first_link: None,
     }
 }
 

@@ -95,6 +95,7 @@ mod sqlite {
                         email: format!("bulk-{i}@example.com"),
                         password_hash: format!("bulk-hash-{i}"),
                         created_at_ms: 1_700_000_000_000 + i,
+                        first_link: None,
                     })
                     .await
                     .expect("concurrent add_user")
@@ -128,6 +129,7 @@ mod sqlite {
                 email: "newcomer@example.com".into(),
                 password_hash: "h".into(),
                 created_at_ms: 1_700_000_000_000,
+                first_link: None,
             })
             .await
             .expect("add_user after reopening");
@@ -162,6 +164,7 @@ mod sqlite {
                     email: format!("{label}@example.com"),
                     password_hash: "first-hash".into(),
                     created_at_ms: T,
+                    first_link: None,
                 })
                 .await
                 .expect("add_user");

@@ -58,32 +58,44 @@ impl Auth {
         if let Some(record) = existing {
             return Err(self.registered_again(record.user).await);
         }
-        let added = self
-            .store()
-            .add_user(NewUser {
-                email: email.clone(),
-                password_hash,
-                created_at_ms: self.now_ms(),
-            })
-            .await;
-        let user = match added {
-            Ok(user) => user,
-            Err(StoreError::Duplicate) => {
-                let raced = self.store().find_user_by(UserLookup::Email(&email)).await?;
-                return Err(match raced {
-                    Some(record) if conceal => self.registered_again(record.user).await,
-                    _ => AuthError::UserExists(email),
-                });
+        // The account and its confirmation link are stored in one transaction, so a
+        // registration that fails leaves no account without its link behind.
+        for _ in 0..3 {
+            let now = self.now_ms();
+            let first_link = self.first_confirmation_link(&email, now)?;
+            let mails = first_link.is_some();
+            let added = self
+                .store()
+                .add_user(NewUser {
+                    email: email.clone(),
+                    password_hash: password_hash.clone(),
+                    created_at_ms: now,
+                    first_link,
+                })
+                .await;
+            match added {
+                Ok(user) => {
+                    event("registered", Some(user.id));
+                    if mails {
+                        self.wake_mail_worker();
+                    }
+                    return Ok(user);
+                }
+                Err(StoreError::Duplicate) => {
+                    let raced = self.store().find_user_by(UserLookup::Email(&email)).await?;
+                    match raced {
+                        Some(record) if conceal => {
+                            return Err(self.registered_again(record.user).await);
+                        }
+                        // No account has the email: it was the link's token that collided.
+                        None if mails => continue,
+                        _ => return Err(AuthError::UserExists(email)),
+                    }
+                }
+                Err(other) => return Err(other.into()),
             }
-            Err(other) => return Err(other.into()),
-        };
-        event("registered", Some(user.id));
-        if self.inner.config.mailer.is_some() {
-            // The account exists from here on; if the link cannot be queued now, the owner
-            // asks for another (`POST /confirmation/resend`) and the error says so.
-            self.mail_confirmation(&user).await?;
         }
-        Ok(user)
+        Err(AuthError::TokenCollision)
     }
 
     /// The answer to registering `user`'s address again, with concealment on: the owner is

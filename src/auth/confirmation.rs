@@ -5,22 +5,49 @@ use std::net::IpAddr;
 
 use super::outbox::Link;
 use super::{Auth, AuthError, event};
+use crate::clock::duration_ms;
 use crate::mail::MailKind;
-use crate::store::TokenPurpose;
+use crate::store::{FirstLink, TokenPurpose};
+use crate::token::{self, TokenFormat, TokenHash};
 use crate::user::{User, UserUpdate};
 
 impl Auth {
     /// Queues a confirmation link to the user's address (the earlier one stops working).
     pub(super) async fn mail_confirmation(&self, user: &User) -> Result<(), AuthError> {
-        let link = Link {
+        self.mail_link(user, self.confirmation_link(&user.email))
+            .await
+    }
+
+    fn confirmation_link<'a>(&self, to: &'a str) -> Link<'a> {
+        Link {
             kind: MailKind::ConfirmEmail,
             purpose: TokenPurpose::ConfirmEmail,
-            to: &user.email,
+            to,
             ttl: self.inner.config.confirm_email_ttl,
             notify_old_address: false,
             answers: None,
-        };
-        self.mail_link(user, link).await
+        }
+    }
+
+    /// The confirmation link for an account about to be created with `email` at `now`,
+    /// for the store to keep with the account (see [`FirstLink`]); `None` without a
+    /// mailer.
+    pub(super) fn first_confirmation_link(
+        &self,
+        email: &str,
+        now: i64,
+    ) -> Result<Option<FirstLink>, AuthError> {
+        if self.inner.config.mailer.is_none() {
+            return Ok(None);
+        }
+        let link = self.confirmation_link(email);
+        let token = token::generate(TokenFormat::Random256).map_err(AuthError::Random)?;
+        Ok(Some(FirstLink {
+            hash: TokenHash::of(&token),
+            purpose: link.purpose,
+            expires_at_ms: now.saturating_add(duration_ms(link.ttl)),
+            mail: self.compose_link(email, &link, &token, now)?,
+        }))
     }
 
     /// Someone registered an address that has an account: its owner is mailed a new

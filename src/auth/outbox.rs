@@ -55,10 +55,8 @@ impl Auth {
     /// email change, the notice to the old address) in the same store transaction; the
     /// user's earlier links of the purpose stop working.
     pub(super) async fn mail_link(&self, user: &User, link: Link<'_>) -> Result<(), AuthError> {
-        let mailer = self.mailer()?;
+        self.mailer()?;
         let now = self.now_ms();
-        let expires = now.saturating_add(duration_ms(link.ttl));
-        let valid_for = crate::mail::human_duration(link.ttl);
         self.issue_token_shaped(
             user,
             link.purpose,
@@ -69,39 +67,52 @@ impl Auth {
                 replace_others: true,
                 answers: link.answers,
             },
-            |token| {
-                let mut query = vec![("token", token)];
-                if link.kind == MailKind::ResetPassword {
-                    query.push(("email", &user.email));
-                }
-                let url = mailer.link(link.kind, &query);
-                let change = link.kind == MailKind::ChangeEmail;
-                let context = MailContext {
-                    email: link.to,
-                    link: &url,
-                    valid_for: valid_for.clone(),
-                    old_email: change.then_some(user.email.as_str()),
-                    new_email: None,
-                };
-                let mut messages = vec![
-                    mailer
-                        .compose(link.kind, link.to, &context, now, expires)
-                        .map_err(|e| AuthError::Mail(Box::new(e)))?,
-                ];
-                if link.notify_old_address {
-                    messages.push(self.compose_notice(
-                        MailKind::EmailChangeRequested,
-                        &user.email,
-                        Some(link.to),
-                        now,
-                    )?);
-                }
-                Ok(messages)
-            },
+            |token| self.compose_link(&user.email, &link, token, now),
         )
         .await?;
         self.wake_mail_worker();
         Ok(())
+    }
+
+    /// The messages that carry `token` for `link` about the account whose email is
+    /// `account_email`, composed at `now`: the link, and for an email change the notice to
+    /// the old address.
+    pub(super) fn compose_link(
+        &self,
+        account_email: &str,
+        link: &Link<'_>,
+        token: &str,
+        now: i64,
+    ) -> Result<Vec<OutgoingMail>, AuthError> {
+        let mailer = self.mailer()?;
+        let expires = now.saturating_add(duration_ms(link.ttl));
+        let mut query = vec![("token", token)];
+        if link.kind == MailKind::ResetPassword {
+            query.push(("email", account_email));
+        }
+        let url = mailer.link(link.kind, &query);
+        let change = link.kind == MailKind::ChangeEmail;
+        let context = MailContext {
+            email: link.to,
+            link: &url,
+            valid_for: crate::mail::human_duration(link.ttl),
+            old_email: change.then_some(account_email),
+            new_email: None,
+        };
+        let mut messages = vec![
+            mailer
+                .compose(link.kind, link.to, &context, now, expires)
+                .map_err(|e| AuthError::Mail(Box::new(e)))?,
+        ];
+        if link.notify_old_address {
+            messages.push(self.compose_notice(
+                MailKind::EmailChangeRequested,
+                account_email,
+                Some(link.to),
+                now,
+            )?);
+        }
+        Ok(messages)
     }
 
     /// Queues a notice without a token to `to`.
@@ -285,7 +296,7 @@ impl Auth {
         while self.deliver_due_mail().await {}
     }
 
-    fn wake_mail_worker(&self) {
+    pub(super) fn wake_mail_worker(&self) {
         self.start_mail_worker();
         self.inner.mail_wake.notify_one();
     }

@@ -40,8 +40,8 @@ use tokio::task::JoinSet;
 
 use super::{Change, ChangeFeed, Store, StoreError};
 use super::{
-    Counter, EmailToken, ExpiryCutoffs, MailRequest, OutboxEntry, OutgoingMail, Session, Swept,
-    TokenPurpose,
+    Counter, EmailToken, ExpiryCutoffs, FirstLink, MailRequest, OutboxEntry, OutgoingMail, Session,
+    Swept, TokenPurpose,
 };
 use crate::token::TokenHash;
 use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
@@ -130,6 +130,7 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.unknown_id_is_not_found_before_any_collision().await;
     suite.email_confirmation_is_stored_and_read_back().await;
     suite.tokens_and_their_mail_commit_together().await;
+    suite.new_accounts_commit_with_their_first_link().await;
     suite.concurrent_mail_claims_never_share_a_message().await;
     suite.mail_requests_are_answered_once().await;
     suite.changes_are_announced_as_they_commit().await;
@@ -173,6 +174,7 @@ impl Suite {
                 email: email.clone(),
                 password_hash: password_hash.clone(),
                 created_at_ms: LIVE_MS,
+                first_link: None,
             })
             .await
             .unwrap_or_else(|e| panic!("add_user({email}) failed: {e:?}"));
@@ -356,6 +358,7 @@ impl Suite {
                 email: a.email.clone(),
                 password_hash: "another-hash".into(),
                 created_at_ms: LIVE_MS + 1,
+                first_link: None,
             })
             .await;
         assert!(
@@ -1755,6 +1758,7 @@ impl Suite {
                 email: email.clone(),
                 password_hash: format!("race-hash-{i}"),
                 created_at_ms: LIVE_MS,
+                first_link: None,
             };
             tasks.spawn(async move {
                 barrier.wait().await;
@@ -2008,6 +2012,89 @@ impl Suite {
             ours,
             [("withtoken".to_owned(), 1)],
             "a token's message is queued with it, and a refused token's is not"
+        );
+        self.finish_ours(MAIL_NOW_MS + 2_000).await;
+    }
+
+    /// `add_user` with a first link stores the account, the token (the account's, sent to
+    /// its email, issued at its creation) and the message in one transaction; when the
+    /// account is refused (its email taken, or the token's hash collides) none of the
+    /// three is stored.
+    async fn new_accounts_commit_with_their_first_link(&self) {
+        let first_link = |hash: TokenHash, label: &str| FirstLink {
+            hash,
+            purpose: TokenPurpose::ConfirmEmail,
+            expires_at_ms: LIVE_MS + DAY_MS,
+            mail: vec![self.mail(label, MAIL_NOW_MS + DAY_MS)],
+        };
+        let new_user = |label: &str, link: FirstLink| NewUser {
+            email: self.email(label),
+            password_hash: format!("hash-of-{label}"),
+            created_at_ms: LIVE_MS,
+            first_link: Some(link),
+        };
+        let hash = self.fresh_token("firstlink");
+        let user = self
+            .store
+            .add_user(new_user("firstlink", first_link(hash, "firstlink-mail")))
+            .await
+            .expect("add_user with a first link");
+        let (token, owner) = self
+            .find_token(&hash, TokenPurpose::ConfirmEmail, LIVE_MS)
+            .await
+            .expect("the first link's token is stored with the account");
+        assert_eq!(
+            owner, user,
+            "the first link's token belongs to the new account"
+        );
+        assert_eq!(
+            token,
+            EmailToken {
+                hash,
+                user_id: user.id,
+                purpose: TokenPurpose::ConfirmEmail,
+                sent_to: user.email.clone(),
+                account_email: user.email.clone(),
+                created_at_ms: LIVE_MS,
+                expires_at_ms: LIVE_MS + DAY_MS,
+            },
+            "the first link's token is sent to and bound to the new account's email"
+        );
+
+        let taken_email = self.fresh_token("taken-email");
+        let refused = self
+            .store
+            .add_user(new_user("firstlink", first_link(taken_email, "taken-mail")))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Duplicate)),
+            "a taken email must be a Duplicate, got {refused:?}"
+        );
+        assert!(
+            self.find_token(&taken_email, TokenPurpose::ConfirmEmail, LIVE_MS)
+                .await
+                .is_none(),
+            "a refused account's first link is not stored"
+        );
+        let refused = self
+            .store
+            .add_user(new_user("collider", first_link(hash, "collider-mail")))
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Duplicate)),
+            "a first link whose hash is taken must be a Duplicate, got {refused:?}"
+        );
+        assert!(
+            self.find(UserLookup::Email(&self.email("collider")))
+                .await
+                .is_none(),
+            "an account whose first link was refused is not stored"
+        );
+        let ours = self.claim_ours(MAIL_NOW_MS, MAIL_NOW_MS + 1_000, 100).await;
+        assert_eq!(
+            ours,
+            [("firstlink-mail".to_owned(), 1)],
+            "only the stored account's message is queued"
         );
         self.finish_ours(MAIL_NOW_MS + 2_000).await;
     }

@@ -153,12 +153,30 @@ impl Store for MemoryStore {
         if t.by_email.contains_key(&user.email) {
             return Err(StoreError::Duplicate);
         }
+        if let Some(link) = &user.first_link
+            && t.tokens.contains_key(&link.hash)
+        {
+            return Err(StoreError::Duplicate);
+        }
         t.next_id += 1;
         let id = UserId(t.next_id);
         let created = User::new(id, user.email, user.created_at_ms);
         t.by_email.insert(created.email.clone(), id);
         t.users
             .insert(id, UserRecord::new(created.clone(), user.password_hash));
+        if let Some(link) = user.first_link {
+            let token = EmailToken {
+                hash: link.hash,
+                user_id: id,
+                purpose: link.purpose,
+                sent_to: created.email.clone(),
+                account_email: created.email.clone(),
+                created_at_ms: created.created_at_ms,
+                expires_at_ms: link.expires_at_ms,
+            };
+            t.tokens.insert(token.hash, token);
+            t.queue(&link.mail);
+        }
         Ok(created)
     }
 

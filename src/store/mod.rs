@@ -26,8 +26,8 @@ pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgStore, PgStoreOptions};
 pub use records::{
-    Counter, EmailToken, ExpiryCutoffs, MailRequest, OutboxEntry, OutgoingMail, QueuedMail,
-    Session, Swept, TokenPurpose,
+    Counter, EmailToken, ExpiryCutoffs, FirstLink, MailRequest, OutboxEntry, OutgoingMail,
+    QueuedMail, Session, Swept, TokenPurpose,
 };
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
@@ -74,10 +74,12 @@ impl StoreError {
 /// Times are milliseconds since the Unix epoch, supplied by the caller's clock.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Creates a user.
+    /// Creates a user, and with [`NewUser::first_link`] stores that token (for the new
+    /// account, sent to its email) and queues its messages in the same transaction.
     ///
     /// # Errors
-    /// [`StoreError::Duplicate`] when the email is already registered.
+    /// [`StoreError::Duplicate`] when the email is already registered (or, in theory, the
+    /// first link's token hash collides); nothing is stored then.
     async fn add_user(&self, user: NewUser) -> Result<User, StoreError>;
 
     /// Finds one user and its password hash, or `None`.

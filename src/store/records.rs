@@ -259,6 +259,35 @@ impl fmt::Debug for OutgoingMail {
     }
 }
 
+/// The link a new account's first message carries (its confirmation link), stored by
+/// [`Store::add_user`](super::Store::add_user) with the account in one transaction: an
+/// account is never created without the message its owner needs, so a failed registration
+/// leaves nothing behind and can simply be tried again.
+///
+/// The token is the account's: it is sent to, and bound to, the new account's email, and
+/// issued at its creation time.
+#[derive(Clone, PartialEq, Eq)]
+pub struct FirstLink {
+    /// SHA-256 of the token the message carries.
+    pub hash: TokenHash,
+    /// What the token allows.
+    pub purpose: TokenPurpose,
+    /// The token is refused from this time on (milliseconds since the Unix epoch).
+    pub expires_at_ms: i64,
+    /// The messages to queue with it (the one carrying the link).
+    pub mail: Vec<OutgoingMail>,
+}
+
+impl fmt::Debug for FirstLink {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FirstLink")
+            .field("purpose", &self.purpose)
+            .field("expires_at_ms", &self.expires_at_ms)
+            .field("mail", &self.mail)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A "mail me a link" request (a password reset, a magic link, another confirmation
 /// link), kept in the outbox from before it is acknowledged until the delivery worker
 /// answers it: the worker looks the address up and, if an account has it, queues the link

@@ -128,6 +128,28 @@ macro_rules! impl_sql_store {
         }
 
         /// Queues `mail` on `conn` (inside the caller's transaction), due now.
+        async fn insert_token_on(
+            conn: &mut <$db as sqlx::Database>::Connection,
+            token: &$crate::store::EmailToken,
+        ) -> Result<(), $crate::store::StoreError> {
+            sqlx::query(
+                "INSERT INTO auth_tokens (token_hash, user_id, purpose, sent_to, \
+                   account_email, created_at_ms, expires_at_ms) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            )
+            .bind(&token.hash.as_bytes()[..])
+            .bind(token.user_id.0)
+            .bind(token.purpose.as_str())
+            .bind(&token.sent_to)
+            .bind(&token.account_email)
+            .bind(token.created_at_ms)
+            .bind(token.expires_at_ms)
+            .execute(&mut *conn)
+            .await
+            .map_err($crate::store::map_sqlx)?;
+            Ok(())
+        }
+
         async fn queue_mail_on(
             conn: &mut <$db as sqlx::Database>::Connection,
             mail: &[$crate::store::OutgoingMail],
@@ -285,22 +307,37 @@ macro_rules! impl_sql_store {
                 user: $crate::user::NewUser,
             ) -> Result<$crate::user::User, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                let row = returning_one(
-                    sqlx::query(
-                        "INSERT INTO auth_users (email, password_hash, created_at_ms) \
-                         VALUES ($1, $2, $3) RETURNING id",
-                    )
-                    .bind(&user.email)
-                    .bind(&user.password_hash)
-                    .bind(user.created_at_ms)
-                    .fetch_all(&self.pool)
-                    .await,
-                )?;
-                Ok($crate::user::User::new(
-                    $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
-                    user.email,
-                    user.created_at_ms,
-                ))
+                let insert = sqlx::query(
+                    "INSERT INTO auth_users (email, password_hash, created_at_ms) \
+                     VALUES ($1, $2, $3) RETURNING id",
+                )
+                .bind(&user.email)
+                .bind(&user.password_hash)
+                .bind(user.created_at_ms);
+                let Some(link) = &user.first_link else {
+                    let row = returning_one(insert.fetch_all(&self.pool).await)?;
+                    return Ok($crate::user::User::new(
+                        $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
+                        user.email,
+                        user.created_at_ms,
+                    ));
+                };
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                let row = returning_one(insert.fetch_all(&mut *tx).await)?;
+                let id = $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?);
+                let token = $crate::store::EmailToken {
+                    hash: link.hash,
+                    user_id: id,
+                    purpose: link.purpose,
+                    sent_to: user.email.clone(),
+                    account_email: user.email.clone(),
+                    created_at_ms: user.created_at_ms,
+                    expires_at_ms: link.expires_at_ms,
+                };
+                insert_token_on(&mut tx, &token).await?;
+                queue_mail_on(&mut tx, &link.mail).await?;
+                tx.commit().await.map_err($crate::store::map_sqlx)?;
+                Ok($crate::user::User::new(id, user.email, user.created_at_ms))
             }
 
             async fn find_user_by(
@@ -564,21 +601,7 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err($crate::store::map_sqlx)?;
                 }
-                sqlx::query(
-                    "INSERT INTO auth_tokens (token_hash, user_id, purpose, sent_to, \
-                       account_email, created_at_ms, expires_at_ms) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                )
-                .bind(&token.hash.as_bytes()[..])
-                .bind(token.user_id.0)
-                .bind(token.purpose.as_str())
-                .bind(&token.sent_to)
-                .bind(&token.account_email)
-                .bind(token.created_at_ms)
-                .bind(token.expires_at_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::store::map_sqlx)?;
+                insert_token_on(&mut tx, &token).await?;
                 queue_mail_on(&mut tx, mail).await?;
                 tx.commit().await.map_err($crate::store::map_sqlx)
             }

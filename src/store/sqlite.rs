@@ -572,6 +572,7 @@ mod tests {
                 email: "a@example.com".into(),
                 password_hash: "x".into(),
                 created_at_ms: 1,
+                first_link: None,
             })
             .await
             .expect("a write, so the WAL exists");
@@ -608,6 +609,7 @@ mod tests {
                     email: format!("u{i}@example.com"),
                     password_hash: "x".into(),
                     created_at_ms: 1,
+                    first_link: None,
                 })
                 .await
                 .expect("user");
