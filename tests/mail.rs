@@ -392,6 +392,21 @@ impl MailingServer {
     }
 }
 
+/// Makes the token table of a spec server's SQLite database refuse every insert (`hold`),
+/// or accept them again: a store that fails exactly where a link is issued.
+async fn hold_tokens(sql: &mut sqlx::SqliteConnection, hold: bool) {
+    let statement = if hold {
+        "CREATE TRIGGER test_hold_tokens BEFORE INSERT ON auth_tokens \
+         BEGIN SELECT RAISE(ABORT, 'tokens held by the test'); END"
+    } else {
+        "DROP TRIGGER test_hold_tokens"
+    };
+    sqlx::query(statement)
+        .execute(sql)
+        .await
+        .expect("token trigger");
+}
+
 /// Posts a form to a server process.
 async fn post_form(base: &str, path: &str, fields: &[(&str, &str)]) -> reqwest::Response {
     client()
@@ -518,13 +533,7 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
     let mut sql = sqlx::SqliteConnection::connect(&mailing.db)
         .await
         .expect("sqlite");
-    sqlx::query(
-        "CREATE TRIGGER test_hold_tokens BEFORE INSERT ON auth_tokens \
-         BEGIN SELECT RAISE(ABORT, 'tokens held by the test'); END",
-    )
-    .execute(&mut sql)
-    .await
-    .expect("trigger");
+    hold_tokens(&mut sql, true).await;
     for path in ["/magic_link", "/reset_password"] {
         let answer = post_form(&app.base, path, &[("email", ALICE)]).await;
         assert_eq!(answer.status(), StatusCode::ACCEPTED, "{path} acknowledged");
@@ -542,10 +551,7 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
         ["magic_link", "reset_password"],
         "both acknowledged requests wait in the outbox"
     );
-    sqlx::query("DROP TRIGGER test_hold_tokens")
-        .execute(&mut sql)
-        .await
-        .expect("drop trigger");
+    hold_tokens(&mut sql, false).await;
     sql.close().await.expect("close");
 
     let app = mailing.start().await;
@@ -591,13 +597,7 @@ async fn a_failed_registration_leaves_no_account_behind() {
     let mut sql = sqlx::SqliteConnection::connect(&mailing.db)
         .await
         .expect("sqlite");
-    sqlx::query(
-        "CREATE TRIGGER test_hold_tokens BEFORE INSERT ON auth_tokens \
-         BEGIN SELECT RAISE(ABORT, 'tokens held by the test'); END",
-    )
-    .execute(&mut sql)
-    .await
-    .expect("trigger");
+    hold_tokens(&mut sql, true).await;
     let answer = post_form(&app.base, "/users", &[("email", ALICE), ("password", PW)]).await;
     assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
     let body = answer.text().await.expect("body");
@@ -610,10 +610,7 @@ async fn a_failed_registration_leaves_no_account_behind() {
         .await
         .expect("count");
     assert_eq!(accounts, 0, "no account without its confirmation link");
-    sqlx::query("DROP TRIGGER test_hold_tokens")
-        .execute(&mut sql)
-        .await
-        .expect("drop trigger");
+    hold_tokens(&mut sql, false).await;
     sql.close().await.expect("close");
 
     let answer = post_form(&app.base, "/users", &[("email", ALICE), ("password", PW)]).await;
