@@ -22,8 +22,9 @@ use mail::{Capture, Received, SmtpServer, smtp_available};
 use reqwest::StatusCode;
 use serde_json::json;
 use sqlx::Connection as _;
+use tower_auth::clock::Clock as _;
 use tower_auth::clock::ManualClock;
-use tower_auth::mail::SmtpTransport;
+use tower_auth::mail::{MailError, MailTransport, SmtpTransport};
 use tower_auth::store::{MailRequest, OutgoingMail};
 use tower_auth::{
     Auth, AuthConfig, MailTemplates, Mailer, MemoryStore, NewUser, Store, TokenPurpose, UserUpdate,
@@ -770,6 +771,109 @@ async fn an_unknown_request_in_the_outbox_holds_up_nothing() {
         ["a_later_kind"],
         "the unknown request is left as it was"
     );
+}
+
+/// A mail server that takes two minutes (on the shared clock) to accept each message and,
+/// during its third, lets another instance's worker look for due mail.
+struct SlowServer {
+    clock: ManualClock,
+    accepted: Capture,
+    sends: std::sync::atomic::AtomicUsize,
+    other: Arc<std::sync::OnceLock<Auth>>,
+    other_looked: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait::async_trait]
+impl MailTransport for SlowServer {
+    async fn send(&self, from: &str, to: &str, message: &[u8]) -> Result<(), MailError> {
+        self.clock.advance(Duration::from_secs(120));
+        let sends = 1 + self.sends.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if sends == 3 {
+            let other = self.other.get().expect("the other instance");
+            other.flush_mail().await;
+            self.other_looked
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+        self.accepted.send(from, to, message).await
+    }
+}
+
+/// A slow mail server cannot get a message twice: a worker starts a claimed message only
+/// while a whole attempt (the mailer's send timeout, 60 s) still fits in its 5-minute
+/// lease, and gives the rest back, so another instance looking for due mail in the
+/// meantime never finds a message that is still being worked on. (Before, with 2 minutes
+/// per message, the third and later messages of a batch went out twice.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_mail_server_never_gets_a_message_twice() {
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let clock = ManualClock::new(1_700_000_000_000);
+    let other = Arc::new(std::sync::OnceLock::new());
+    let other_looked = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slow = SlowServer {
+        clock: clock.clone(),
+        accepted: Capture::default(),
+        sends: Default::default(),
+        other: Arc::clone(&other),
+        other_looked: Arc::clone(&other_looked),
+    };
+    let slow_accepted = slow.accepted.clone();
+    let other_accepted = Capture::default();
+    let instance = |mailer: Mailer| {
+        Auth::builder_shared(Arc::clone(&store))
+            .config(hardened(mailer))
+            .clock(clock.clone())
+            .build()
+            .expect("config")
+    };
+    // Built outside the runtime, the instances start no delivery worker of their own: mail
+    // goes out only when the test flushes it, so the order of events is the test's.
+    let (a, b) = std::thread::scope(|scope| {
+        scope
+            .spawn(|| {
+                let a = instance(
+                    Mailer::new(slow, "no-reply@example.com", PUBLIC_URL).expect("mailer"),
+                );
+                let b = instance(
+                    Mailer::new(other_accepted.clone(), "no-reply@example.com", PUBLIC_URL)
+                        .expect("mailer"),
+                );
+                (a, b)
+            })
+            .join()
+            .expect("build")
+    });
+    assert!(
+        other.set(b.clone()).is_ok(),
+        "the other instance is set once"
+    );
+    let now = clock.now_ms();
+    let recipients: Vec<String> = (0..5).map(|i| format!("r{i}@example.com")).collect();
+    let messages: Vec<OutgoingMail> = recipients
+        .iter()
+        .map(|to| OutgoingMail {
+            from: "no-reply@example.com".into(),
+            to: to.clone(),
+            message: format!("Subject: for {to}\r\n\r\nhello\r\n").into_bytes(),
+            created_at_ms: now,
+            expires_at_ms: now + 86_400_000,
+        })
+        .collect();
+    store.queue_mail(&messages).await.expect("queue");
+    a.flush_mail().await;
+    b.flush_mail().await;
+    a.flush_mail().await;
+    assert!(
+        other_looked.load(std::sync::atomic::Ordering::SeqCst),
+        "the other instance looked for mail while the slow server was busy"
+    );
+    let mut delivered: Vec<String> = slow_accepted
+        .sent()
+        .into_iter()
+        .chain(other_accepted.sent())
+        .map(|m| m.to)
+        .collect();
+    delivered.sort();
+    assert_eq!(delivered, recipients, "every message exactly once");
 }
 
 /// Two instances on one PostgreSQL database share the outbox: both queue, both deliver at

@@ -16,7 +16,9 @@ use crate::token::TokenFormat;
 use crate::user::{User, UserLookup};
 
 /// How long a claimed message is left to its worker before another may take it: longer
-/// than any SMTP exchange (30 s), so a message is never sent twice for being slow.
+/// than the longest delivery attempt (`Mailer::send_timeout`, at most 240 s). A worker
+/// starts a message only while a whole attempt still fits in the lease, so a message is
+/// never sent twice for being slow, however slow the server is with the ones before it.
 const LEASE: Duration = Duration::from_secs(5 * 60);
 
 /// Messages claimed at once.
@@ -55,7 +57,6 @@ impl Auth {
     /// email change, the notice to the old address) in the same store transaction; the
     /// user's earlier links of the purpose stop working.
     pub(super) async fn mail_link(&self, user: &User, link: Link<'_>) -> Result<(), AuthError> {
-        self.mailer()?;
         let now = self.now_ms();
         self.issue_token_shaped(
             user,
@@ -315,11 +316,8 @@ impl Auth {
         };
         let _delivering = self.inner.delivering.lock().await;
         let now = self.now_ms();
-        let claimed = match self
-            .store()
-            .claim_mail(now, now.saturating_add(duration_ms(LEASE)), BATCH)
-            .await
-        {
+        let lease_ends = now.saturating_add(duration_ms(LEASE));
+        let claimed = match self.store().claim_mail(now, lease_ends, BATCH).await {
             Ok(claimed) => claimed,
             Err(err) => {
                 tracing::warn!(target: "tower_auth", error = %err, "could not read the mail outbox");
@@ -343,8 +341,17 @@ impl Auth {
                 }
             }
         }
+        let last_start = lease_ends.saturating_sub(duration_ms(mailer.attempt_limit()));
         let mut rest = messages.iter();
         while let Some(&(queued, mail)) = rest.next() {
+            if self.now_ms() >= last_start {
+                // The lease would run out during this attempt and another worker could
+                // send the message too: give this one and the rest back, due now.
+                for &(waiting, _) in std::iter::once(&(queued, mail)).chain(rest) {
+                    self.retry_later(waiting, Duration::ZERO).await;
+                }
+                return true;
+            }
             match mailer.deliver(&mail.from, &mail.to, &mail.message).await {
                 Ok(()) => {
                     self.forget_mail(queued).await;

@@ -219,7 +219,8 @@ impl Mailer {
 
     /// The longest one delivery attempt may take, whatever the transport does (a server
     /// that accepts a connection and then says nothing); past it the attempt counts as a
-    /// transient failure. Default: 60 s. Keep it well under the outbox lease (5 min).
+    /// transient failure. Default: 60 s; at most 240 s, under the outbox's 5-minute lease (a
+    /// worker starts a claimed message only while a whole attempt still fits in its lease).
     #[must_use]
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout.clamp(Duration::from_millis(10), Duration::from_secs(240));
@@ -234,6 +235,11 @@ impl Mailer {
     /// Where links point.
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// The longest one delivery attempt may take (see [`send_timeout`](Self::send_timeout)).
+    pub(crate) fn attempt_limit(&self) -> Duration {
+        self.send_timeout
     }
 
     /// Hands one message to the transport, within [`send_timeout`](Self::send_timeout).
