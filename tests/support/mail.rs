@@ -186,26 +186,47 @@ pub fn smtp_available() -> bool {
 pub struct SmtpServer {
     child: Option<Child>,
     port: u16,
+    /// The port, held for as long as the server lives: see [`reserve`].
+    _reservation: tokio::net::TcpSocket,
     dir: PathBuf,
     extra: Vec<String>,
+}
+
+/// A socket bound to `port` (0: any free one) but not listening, with `SO_REUSEADDR`: the
+/// SMTP server (which binds with it too) can listen on the port, connections are refused
+/// while it is stopped, and no other server of a test running beside it is given the port
+/// meanwhile, so a stopped server can always start again where its clients expect it.
+fn reserve(port: u16) -> tokio::net::TcpSocket {
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket.set_reuseaddr(true).expect("SO_REUSEADDR");
+    socket
+        .bind(std::net::SocketAddr::from(([127, 0, 0, 1], port)))
+        .expect("the SMTP server's port");
+    socket
 }
 
 impl SmtpServer {
     /// Starts a server on a free loopback port; `extra` are more flags (`--auth u:p`,
     /// `--starttls CERT KEY`, `--smtps CERT KEY`).
     pub async fn start(dir: &Path, extra: &[&str]) -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        Self::start_on(port, dir, extra).await
+        Self::start_reserved(reserve(0), dir, extra).await
     }
 
     /// [`start`](Self::start) on `port`.
     pub async fn start_on(port: u16, dir: &Path, extra: &[&str]) -> Self {
+        Self::start_reserved(reserve(port), dir, extra).await
+    }
+
+    async fn start_reserved(
+        reservation: tokio::net::TcpSocket,
+        dir: &Path,
+        extra: &[&str],
+    ) -> Self {
+        let port = reservation.local_addr().expect("reserved port").port();
         let mut server = Self {
             child: None,
             port,
+            _reservation: reservation,
             dir: dir.to_owned(),
             extra: extra.iter().map(|s| (*s).to_owned()).collect(),
         };
