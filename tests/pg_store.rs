@@ -599,6 +599,185 @@ async fn duplicate_registration_race_across_instances_has_one_winner() {
     assert_eq!((ok, duplicate), (1, 49));
 }
 
+// ----- batched session lookups ----------------------------------------------------------------
+
+/// A store whose session lookups share one statement at a time (the most batching), with
+/// `sessions` users and live sessions in it.
+async fn lookup_store(
+    url: &str,
+    sessions: usize,
+) -> (Arc<PgStore>, Vec<(Session, tower_auth::User)>) {
+    let mut options = PgStoreOptions::default();
+    options.session_lookup_statements = 1;
+    let store = Arc::new(PgStore::connect_with(url, options).await.expect("connect"));
+    let mut made = Vec::new();
+    for i in 0..sessions {
+        let user = store
+            .add_user(new_user(&format!("u{i}@example.com")))
+            .await
+            .expect("user");
+        let session = session(&format!("token {i}"), user.id);
+        store
+            .create_session(session.clone(), false)
+            .await
+            .expect("session");
+        made.push((session, user));
+    }
+    (store, made)
+}
+
+/// Many concurrent lookups (distinct, repeated and unknown tokens) share statements, and
+/// each gets its own session's user, or `None`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_session_lookups_each_get_their_own_row() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (store, sessions) = lookup_store(db.url(), 40).await;
+    let mut lookups = tokio::task::JoinSet::new();
+    for round in 0..25 {
+        for (i, (session, user)) in sessions.iter().enumerate() {
+            // Every fourth lookup is for a token that has no session.
+            let (token, expected) = if (i + round) % 4 == 0 {
+                (TokenHash::of(&format!("unknown {i} {round}")), None)
+            } else {
+                (session.token_hash, Some((session.clone(), user.clone())))
+            };
+            let store = Arc::clone(&store);
+            lookups.spawn(async move {
+                assert_eq!(store.find_session(&token).await.expect("lookup"), expected);
+            });
+        }
+    }
+    let all = async {
+        while let Some(done) = lookups.join_next().await {
+            done.expect("lookup task");
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, all)
+        .await
+        .expect("every lookup is answered");
+}
+
+/// A failed statement answers every lookup of its batch with an error of its kind: with
+/// the pool exhausted, each is "unavailable" (503); with the table gone, each is a backend
+/// error (500). None hangs, and lookups work again once the database does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_session_lookups_answer_each_caller_with_the_errors_kind() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let mut options = PgStoreOptions::default();
+    options.max_connections = 2;
+    options.acquire_timeout = Duration::from_millis(500);
+    options.session_lookup_statements = 1;
+    let store = Arc::new(
+        PgStore::connect_with(db.url(), options)
+            .await
+            .expect("connect"),
+    );
+    let token = TokenHash::of("token");
+    let many = |store: &Arc<PgStore>| {
+        let mut lookups = tokio::task::JoinSet::new();
+        for _ in 0..30 {
+            let store = Arc::clone(store);
+            lookups.spawn(async move { store.find_session(&token).await });
+        }
+        async move {
+            let mut answers = Vec::new();
+            while let Some(answer) = lookups.join_next().await {
+                answers.push(answer.expect("lookup task"));
+            }
+            answers
+        }
+    };
+
+    let held = (
+        store.pool().acquire().await.expect("connection"),
+        store.pool().acquire().await.expect("connection"),
+    );
+    let answers = tokio::time::timeout(HANG_GUARD, many(&store))
+        .await
+        .expect("no lookup hangs on an exhausted pool");
+    for answer in answers {
+        assert!(
+            matches!(answer, Err(StoreError::Unavailable(_))),
+            "every lookup of the batch is unavailable, got {answer:?}"
+        );
+    }
+    drop(held);
+
+    sqlx::query("ALTER TABLE auth_sessions RENAME TO sessions_away")
+        .execute(store.pool())
+        .await
+        .expect("rename");
+    let answers = tokio::time::timeout(HANG_GUARD, many(&store))
+        .await
+        .expect("no lookup hangs on a failing statement");
+    for answer in answers {
+        assert!(
+            matches!(answer, Err(StoreError::Backend(_))),
+            "every lookup of the batch fails, got {answer:?}"
+        );
+    }
+    sqlx::query("ALTER TABLE sessions_away RENAME TO auth_sessions")
+        .execute(store.pool())
+        .await
+        .expect("rename back");
+    assert_eq!(store.find_session(&token).await.expect("lookup"), None);
+}
+
+/// Lookups whose callers give up (a client that disconnects) while waiting for a statement
+/// or while leading one leave no other lookup without an answer, and no statement's place
+/// is lost: afterwards every lookup is answered as before.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lookups_given_up_strand_no_other_lookup() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let (store, sessions) = lookup_store(db.url(), 10).await;
+    for round in 0..300u64 {
+        let mut lookups = tokio::task::JoinSet::new();
+        let mut impatient = Vec::new();
+        for (i, (session, user)) in sessions.iter().enumerate().cycle().take(60) {
+            let store = Arc::clone(&store);
+            let (token, expected) = (session.token_hash, Some((session.clone(), user.clone())));
+            // A third are dropped (as a server drops a disconnected client's request)
+            // while waiting, told to lead, or with their statement on the wire; the rest
+            // wait for their answer.
+            if (i as u64 + round) % 3 == 0 {
+                impatient.push(lookups.spawn(async move {
+                    let _ = store.find_session(&token).await;
+                }));
+            } else {
+                lookups.spawn(async move {
+                    assert_eq!(store.find_session(&token).await.expect("lookup"), expected);
+                });
+            }
+        }
+        tokio::time::sleep(Duration::from_micros(100 + 40 * (round % 10))).await;
+        for lookup in impatient {
+            lookup.abort();
+        }
+        let all = async {
+            while let Some(done) = lookups.join_next().await {
+                if let Err(err) = done {
+                    assert!(err.is_cancelled(), "lookup task: {err}");
+                }
+            }
+        };
+        tokio::time::timeout(HANG_GUARD, all)
+            .await
+            .unwrap_or_else(|_| panic!("round {round}: a lookup was stranded"));
+    }
+    let (session, user) = &sessions[0];
+    let after = tokio::time::timeout(HANG_GUARD, store.find_session(&session.token_hash))
+        .await
+        .expect("no place was lost")
+        .expect("lookup");
+    assert_eq!(after, Some((session.clone(), user.clone())));
+}
+
 // ----- pool settings --------------------------------------------------------------------------
 
 #[tokio::test]

@@ -14,6 +14,8 @@ mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
 #[cfg(feature = "postgres")]
+mod pg_lookups;
+#[cfg(feature = "postgres")]
 mod postgres;
 mod records;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -281,6 +283,45 @@ pub(crate) fn map_sqlx(err: sqlx::Error) -> StoreError {
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => StoreError::Unavailable(Box::new(err)),
         _ => StoreError::backend(err),
+    }
+}
+
+/// One failure of a batched statement, reported to every caller the statement answered
+/// for: each gets a [`StoreError`] of the same kind (so a database that is down is still a
+/// 503 for all of them) whose source is the one failure.
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+#[derive(Debug, Clone)]
+pub(crate) struct SharedError(std::sync::Arc<StoreError>);
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl SharedError {
+    pub(crate) fn new(err: StoreError) -> Self {
+        Self(std::sync::Arc::new(err))
+    }
+
+    /// The failure as one caller's error, of the kind the statement's was.
+    pub(crate) fn copy(&self) -> StoreError {
+        let source = Box::new(self.clone());
+        match *self.0 {
+            StoreError::Duplicate => StoreError::Duplicate,
+            StoreError::NotFound => StoreError::NotFound,
+            StoreError::Unavailable(_) => StoreError::Unavailable(source),
+            StoreError::Backend(_) => StoreError::Backend(source),
+        }
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl std::fmt::Display for SharedError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "batched statement failed: {}", self.0)
+    }
+}
+
+#[cfg(any(feature = "sqlite", feature = "postgres"))]
+impl std::error::Error for SharedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&*self.0)
     }
 }
 

@@ -1,17 +1,20 @@
 //! The scale-out store: PostgreSQL through sqlx, for several app instances on one database.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
+use super::pg_lookups::SessionLookups;
 use super::sql::{
-    impl_sql_store, outbox_columns, session_columns, session_join, token_columns, token_returning,
-    user_columns, valid_token,
+    impl_sql_store, outbox_columns, session_columns, token_columns, token_returning, user_columns,
+    valid_token,
 };
-use super::{Change, ChangeFeed, ChangeHub, ChangeListener, StoreError, migrate};
-use crate::user::UserId;
+use super::{Change, ChangeFeed, ChangeHub, ChangeListener, Session, StoreError, migrate};
+use crate::token::TokenHash;
+use crate::user::{User, UserId};
 
 /// The channel the triggers of migration 4 notify with the id of each user whose account
 /// or sessions changed.
@@ -36,6 +39,12 @@ pub struct PgStoreOptions {
     pub acquire_timeout: Duration,
     /// How long an idle connection is kept (default 10 min).
     pub idle_timeout: Option<Duration>,
+    /// Most statements looking sessions up at once (default 2). Lookups that arrive while
+    /// this many are in flight wait for the next statement, which answers all of them
+    /// (`token_hash = ANY($1)`): fewer statements make bigger batches and less work for
+    /// the database; more let one slow statement hold up fewer lookups. Only lookups the
+    /// session cache does not answer reach the database.
+    pub session_lookup_statements: usize,
 }
 
 impl Default for PgStoreOptions {
@@ -45,6 +54,7 @@ impl Default for PgStoreOptions {
             min_connections: 1,
             acquire_timeout: Duration::from_secs(5),
             idle_timeout: Some(Duration::from_secs(600)),
+            session_lookup_statements: 2,
         }
     }
 }
@@ -62,6 +72,8 @@ pub struct PgStore {
     /// This process's own changes, published as they commit; other processes' arrive
     /// through [`CHANGES_CHANNEL`].
     changes: ChangeHub,
+    /// Uncached session lookups, in batches.
+    lookups: Arc<SessionLookups>,
 }
 
 impl std::fmt::Debug for PgStore {
@@ -89,7 +101,7 @@ impl PgStore {
     /// As [`connect`](Self::connect).
     pub async fn connect_with(url: &str, options: PgStoreOptions) -> Result<Self, StoreError> {
         let pool = Self::pool_for(url, &options).await?;
-        Self::from_pool(pool).await
+        Self::with_lookup_statements(pool, options.session_lookup_statements).await
     }
 
     /// Like [`connect`](Self::connect), but first drops every table this crate owns: all
@@ -110,8 +122,14 @@ impl PgStore {
     /// # Errors
     /// A failed migration.
     pub async fn from_pool(pool: PgPool) -> Result<Self, StoreError> {
+        Self::with_lookup_statements(pool, PgStoreOptions::default().session_lookup_statements)
+            .await
+    }
+
+    async fn with_lookup_statements(pool: PgPool, statements: usize) -> Result<Self, StoreError> {
         migrate::postgres::run(&pool).await?;
         Ok(Self {
+            lookups: Arc::new(SessionLookups::new(pool.clone(), session_row, statements)),
             pool,
             changes: ChangeHub::default(),
         })
@@ -245,6 +263,23 @@ impl ChangeListener for PgChangeListener {
                 }
             }
         }
+    }
+}
+
+/// A row of `session_join!`, for the batched lookups.
+fn session_row(row: &sqlx::postgres::PgRow) -> Result<(Session, User), StoreError> {
+    Ok((
+        session_from_row(row, super::sql::USER_COLUMNS)?,
+        user_from_row(row)?,
+    ))
+}
+
+impl PgStore {
+    async fn lookup_session(
+        &self,
+        token: &TokenHash,
+    ) -> Result<Option<(Session, User)>, StoreError> {
+        self.lookups.find(token).await
     }
 }
 

@@ -479,18 +479,7 @@ macro_rules! impl_sql_store {
                 Option<($crate::store::Session, $crate::user::User)>,
                 $crate::store::StoreError,
             > {
-                let row = sqlx::query(concat!(session_join!(), " = $1"))
-                    .bind(&token.as_bytes()[..])
-                    .fetch_optional(&self.pool)
-                    .await
-                    .map_err($crate::store::map_sqlx)?;
-                match row {
-                    None => Ok(None),
-                    Some(row) => Ok(Some((
-                        session_from_row(&row, $crate::store::sql::USER_COLUMNS)?,
-                        user_from_row(&row)?,
-                    ))),
-                }
+                self.lookup_session(token).await
             }
 
             async fn touch_session(

@@ -19,7 +19,7 @@ use super::sql::{
 };
 use super::{
     ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutgoingMail,
-    QueuedMail, Session, Store, StoreError, Swept, TokenPurpose, map_sqlx,
+    QueuedMail, Session, SharedError, Store, StoreError, Swept, TokenPurpose, map_sqlx,
 };
 use crate::token::TokenHash;
 use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
@@ -154,6 +154,23 @@ impl SqliteStore {
 }
 
 impl_sql_store!(Sql, sqlx::Sqlite, sqlx::sqlite::SqliteRow, "", {});
+
+impl Sql {
+    async fn lookup_session(&self, token: &TokenHash) -> Result<Found, StoreError> {
+        let row = sqlx::query(concat!(session_join!(), " = $1"))
+            .bind(&token.as_bytes()[..])
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(map_sqlx)?;
+        match row {
+            None => Ok(None),
+            Some(row) => Ok(Some((
+                session_from_row(&row, super::sql::USER_COLUMNS)?,
+                user_from_row(&row)?,
+            ))),
+        }
+    }
+}
 
 /// The change hub of the database file at `path`: one per file in this process, so stores
 /// opened separately on one file (two `Auth::connect` calls, say) hear each other's
@@ -304,9 +321,9 @@ impl SessionReaders {
                 Err(err) => {
                     // The next batch gets a fresh connection.
                     conn = None;
-                    let err = Arc::new(err);
+                    let err = SharedError::new(err);
                     for (_, reply) in batch {
-                        let _ = reply.send(Err(StoreError::backend(SharedError(err.clone()))));
+                        let _ = reply.send(Err(err.copy()));
                     }
                 }
             }
@@ -375,22 +392,6 @@ fn answer(batch: Vec<(TokenHash, Reply)>, found: &[(Session, User)]) {
             .cloned();
         // The requester may have gone away; nothing to do then.
         let _ = reply.send(Ok(row));
-    }
-}
-
-/// One failure of a batch statement, reported to every lookup of the batch.
-#[derive(Debug)]
-struct SharedError(Arc<StoreError>);
-
-impl std::fmt::Display for SharedError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "session lookup failed: {}", self.0)
-    }
-}
-
-impl std::error::Error for SharedError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&*self.0)
     }
 }
 
