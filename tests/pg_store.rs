@@ -626,39 +626,6 @@ async fn lookup_store(
     (store, made)
 }
 
-/// Many concurrent lookups (distinct, repeated and unknown tokens) share statements, and
-/// each gets its own session's user, or `None`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_session_lookups_each_get_their_own_row() {
-    let Some(db) = pg::test_database().await else {
-        return;
-    };
-    let (store, sessions) = lookup_store(db.url(), 40).await;
-    let mut lookups = tokio::task::JoinSet::new();
-    for round in 0..25 {
-        for (i, (session, user)) in sessions.iter().enumerate() {
-            // Every fourth lookup is for a token that has no session.
-            let (token, expected) = if (i + round) % 4 == 0 {
-                (TokenHash::of(&format!("unknown {i} {round}")), None)
-            } else {
-                (session.token_hash, Some((session.clone(), user.clone())))
-            };
-            let store = Arc::clone(&store);
-            lookups.spawn(async move {
-                assert_eq!(store.find_session(&token).await.expect("lookup"), expected);
-            });
-        }
-    }
-    let all = async {
-        while let Some(done) = lookups.join_next().await {
-            done.expect("lookup task");
-        }
-    };
-    tokio::time::timeout(HANG_GUARD, all)
-        .await
-        .expect("every lookup is answered");
-}
-
 /// A failed statement answers every lookup of its batch with an error of its kind: with
 /// the pool exhausted, each is "unavailable" (503); with the table gone, each is a backend
 /// error (500). None hangs, and lookups work again once the database does.

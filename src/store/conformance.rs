@@ -52,6 +52,8 @@ const REGISTRATION_RACERS: usize = 50;
 const RESET_RACERS: usize = 10;
 /// How many tasks race to increment one counter.
 const COUNTER_RACERS: usize = 50;
+/// Sessions looked up at once, each many times, by the concurrent-lookup check.
+const SESSION_LOOKERS: usize = 40;
 
 /// A fixed "now" (1970-01-12) for the expiry sweep: far before any real session, so the
 /// sweep never touches data a real deployment wrote.
@@ -125,6 +127,9 @@ pub async fn run_shared(store: Arc<dyn Store>) {
         .concurrent_registrations_of_one_email_have_one_winner()
         .await;
     suite.concurrent_token_redemptions_have_one_winner().await;
+    suite
+        .concurrent_session_lookups_each_get_their_own_row()
+        .await;
     suite.concurrent_increments_are_not_lost().await;
     suite.same_user_collision_is_not_an_overwrite().await;
     suite.unknown_id_is_not_found_before_any_collision().await;
@@ -1793,6 +1798,44 @@ impl Suite {
             Some(winner),
             "after the race, the email must lead to the one account that won"
         );
+    }
+
+    /// Many lookups at once (distinct, repeated and unknown tokens), which a store may
+    /// answer together: each gets its own session and user, or `None`.
+    async fn concurrent_session_lookups_each_get_their_own_row(&self) {
+        let mut sessions = Vec::new();
+        for i in 0..SESSION_LOOKERS {
+            let label = format!("looked-up{i}");
+            let user = self.new_user(&label).await;
+            let session = self.live_session(&label, user.id);
+            self.create_session(session.clone(), false).await;
+            sessions.push((session, user));
+        }
+        let mut lookups = JoinSet::new();
+        for round in 0..25 {
+            for (i, (session, user)) in sessions.iter().enumerate() {
+                // Every fourth lookup is for a token that has no session.
+                let (token, expected) = if (i + round) % 4 == 0 {
+                    (self.fresh_token("never-issued"), None)
+                } else {
+                    (session.token_hash, Some((session.clone(), user.clone())))
+                };
+                let store = Arc::clone(&self.store);
+                lookups.spawn(async move {
+                    let found = store
+                        .find_session(&token)
+                        .await
+                        .unwrap_or_else(|e| panic!("concurrent find_session failed: {e:?}"));
+                    assert_eq!(
+                        found, expected,
+                        "each of many concurrent lookups gets its own session, or nothing"
+                    );
+                });
+            }
+        }
+        while let Some(done) = lookups.join_next().await {
+            done.expect("lookup task");
+        }
     }
 
     async fn concurrent_token_redemptions_have_one_winner(&self) {
