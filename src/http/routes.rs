@@ -203,15 +203,32 @@ fn check_your_email(auth: &Auth) -> Response {
 }
 
 async fn confirm_email(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
-    let form = Form::read(&auth, req).await?;
-    let user = auth
-        .confirm_email(form.required(&auth, "token")?)
-        .await
-        .map_err(|e| reject(&auth, e))?;
+    let redeemer = auth.clone();
+    redeem_email_link(&auth, req, "email confirmed", |token| async move {
+        redeemer.confirm_email(&token).await
+    })
+    .await
+}
+
+/// A link that confirms an address: the `token` field handed to `redeem`, then
+/// `200 {"email", "message"}` with the account's (now confirmed) email.
+async fn redeem_email_link<F, Fut>(
+    auth: &Auth,
+    req: Request,
+    message: &str,
+    redeem: F,
+) -> Result<Response, AuthRejection>
+where
+    F: FnOnce(String) -> Fut,
+    Fut: std::future::Future<Output = Result<crate::User, AuthError>>,
+{
+    let form = Form::read(auth, req).await?;
+    let token = form.required(auth, "token")?.to_owned();
+    let user = redeem(token).await.map_err(|e| reject(auth, e))?;
     Ok(ok_json(
-        &auth,
+        auth,
         StatusCode::OK,
-        &json!({ "email": user.email, "message": "email confirmed" }),
+        &json!({ "email": user.email, "message": message }),
     ))
 }
 
@@ -280,16 +297,11 @@ async fn confirm_email_change(
     State(auth): State<Auth>,
     req: Request,
 ) -> Result<Response, AuthRejection> {
-    let form = Form::read(&auth, req).await?;
-    let user = auth
-        .confirm_email_change(form.required(&auth, "token")?)
-        .await
-        .map_err(|e| reject(&auth, e))?;
-    Ok(ok_json(
-        &auth,
-        StatusCode::OK,
-        &json!({ "email": user.email, "message": "email changed" }),
-    ))
+    let redeemer = auth.clone();
+    redeem_email_link(&auth, req, "email changed", |token| async move {
+        redeemer.confirm_email_change(&token).await
+    })
+    .await
 }
 
 async fn log_in(
