@@ -745,6 +745,139 @@ async fn lookups_given_up_strand_no_other_lookup() {
     assert_eq!(after, Some((session.clone(), user.clone())));
 }
 
+/// Batched lookups on a small session table and on a large one: each lookup gets its own
+/// row, and neither table is read in full. (PostgreSQL plans `token_hash = ANY(...)` of a
+/// dozen tokens over a thousand sessions as a full read of both tables; the store reads a
+/// small table with an index probe per token instead.) The scans are PostgreSQL's own
+/// counts, `pg_stat_user_tables`, read once the store's connections have closed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn batched_lookups_read_no_table_in_full_small_or_large() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let schema = PgStore::connect(db.url()).await.expect("connect");
+    let mut seeding = schema.pool().acquire().await.expect("connection");
+    let mut seeded = 0;
+    for total in [1_000_i64, 60_000] {
+        // Users `seeded<N>@example.com`, each with one session whose token is the email.
+        sqlx::query(
+            "WITH u AS (INSERT INTO auth_users (email, password_hash, created_at_ms) \
+               SELECT 'seeded' || n || '@example.com', 'hash', 1000 \
+               FROM generate_series($1::bigint, $2::bigint - 1) n RETURNING id, email) \
+             INSERT INTO auth_sessions (token_hash, user_id, created_at_ms, last_seen_ms, \
+               expires_at_ms) \
+             SELECT sha256(convert_to(email, 'UTF8')), id, 1000, 1000, 4000000000000 FROM u",
+        )
+        .bind(seeded)
+        .bind(total)
+        .execute(&mut *seeding)
+        .await
+        .expect("seed");
+        sqlx::query("ANALYZE auth_users, auth_sessions")
+            .execute(&mut *seeding)
+            .await
+            .expect("analyze");
+        let before = table_scans(&schema, |s| s.inserted >= total).await;
+        seeded = total;
+
+        let mut options = PgStoreOptions::default();
+        options.session_lookup_statements = 1;
+        let store = Arc::new(
+            PgStore::connect_with(db.url(), options)
+                .await
+                .expect("connect"),
+        );
+        for round in 0..20_i64 {
+            let mut lookups = tokio::task::JoinSet::new();
+            for i in 0..48_i64 {
+                let store = Arc::clone(&store);
+                // Spread over the table; every eighth token belongs to no session.
+                let n = (round * 7_919 + i * 104_729) % total;
+                let email = format!("seeded{n}@example.com");
+                let token = if i % 8 == 0 {
+                    format!("no session {n}")
+                } else {
+                    email.clone()
+                };
+                lookups.spawn(async move {
+                    let found = store
+                        .find_session(&TokenHash::of(&token))
+                        .await
+                        .expect("lookup");
+                    match found {
+                        Some((session, user)) => {
+                            assert_eq!(user.email, token, "{total} sessions: another's row");
+                            assert_eq!(session.token_hash, TokenHash::of(&email));
+                            assert_eq!(session.user_id, user.id);
+                        }
+                        None => assert_ne!(token, email, "{total} sessions: row not found"),
+                    }
+                });
+            }
+            while let Some(done) = lookups.join_next().await {
+                done.expect("lookup task");
+            }
+        }
+        store.pool().close().await;
+        let after = table_scans(&schema, |s| {
+            s.session_index_scans > before.session_index_scans
+        })
+        .await;
+        assert_eq!(
+            (after.sessions_read_in_full, after.users_read_in_full),
+            (before.sessions_read_in_full, before.users_read_in_full),
+            "{total} sessions: a batch read a table in full"
+        );
+    }
+}
+
+/// What `pg_stat_user_tables` says of the two tables a session lookup reads.
+#[derive(Debug, Clone, Copy)]
+struct TableScans {
+    sessions_read_in_full: i64,
+    users_read_in_full: i64,
+    session_index_scans: i64,
+    inserted: i64,
+}
+
+/// The scan counts, once `ready` holds for them: a server process reports its counts a
+/// moment after its statements (or when it exits), so this waits for the counts it needs.
+async fn table_scans(store: &PgStore, ready: impl Fn(&TableScans) -> bool) -> TableScans {
+    let read = async {
+        loop {
+            let mut conn = store.pool().acquire().await.expect("connection");
+            let (sessions_read_in_full, session_index_scans, inserted): (i64, i64, i64) =
+                sqlx::query_as(
+                    "SELECT seq_scan, coalesce(idx_scan, 0), n_tup_ins \
+                     FROM pg_stat_user_tables WHERE relname = 'auth_sessions'",
+                )
+                .fetch_one(&mut *conn)
+                .await
+                .expect("session table counts");
+            let users_read_in_full: i64 = sqlx::query_scalar(
+                "SELECT seq_scan FROM pg_stat_user_tables WHERE relname = 'auth_users'",
+            )
+            .fetch_one(&mut *conn)
+            .await
+            .expect("user table counts");
+            let scans = TableScans {
+                sessions_read_in_full,
+                users_read_in_full,
+                session_index_scans,
+                inserted,
+            };
+            if ready(&scans) {
+                return scans;
+            }
+            drop(conn);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    };
+    tokio::time::timeout(HANG_GUARD, read)
+        .await
+        .expect("PostgreSQL reports its table counts")
+}
+
 // ----- pool settings --------------------------------------------------------------------------
 
 #[tokio::test]

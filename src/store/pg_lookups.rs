@@ -4,10 +4,16 @@
 //! trip, and a backend process woken on the server. Here at most
 //! [`PgStoreOptions::session_lookup_statements`](super::PgStoreOptions) lookup statements are
 //! in flight per store; a lookup that arrives while they all are waits, and the next
-//! statement answers every waiting lookup at once (`token_hash = ANY($1)`). An idle server
-//! answers a lookup with one statement as before, in the caller's own task; a busy one
-//! answers many per round trip, and the database serves a crowd of instances with a few
-//! statements each.
+//! statement answers every waiting lookup at once. An idle server answers a lookup with one
+//! statement as before, in the caller's own task; a busy one answers many per round trip,
+//! and the database serves a crowd of instances with a few statements each.
+//!
+//! A batch is read in one of two shapes, by the table's size as PostgreSQL estimates it: a
+//! large table with one scan of its index for all the tokens (`token_hash = ANY($1)`); a
+//! small one with an index probe per token. PostgreSQL's planner reads a table of a few
+//! thousand sessions in full for an `ANY` of a dozen tokens (it prices each index page as a
+//! read from disk), which costs several times the probes; on a large table the one scan is
+//! the cheaper of the two.
 //!
 //! No task is spawned: each statement runs in the task of the lookup that leads it. When a
 //! leader finishes, or its caller gives up and drops it, its place passes to the oldest
@@ -17,7 +23,8 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use sqlx::postgres::{PgPool, PgRow};
 use tokio::sync::oneshot;
@@ -29,6 +36,26 @@ use crate::user::User;
 
 /// Most lookups one statement answers.
 const MAX_BATCH: usize = 64;
+
+/// From this many sessions (PostgreSQL's estimate), a batch is one `ANY` scan of the index;
+/// below, a probe per token. The two cost about the same from ten thousand sessions to a
+/// hundred thousand; below, `ANY` may be planned as a full read of the table, and at a
+/// million the one scan is the cheaper.
+const ONE_SCAN_FROM: f32 = 50_000.0;
+
+/// How often a batch's leader reads the table's estimated size again.
+const SIZE_CHECK_EVERY: Duration = Duration::from_secs(300);
+
+/// A batch as one scan of the session index: the cheaper on a large table.
+const BATCH_BY_ONE_SCAN: &str = concat!(session_join!(), " = ANY($1)");
+
+/// A batch as one index probe per token, whatever the planner thinks of the table's size:
+/// `LIMIT 1` keeps the subquery a lookup of one token.
+const BATCH_BY_PROBES: &str = concat!(
+    "SELECT x.* FROM unnest($1::bytea[]) AS k(h) CROSS JOIN LATERAL (",
+    session_join!(),
+    " = k.h LIMIT 1) x"
+);
 
 type Found = Option<(Session, User)>;
 
@@ -51,6 +78,8 @@ pub(super) struct SessionLookups {
     max_statements: usize,
     /// How long one statement may take, waiting for a connection included.
     deadline: Duration,
+    /// Whether the session table was large at the last size check: see [`ONE_SCAN_FROM`].
+    large_table: AtomicBool,
     state: Mutex<State>,
 }
 
@@ -60,6 +89,8 @@ struct State {
     waiting: VecDeque<(TokenHash, oneshot::Sender<Turn>)>,
     /// Statements in flight (each led by one lookup).
     in_flight: usize,
+    /// When the table's size is next read; `None` before the first batch.
+    next_size_check: Option<Instant>,
 }
 
 impl SessionLookups {
@@ -72,6 +103,7 @@ impl SessionLookups {
             read_row,
             max_statements: max_statements.max(1),
             deadline,
+            large_table: AtomicBool::new(false),
             state: Mutex::default(),
         }
     }
@@ -161,7 +193,7 @@ impl SessionLookups {
     }
 
     /// The sessions (with their users) among `tokens`: by equality for one, the statement
-    /// an idle server runs, else with `ANY`.
+    /// an idle server runs, else in the batch shape that suits the table's size.
     async fn select(&self, tokens: &[&[u8]]) -> Result<Vec<(Session, User)>, StoreError> {
         let rows = if let [token] = tokens {
             sqlx::query(concat!(session_join!(), " = $1"))
@@ -169,7 +201,13 @@ impl SessionLookups {
                 .fetch_all(&self.pool)
                 .await
         } else {
-            sqlx::query(concat!(session_join!(), " = ANY($1)"))
+            self.check_size_if_due().await;
+            let statement = if self.large_table.load(Ordering::Relaxed) {
+                BATCH_BY_ONE_SCAN
+            } else {
+                BATCH_BY_PROBES
+            };
+            sqlx::query(statement)
                 .bind(tokens)
                 .fetch_all(&self.pool)
                 .await
@@ -177,6 +215,38 @@ impl SessionLookups {
         .map_err(map_sqlx)?;
         rows.iter().map(self.read_row).collect()
     }
+
+    /// Reads PostgreSQL's estimate of the session table's size, when a check is due (one
+    /// leader at a time does it). If the read fails, the shape stays as it was.
+    async fn check_size_if_due(&self) {
+        let now = Instant::now();
+        {
+            let mut state = self.state();
+            if state.next_size_check.is_some_and(|at| at > now) {
+                return;
+            }
+            state.next_size_check = Some(now + SIZE_CHECK_EVERY);
+        }
+        let estimate: Result<f32, _> = sqlx::query_scalar(
+            "SELECT reltuples FROM pg_class WHERE oid = 'auth_sessions'::regclass",
+        )
+        .fetch_one(&self.pool)
+        .await;
+        match estimate {
+            Ok(estimate) => self
+                .large_table
+                .store(one_scan_suits(estimate), Ordering::Relaxed),
+            Err(err) => {
+                tracing::debug!(target: "tower_auth", error = %err, "could not read the session table's estimated size");
+            }
+        }
+    }
+}
+
+/// Whether a batch on a table of `estimate` sessions is better read with one `ANY` scan.
+/// PostgreSQL says -1 for a table it has not yet measured: taken as small.
+fn one_scan_suits(estimate: f32) -> bool {
+    estimate >= ONE_SCAN_FROM
 }
 
 /// A statement's place in `in_flight`, held by its leader: when the leader finishes or is
@@ -213,5 +283,21 @@ impl Drop for Waiting<'_> {
         if let Ok(Turn::Lead) = self.turn.try_recv() {
             drop(Place(self.lookups));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn large_tables_are_read_with_one_scan_and_small_ones_by_probes() {
+        assert!(!one_scan_suits(-1.0), "never measured");
+        assert!(!one_scan_suits(0.0));
+        assert!(!one_scan_suits(1_000.0));
+        assert!(!one_scan_suits(ONE_SCAN_FROM - 1.0));
+        assert!(one_scan_suits(ONE_SCAN_FROM));
+        assert!(one_scan_suits(1_000_000.0));
+        assert!(!one_scan_suits(f32::NAN));
     }
 }

@@ -40,8 +40,8 @@ pub struct PgStoreOptions {
     /// How long an idle connection is kept (default 10 min).
     pub idle_timeout: Option<Duration>,
     /// Most statements looking sessions up at once (default 2). Lookups that arrive while
-    /// this many are in flight wait for the next statement, which answers all of them
-    /// (`token_hash = ANY($1)`): fewer statements make bigger batches and less work for
+    /// this many are in flight wait for the next statement, which answers all of them:
+    /// fewer statements make bigger batches and less work for
     /// the database; more let one slow statement hold up fewer lookups (0 counts as 1).
     /// Only lookups the session cache does not answer reach the database.
     pub session_lookup_statements: usize,
