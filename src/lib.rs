@@ -265,6 +265,10 @@
 //! - `sqlite` (default): [`SqliteStore`].
 //! - `postgres` (default): [`PgStore`].
 //!
+//! An application that needs one store turns the other off (`default-features = false,
+//! features = ["postgres"]`), which spares it that database's driver; with neither,
+//! [`MemoryStore`] and stores of its own remain.
+//!
 //! [tower]: https://docs.rs/tower
 //! [axum]: https://docs.rs/axum
 #![forbid(unsafe_code)]

@@ -274,6 +274,9 @@ impl Auth {
 /// [`AuthError::Config`] for an unsupported scheme, or the store's connect error.
 pub async fn connect_store(url: &str, fresh: bool) -> Result<Arc<dyn Store>, AuthError> {
     let scheme = url.split(':').next().unwrap_or_default();
+    // A memory store starts empty anyway: only the database stores have tables to drop.
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    let _ = fresh;
     match scheme {
         "memory" => Ok(Arc::new(crate::store::MemoryStore::new())),
         #[cfg(feature = "sqlite")]

@@ -100,6 +100,7 @@ impl ChangeHub {
     }
 
     /// Whether nothing but this value holds the hub (no store or clone of one uses it).
+    #[cfg(feature = "sqlite")]
     pub(crate) fn is_unused(&self) -> bool {
         Arc::strong_count(&self.subscribers) == 1
     }
