@@ -644,29 +644,29 @@ async fn failed_session_lookups_answer_each_caller_with_the_errors_kind() {
             .expect("connect"),
     );
     let token = TokenHash::of("token");
-    let many = |store: &Arc<PgStore>| {
+    // Thirty lookups at once, their answers awaited under the hang guard (`hang` says
+    // what a timeout means).
+    let many = |store: &Arc<PgStore>, hang: &'static str| {
         let mut lookups = tokio::task::JoinSet::new();
         for _ in 0..30 {
             let store = Arc::clone(store);
             lookups.spawn(async move { store.find_session(&token).await });
         }
-        async move {
+        let answers = async move {
             let mut answers = Vec::new();
             while let Some(answer) = lookups.join_next().await {
                 answers.push(answer.expect("lookup task"));
             }
             answers
-        }
+        };
+        async move { tokio::time::timeout(HANG_GUARD, answers).await.expect(hang) }
     };
 
     let held = (
         store.pool().acquire().await.expect("connection"),
         store.pool().acquire().await.expect("connection"),
     );
-    let answers = tokio::time::timeout(HANG_GUARD, many(&store))
-        .await
-        .expect("no lookup hangs on an exhausted pool");
-    for answer in answers {
+    for answer in many(&store, "no lookup hangs on an exhausted pool").await {
         assert!(
             matches!(answer, Err(StoreError::Unavailable(_))),
             "every lookup of the batch is unavailable, got {answer:?}"
@@ -678,10 +678,7 @@ async fn failed_session_lookups_answer_each_caller_with_the_errors_kind() {
         .execute(store.pool())
         .await
         .expect("rename");
-    let answers = tokio::time::timeout(HANG_GUARD, many(&store))
-        .await
-        .expect("no lookup hangs on a failing statement");
-    for answer in answers {
+    for answer in many(&store, "no lookup hangs on a failing statement").await {
         assert!(
             matches!(answer, Err(StoreError::Backend(_))),
             "every lookup of the batch fails, got {answer:?}"
