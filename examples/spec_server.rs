@@ -101,10 +101,10 @@ struct Args {
     /// Seconds a reset token stays valid.
     #[arg(long, env = "AUTH_RESET_TOKEN_TTL")]
     reset_token_ttl: Option<u64>,
-    /// Failed logins per account (per window) before 429.
+    /// Failed logins per account (per window) before 429 (at least 1).
     #[arg(long, env = "AUTH_MAX_LOGIN_FAILURES")]
     max_login_failures: Option<u32>,
-    /// Failed logins per client IP (per window) before 429.
+    /// Failed logins per client IP (per window) before 429 (at least 1).
     #[arg(long, env = "AUTH_MAX_LOGIN_FAILURES_PER_IP")]
     max_login_failures_per_ip: Option<u32>,
     /// Seconds of the login-failure window.
@@ -139,10 +139,10 @@ struct Args {
     /// The app's public origin (scheme://host[:port]); writes must come from it.
     #[arg(long, env = "AUTH_PUBLIC_ORIGIN")]
     public_origin: Option<String>,
-    /// Most connections open at once.
+    /// Most connections open at once (0: no limit).
     #[arg(long, env = "AUTH_MAX_CONNECTIONS", default_value_t = 1024)]
     max_connections: usize,
-    /// Most connections open at once from one client address.
+    /// Most connections open at once from one client address (0: no limit).
     #[arg(long, env = "AUTH_MAX_CONNECTIONS_PER_IP", default_value_t = 64)]
     max_connections_per_ip: usize,
     /// Seconds a connection has to send a request head (also how long an idle keep-alive

@@ -447,6 +447,7 @@ struct TokenForm {
     token: String,
     email: String,
     new_password: String,
+    password: String,
 }
 
 /// The pages a mailed link opens: one button that spends the token, so that a mail
@@ -469,7 +470,11 @@ impl Link {
                 "Use this address",
             ),
         };
-        context! { action => action, heading => heading, button => button, token => token }
+        let ask_password = matches!(self, Self::Confirmation);
+        context! {
+            action => action, heading => heading, button => button, token => token,
+            ask_password => ask_password,
+        }
     }
 }
 
@@ -496,10 +501,19 @@ async fn use_link(
     let again = link.values(token);
     let show = |e: AuthError| site.form_error("use_link.html", &headers, None, &e, again);
     match link {
-        Link::Confirmation => match site.auth.confirm_email(token).await {
-            Ok(_) => redirect_with("/login", "Your email address is confirmed. You can log in."),
-            Err(e) => show(e),
-        },
+        Link::Confirmation => {
+            let password = (!form.password.is_empty()).then_some(form.password.as_str());
+            match context.confirm_email(token, password).await {
+                Ok(confirmed) if confirmed.password_kept => {
+                    redirect_with("/login", "Your email address is confirmed. You can log in.")
+                }
+                Ok(_) => redirect_with(
+                    "/forgot",
+                    "Your email address is confirmed. Choose a password to log in.",
+                ),
+                Err(e) => show(e),
+            }
+        }
         Link::Magic => match context.log_in_with_magic_link(token).await {
             Ok(logged_in) => (
                 logged_in.cookie,
@@ -879,10 +893,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         args.public_url,
         outbox.display()
     );
-    axum::serve(
+    // The crate's bounded loop, not `axum::serve`: connections per address are capped and
+    // idle or slow ones closed after `header_read_timeout`, so a client cannot hold
+    // hundreds of sockets open; Ctrl-C lets open requests finish.
+    tower_auth::serve::serve(
         listener,
-        app(site).into_make_service_with_connect_info::<SocketAddr>(),
+        app(site),
+        tower_auth::serve::ConnectionLimits::default(),
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        },
     )
-    .await?;
+    .await;
     Ok(())
 }

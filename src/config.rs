@@ -30,6 +30,11 @@ pub struct AuthConfig {
     pub hash_algorithm: HashAlgorithm,
     /// bcrypt cost for new hashes. Both presets: 12 (the seed's). Lower only in tests.
     pub bcrypt_cost: u32,
+    /// Lets a login rehash a stored password *down* to lower configured parameters (a
+    /// lower `bcrypt_cost`, less argon2 work). Off by default: restarting with a lower
+    /// cost by mistake then weakens no stored hash; hashes of less work, or of another
+    /// algorithm, are upgraded either way.
+    pub allow_hash_downgrade: bool,
     /// argon2id parameters for new hashes (with [`HashAlgorithm::Argon2id`]). Both presets:
     /// OWASP's minimum, 19 MiB, 2 passes, 1 lane.
     pub argon2: Argon2Params,
@@ -133,11 +138,20 @@ pub struct AuthConfig {
     pub change_email_ttl: Duration,
     /// Most mails of one kind (confirmation resend, magic link, "you already have an
     /// account", email change) sent to one account per hour; further requests still answer
-    /// the same and send nothing. Both presets: 3.
+    /// the same and send nothing. A link asked for by email (resend, magic link) counts
+    /// per account *and client address*, so a stranger spends only their own allowance.
+    /// Both presets: 3.
     pub max_mails_per_hour: Option<u32>,
-    /// Most reset tokens sent per account per hour; further requests still answer 202 but
-    /// send nothing. Spec: no limit. Hardened: 3.
+    /// Most reset tokens sent per account and client address per hour (a stranger's
+    /// requests do not spend the owner's); further requests still answer 202 but send
+    /// nothing. Spec: no limit. Hardened: 3.
     pub max_reset_requests_per_hour: Option<u32>,
+    /// Messages an hour to one address, from every account and flow together
+    /// (confirmation, magic and reset links, email-change links to a new address, "you
+    /// already have an account"); `None`: no cap. Keeps the service from being aimed at a
+    /// third party's mailbox from many accounts or clients. A trusted device of the account
+    /// asking for its own links is not held back by it.
+    pub max_mails_per_recipient_per_hour: Option<u32>,
     /// A completed password reset ends every session of the user (ASVS 7.4.3). Spec: false
     /// (the seed's clients log out with a session opened before the reset). Hardened: true.
     pub end_sessions_on_password_reset: bool,
@@ -255,6 +269,7 @@ impl Default for AuthConfig {
         Self {
             hash_algorithm: HashAlgorithm::Bcrypt,
             bcrypt_cost: 12,
+            allow_hash_downgrade: false,
             argon2: Argon2Params::OWASP_MINIMUM,
             hash_memory_budget: 256 * 1024 * 1024,
             hash_permits: std::thread::available_parallelism().map_or(1, |n| n.get()),
@@ -289,6 +304,7 @@ impl Default for AuthConfig {
             change_email_ttl: Duration::from_secs(24 * 3600),
             max_mails_per_hour: Some(3),
             max_reset_requests_per_hour: Some(3),
+            max_mails_per_recipient_per_hour: Some(10),
             end_sessions_on_password_reset: true,
             max_login_failures: 10,
             max_login_failures_per_ip: 100,
@@ -357,6 +373,12 @@ impl AuthConfig {
             if *name == cookie.name {
                 return Err(ConfigError::CookieName(name.clone()));
             }
+        }
+        if self.max_login_failures == 0 {
+            return Err(ConfigError::ZeroLoginFailures("max_login_failures"));
+        }
+        if self.max_login_failures_per_ip == 0 {
+            return Err(ConfigError::ZeroLoginFailures("max_login_failures_per_ip"));
         }
         if self.max_hash_jobs_per_client == 0 {
             return Err(ConfigError::ZeroClientShare);

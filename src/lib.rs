@@ -165,7 +165,9 @@
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use std::sync::{Arc, Mutex};
 //! use tower_auth::mail::{MailError, MailTransport};
-//! use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, Mailer, MemoryStore};
+//! use tower_auth::{
+//!     Auth, AuthConfig, AuthError, ConfirmationProof, LoginAttempt, Mailer, MemoryStore,
+//! };
 //!
 //! /// Keeps every message (a real app uses SMTP).
 //! #[derive(Clone, Default)]
@@ -196,7 +198,10 @@
 //! let text = mailparse::parse_mail(&message)?.subparts[0].get_body()?;
 //! // ... Confirm: https://app.example.com/confirmation?token=...
 //! let token = text.split("token=").nth(1).and_then(|t| t.split_whitespace().next()).unwrap();
-//! auth.confirm_email(token).await?;
+//! // The link proves the mailbox; the password proves who registered (without it, a
+//! // password nobody proved is cleared: anyone can register someone else's address).
+//! let proof = ConfirmationProof::default().password(Some(pw));
+//! assert!(auth.confirm_email_with(token, proof).await?.password_kept);
 //! auth.log_in(LoginAttempt::new("me@example.com", pw)).await?;
 //! # Ok(()) }
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
@@ -287,8 +292,8 @@ mod user;
 mod user_agent;
 
 pub use auth::{
-    Auth, AuthBuilder, AuthError, ConfigError, LoggedIn, LoginAttempt, MagicLinkLogin,
-    ResetRequested, SessionCacheStats, SessionInfo, connect_store,
+    Auth, AuthBuilder, AuthError, ConfigError, ConfirmationProof, Confirmed, LoggedIn,
+    LoginAttempt, MagicLinkLogin, ResetRequested, SessionCacheStats, SessionInfo, connect_store,
 };
 pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery, WireStyle};
 pub use http::extract::{AuthRejection, CurrentUser, MaybeUser};

@@ -16,10 +16,16 @@ use tokio::sync::{AcquireError, OwnedSemaphorePermit, Semaphore};
 
 mod algorithms;
 
+pub(crate) use algorithms::params_key;
 pub use algorithms::{Argon2Params, Argon2id, ConfiguredHasher, HashAlgorithm};
 
 /// bcrypt reads at most this many bytes of a password; longer ones are refused, never cut.
 pub const MAX_PASSWORD_BYTES: usize = 72;
+
+/// What an account without a usable password stores in place of a hash: no password
+/// verifies against it (a login with it costs what a wrong password does), and no hasher
+/// produces it. Set when a password nobody proved is cleared.
+pub(crate) const NO_PASSWORD: &str = "!";
 
 /// The lowest cost bcrypt accepts.
 pub(crate) const MIN_COST: u32 = 4;
@@ -299,6 +305,19 @@ impl HashPool {
         password: String,
     ) -> Result<String, PoolError> {
         self.run_reserved(reservation, move |h| h.hash(&password))
+            .await?
+            .map_err(PoolError::Hash)
+    }
+
+    /// Hashes a password with the algorithm and parameters `key` names (a
+    /// `params_key` of a stored hash), whatever the hasher: the dummy hash an unknown
+    /// email is verified against when stored hashes usually have other parameters.
+    pub(crate) async fn hash_like(
+        &self,
+        password: String,
+        key: String,
+    ) -> Result<String, PoolError> {
+        self.run(move |_| algorithms::hash_like(&password, &key))
             .await?
             .map_err(PoolError::Hash)
     }

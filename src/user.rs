@@ -143,6 +143,11 @@ pub struct UserUpdate {
     /// no other device stays logged in with the old one even if the process dies between
     /// two writes).
     pub end_sessions: Option<EndSessions>,
+    /// Revokes, in the same transaction, every emailed token of the user (pending email
+    /// changes, reset, magic and confirmation links) and every trusted-device record: what
+    /// a password change, a reset or "log out everywhere" must end, so that someone who
+    /// held a session or a link before cannot come back through one.
+    pub end_tokens: bool,
 }
 
 /// Which of a user's sessions a [`UserUpdate`] ends.
@@ -184,12 +189,19 @@ impl UserUpdate {
         self
     }
 
+    /// Revokes every emailed token and trusted device of the user in the same transaction.
+    pub fn end_tokens(mut self) -> Self {
+        self.end_tokens = true;
+        self
+    }
+
     /// True when the update would change nothing.
     pub fn is_empty(&self) -> bool {
         self.password_hash.is_none()
             && self.email.is_none()
             && self.email_confirmed_at_ms.is_none()
             && self.end_sessions.is_none()
+            && !self.end_tokens
     }
 }
 
@@ -203,6 +215,7 @@ impl fmt::Debug for UserUpdate {
             .field("email", &self.email)
             .field("email_confirmed_at_ms", &self.email_confirmed_at_ms)
             .field("end_sessions", &self.end_sessions)
+            .field("end_tokens", &self.end_tokens)
             .finish()
     }
 }

@@ -448,3 +448,197 @@ async fn sqlite_on_a_full_disk_fails_writes_keeps_reads_and_recovers() {
         );
     }
 }
+
+// ----- an outage under open-loop traffic, as the spec server ships ---------------------------
+
+/// One request of the open-loop traffic, as its client saw it.
+#[derive(Debug)]
+struct Outcome {
+    what: &'static str,
+    sent: Instant,
+    took: Duration,
+    /// The status and `Retry-After`, or the transport error (a reset, a refused connection).
+    answer: Result<(StatusCode, Option<String>), String>,
+}
+
+/// Sends one request and records what came back.
+async fn record(
+    what: &'static str,
+    request: reqwest::RequestBuilder,
+    outcomes: Arc<Mutex<Vec<Outcome>>>,
+) {
+    let sent = Instant::now();
+    let answer = match request.send().await {
+        Ok(response) => {
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned);
+            let status = response.status();
+            match response.bytes().await {
+                Ok(_) => Ok((status, retry_after)),
+                Err(e) => Err(format!("body: {e}")),
+            }
+        }
+        Err(e) => Err(format!("{e:?}")),
+    };
+    outcomes.lock().await.push(Outcome {
+        what,
+        sent,
+        took: sent.elapsed(),
+        answer,
+    });
+}
+
+/// The spec server on PostgreSQL with its defaults (pool of 10, 5 s acquire timeout, 64
+/// connections per address), `GET /profile` 10 times a second and a registration 3 times a
+/// second from one address, whether or not earlier requests have been answered, while the
+/// database is stopped for 12 s. Once the database is known to be down every answer is a
+/// prompt 503 with `Retry-After` (no request waits out the acquire timeout, so connections
+/// do not pile up and none is reset), and the service is back within a second of the
+/// database.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_outage_under_open_loop_traffic_answers_503_at_once() {
+    let Some(pg) = private_pg::PrivatePg::start() else {
+        return;
+    };
+    let pg = Arc::new(pg);
+    let binary = process::spec_server_binary();
+    let server = process::SpecServer::start(&binary, &pg.url(), &[]).await;
+    let http = client();
+    let form = [("email", "alice@example.com"), ("password", PW)];
+    let registered = http
+        .post(format!("{}/users", server.base))
+        .form(&form)
+        .send()
+        .await
+        .expect("register");
+    assert_eq!(registered.status(), StatusCode::OK);
+    let login = http
+        .post(format!("{}/sessions", server.base))
+        .form(&form)
+        .send()
+        .await
+        .expect("log in");
+    let cookie = http_support::session_cookie_value(&http_support::set_cookies(&login))
+        .expect("a session cookie");
+
+    let outcomes = Arc::new(Mutex::new(Vec::new()));
+    let running = Arc::new(AtomicBool::new(true));
+    let traffic = tokio::spawn({
+        let (outcomes, running, base) = (
+            Arc::clone(&outcomes),
+            Arc::clone(&running),
+            server.base.clone(),
+        );
+        async move {
+            let mut requests = tokio::task::JoinSet::new();
+            let mut tick = tokio::time::interval(Duration::from_millis(100));
+            let mut n = 0u32;
+            while running.load(Ordering::SeqCst) {
+                tick.tick().await;
+                let profile = http
+                    .get(format!("{base}/profile"))
+                    .header("cookie", format!("session_id={cookie}"));
+                requests.spawn(record("profile", profile, Arc::clone(&outcomes)));
+                if n % 3 == 0 {
+                    let email = format!("open-loop-{n}@example.com");
+                    let register = http
+                        .post(format!("{base}/users"))
+                        .form(&[("email", email.as_str()), ("password", PW)]);
+                    requests.spawn(record("register", register, Arc::clone(&outcomes)));
+                }
+                n += 1;
+            }
+            while let Some(done) = requests.join_next().await {
+                done.expect("request task");
+            }
+        }
+    });
+
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let stopping = Arc::clone(&pg);
+    tokio::task::spawn_blocking(move || stopping.stop())
+        .await
+        .expect("stop");
+    let down = Instant::now();
+    tokio::time::sleep(Duration::from_secs(12)).await;
+    let starting = Arc::clone(&pg);
+    tokio::task::spawn_blocking(move || starting.start_server())
+        .await
+        .expect("start");
+    let up = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    running.store(false, Ordering::SeqCst);
+    tokio::time::timeout(Duration::from_secs(30), traffic)
+        .await
+        .expect("every request answered")
+        .expect("traffic");
+
+    let outcomes = outcomes.lock().await;
+    let failed: Vec<&Outcome> = outcomes.iter().filter(|o| o.answer.is_err()).collect();
+    assert!(
+        failed.is_empty(),
+        "no connection reset or refused: {failed:#?}"
+    );
+    let during: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.sent >= down && o.sent < up)
+        .collect();
+    assert!(
+        during.len() >= 100,
+        "open-loop traffic throughout: {}",
+        during.len()
+    );
+    let slow: Vec<&Outcome> = during
+        .iter()
+        .copied()
+        .filter(|o| o.took > Duration::from_secs(1))
+        .collect();
+    assert!(
+        slow.is_empty(),
+        "every answer within 1 s while down: {slow:#?}"
+    );
+    let mut unavailable = 0;
+    for outcome in &during {
+        let (status, retry_after) = outcome.answer.as_ref().expect("an answer");
+        if *status == StatusCode::SERVICE_UNAVAILABLE {
+            unavailable += 1;
+            assert_eq!(retry_after.as_deref(), Some("1"), "{outcome:?}");
+        } else {
+            // Answered before the outage was noticed, or from what the service already knew.
+            assert_eq!(*status, StatusCode::OK, "{outcome:?}");
+        }
+    }
+    assert!(
+        unavailable * 10 >= during.len() * 9,
+        "the outage is answered 503: {unavailable} of {}",
+        during.len()
+    );
+    let back: Vec<&Outcome> = outcomes
+        .iter()
+        .filter(|o| o.sent >= up + Duration::from_secs(1))
+        .collect();
+    assert!(!back.is_empty());
+    for outcome in back {
+        let (status, _) = outcome.answer.as_ref().expect("an answer");
+        assert_eq!(
+            *status,
+            StatusCode::OK,
+            "a second after the database returned, everything is served: {outcome:?}"
+        );
+    }
+    let slowest = during.iter().map(|o| o.took).max().unwrap_or_default();
+    let first_ok = outcomes
+        .iter()
+        .filter(|o| o.sent >= up && matches!(o.answer, Ok((StatusCode::OK, _))))
+        .map(|o| o.sent.duration_since(up) + o.took)
+        .min();
+    let registrations = during.iter().filter(|o| o.what == "register").count();
+    eprintln!(
+        "outage: {} requests while down ({registrations} registrations), {unavailable} answered \
+         503, slowest {slowest:?}; first 200 {first_ok:?} after the database returned",
+        during.len()
+    );
+}

@@ -196,11 +196,17 @@ async fn every_flow_end_to_end(store: Arc<dyn Store>, smtp: &SmtpServer) {
     site.post("/confirmation", &[("token", &stale)], None)
         .await
         .expect(StatusCode::BAD_REQUEST);
-    let confirmed = site.post("/confirmation", &[("token", &token)], None).await;
+    let confirmed = site
+        .post(
+            "/confirmation",
+            &[("token", &token), ("password", PW)],
+            None,
+        )
+        .await;
     confirmed.expect(StatusCode::OK);
     assert_eq!(
         confirmed.body,
-        json!({"email": ALICE, "message": "email confirmed"})
+        json!({"email": ALICE, "message": "email confirmed", "password_kept": true})
     );
     let reused = site.post("/confirmation", &[("token", &token)], None).await;
     reused.expect(StatusCode::BAD_REQUEST);
@@ -529,7 +535,16 @@ async fn an_acknowledged_request_survives_a_store_failure_and_a_crash() {
     let app = mailing.start().await;
     let answer = post_form(&app.base, "/users", &[("email", ALICE), ("password", PW)]).await;
     assert_eq!(answer.status(), StatusCode::ACCEPTED);
-    smtp.wait_for(1).await;
+    let confirmation = smtp.wait_for(1).await[0].token();
+    // Confirmed first: a magic link into an unconfirmed account would end every other
+    // link (the reset link below among them), as the first proof of the mailbox does.
+    let answer = post_form(
+        &app.base,
+        "/confirmation",
+        &[("token", &confirmation), ("password", PW)],
+    )
+    .await;
+    assert_eq!(answer.status(), StatusCode::OK);
 
     let mut sql = sqlx::SqliteConnection::connect(&mailing.db)
         .await
@@ -625,7 +640,7 @@ async fn a_failed_registration_leaves_no_account_behind() {
     let answer = post_form(
         &app.base,
         "/confirmation",
-        &[("token", &received[0].token())],
+        &[("token", &received[0].token()), ("password", PW)],
     )
     .await;
     assert_eq!(
@@ -1050,9 +1065,13 @@ async fn bad_tokens_and_fields_get_a_clear_4xx() {
         .expect(StatusCode::ACCEPTED);
     auth.background_idle().await;
     let fresh = capture.wait_for(before + 1).await[before].token();
-    site.post("/confirmation", &[("token", &fresh)], None)
-        .await
-        .expect(StatusCode::OK);
+    site.post(
+        "/confirmation",
+        &[("token", &fresh), ("password", PW)],
+        None,
+    )
+    .await
+    .expect(StatusCode::OK);
     let login = site
         .post("/sessions", &[("email", ALICE), ("password", PW)], None)
         .await;
@@ -1093,7 +1112,10 @@ async fn email_changes_respect_the_current_and_the_taken_address() {
             auth.register_user(email, PW).await.expect("register");
             auth.flush_mail().await;
             let link = capture.sent_to(email).last().expect("confirmation").token();
-            auth.confirm_email(&link).await.expect("confirm");
+            let proof = tower_auth::ConfirmationProof::default().password(Some(PW));
+            auth.confirm_email_with(&link, proof)
+                .await
+                .expect("confirm");
             let login = site
                 .post("/sessions", &[("email", email), ("password", PW)], None)
                 .await;
@@ -1193,7 +1215,27 @@ async fn confirmation_is_required_as_configured_and_a_magic_link_confirms() {
         site.post("/sessions/magic", &[("token", &link)], None)
             .await
             .expect(StatusCode::OK);
+        // The link was the first proof of the mailbox: the password the account was
+        // registered with (which anyone could have chosen) is gone, and a reset sets one.
         site.post("/sessions", &[("email", ALICE), ("password", PW)], None)
+            .await
+            .expect(StatusCode::UNAUTHORIZED);
+        site.post("/reset_password", &[("email", ALICE)], None)
+            .await
+            .expect(StatusCode::ACCEPTED);
+        auth.flush_mail().await;
+        let reset = capture.sent_to(ALICE).last().expect("reset link").token();
+        site.put(
+            "/reset_password",
+            &[
+                ("email", ALICE),
+                ("reset_token", &reset),
+                ("new_password", PW2),
+            ],
+        )
+        .await
+        .expect(StatusCode::OK);
+        site.post("/sessions", &[("email", ALICE), ("password", PW2)], None)
             .await
             .expect(StatusCode::OK);
     }

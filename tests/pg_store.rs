@@ -431,7 +431,7 @@ async fn two_instances_share_reset_tokens() {
     let reset = TokenPurpose::ResetPassword;
 
     let token = reset_token("reset-1", &user, 10_000);
-    a.create_token(token.clone(), true, &[], None)
+    a.create_token(token.clone(), Some(0), &[], None)
         .await
         .unwrap();
 
@@ -446,7 +446,7 @@ async fn two_instances_share_reset_tokens() {
 
     // The same hash for another user is a collision, from either instance.
     assert!(matches!(
-        b.create_token(reset_token("reset-1", &other, 10_000), true, &[], None)
+        b.create_token(reset_token("reset-1", &other, 10_000), Some(0), &[], None)
             .await,
         Err(StoreError::Duplicate)
     ));
@@ -486,10 +486,10 @@ async fn two_instances_share_reset_tokens() {
     assert_eq!(after.password_hash, "hash-new");
 
     // A new token issued on A replaces the one issued on B; an email change on B voids it.
-    b.create_token(reset_token("reset-2", &user, 10_000), true, &[], None)
+    b.create_token(reset_token("reset-2", &user, 10_000), Some(0), &[], None)
         .await
         .unwrap();
-    a.create_token(reset_token("reset-3", &user, 10_000), true, &[], None)
+    a.create_token(reset_token("reset-3", &user, 10_000), Some(0), &[], None)
         .await
         .unwrap();
     assert!(
@@ -508,7 +508,7 @@ async fn two_instances_share_reset_tokens() {
             .is_none()
     );
     // Sweeping from B removes what A issued once it has expired.
-    a.create_token(reset_token("reset-4", &other, 2_000), true, &[], None)
+    a.create_token(reset_token("reset-4", &other, 2_000), Some(0), &[], None)
         .await
         .unwrap();
     assert_eq!(b.delete_expired(cutoffs(3_000, 0)).await.unwrap().tokens, 1);
@@ -521,7 +521,7 @@ async fn concurrent_redemption_of_one_token_across_instances_succeeds_once() {
     };
     let (a, b) = two_instances(db.url()).await;
     let user = a.add_user(new_user("race@example.com")).await.unwrap();
-    a.create_token(reset_token("race-token", &user, 10_000), false, &[], None)
+    a.create_token(reset_token("race-token", &user, 10_000), None, &[], None)
         .await
         .unwrap();
     let tasks: Vec<_> = (0..20)

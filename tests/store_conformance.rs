@@ -182,7 +182,7 @@ mod sqlite {
                 expires_at_ms: T + 1_000,
             };
             store
-                .create_token(token.clone(), true, &[], None)
+                .create_token(token.clone(), Some(0), &[], None)
                 .await
                 .expect("create_token");
             let session = Session {

@@ -3,7 +3,7 @@
 
 use std::net::IpAddr;
 
-use super::{Auth, AuthError, event, normalize_email};
+use super::{Auth, AuthError, event, normalize_new_email};
 use crate::store::StoreError;
 use crate::user::{EndSessions, NewUser, User, UserLookup, UserUpdate};
 
@@ -43,7 +43,7 @@ impl Auth {
             self.inner.config.max_registrations_per_ip,
         )
         .await?;
-        let email = normalize_email(email)?;
+        let email = normalize_new_email(email)?;
         self.check_password(password, &email)?;
         let conceal = self.inner.config.conceal_registered_emails;
         // A cheap read first so a duplicate costs no hashing (the UNIQUE constraint still
@@ -53,7 +53,7 @@ impl Auth {
         if existing.is_some() && !conceal {
             return Err(AuthError::UserExists(email));
         }
-        let ticket = self.reserve_hash_for(client_ip)?;
+        let ticket = self.reserve_registration_hash(client_ip)?;
         let password_hash = self.hash_with(ticket, password).await?;
         if let Some(record) = existing {
             return Err(self.registered_again(record.user).await);
@@ -109,9 +109,10 @@ impl Auth {
     }
 
     /// Changes the password of the session's user, who must give the current one. On
-    /// success every *other* session of the user ends (in the same transaction as the
-    /// change), the presented one stays valid, and the new hash uses the configured
-    /// algorithm and parameters. With
+    /// success every *other* session of the user ends, and so does every pending emailed
+    /// link (an email change, a reset, a magic link) and every trusted device, all in the
+    /// same transaction as the change; the presented session stays valid, and the new hash
+    /// uses the configured algorithm and parameters. With
     /// [`sudo_for_password_change`](crate::AuthConfig::sudo_for_password_change), the
     /// session must also have authenticated recently.
     ///
@@ -140,7 +141,8 @@ impl Auth {
         let password_hash = self.hash_with(ticket, new_password).await?;
         let update = UserUpdate::new()
             .password_hash(password_hash)
-            .end_sessions(EndSessions::AllExcept(session.token_hash));
+            .end_sessions(EndSessions::AllExcept(session.token_hash))
+            .end_tokens();
         self.store().update_user(user.id, update).await?;
         event("password_changed", Some(user.id));
         Ok(user)

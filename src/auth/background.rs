@@ -46,6 +46,11 @@ impl Auth {
         });
     }
 
+    /// True while a background job of this service is pending.
+    pub(super) fn background_pending(&self) -> bool {
+        self.inner.background.pending.load(Ordering::Acquire) > 0
+    }
+
     /// Waits until no background job (a password-hash upgrade after a login, a sweep of
     /// expired records) of this service is pending: before shutting down, so none is cut
     /// short, and in tests.

@@ -3,13 +3,67 @@
 
 use std::net::IpAddr;
 
-use super::outbox::Link;
-use super::{Auth, AuthError, event};
+use super::outbox::{Link, Requester};
+use super::{Auth, AuthError, LoginAttempt, event};
 use crate::clock::duration_ms;
 use crate::mail::MailKind;
 use crate::store::{FirstLink, TokenPurpose};
 use crate::token::{self, TokenFormat, TokenHash};
-use crate::user::{User, UserUpdate};
+use crate::user::{EndSessions, User, UserUpdate};
+
+/// What a confirmation offers as proof that the confirmer knows the account's password
+/// (see [`Auth::confirm_email_with`]); the default offers none.
+#[derive(Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct ConfirmationProof<'a> {
+    /// The password, as typed on the confirmation page.
+    pub password: Option<&'a str>,
+    /// The session token the client presented.
+    pub session_id: Option<&'a str>,
+    /// The client's address, for the login throttle a password counts against.
+    pub client_ip: Option<IpAddr>,
+}
+
+impl<'a> ConfirmationProof<'a> {
+    /// Offers the password.
+    pub fn password(mut self, password: Option<&'a str>) -> Self {
+        self.password = password;
+        self
+    }
+
+    /// Offers the session the client presented.
+    pub fn session_id(mut self, session_id: Option<&'a str>) -> Self {
+        self.session_id = session_id;
+        self
+    }
+
+    /// The client's address.
+    pub fn client_ip(mut self, client_ip: Option<IpAddr>) -> Self {
+        self.client_ip = client_ip;
+        self
+    }
+}
+
+impl std::fmt::Debug for ConfirmationProof<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConfirmationProof")
+            .field("password", &self.password.map(|_| "[redacted]"))
+            .field("session_id", &self.session_id.map(|_| "[redacted]"))
+            .field("client_ip", &self.client_ip)
+            .finish()
+    }
+}
+
+/// A redeemed confirmation link.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct Confirmed {
+    /// The account, its email now confirmed.
+    pub user: User,
+    /// False when the account's password was cleared because the confirmation did not
+    /// prove it: its owner sets one with a reset link (or signs in by magic link).
+    pub password_kept: bool,
+}
 
 impl Auth {
     /// Queues a confirmation link to the user's address (the earlier one stops working).
@@ -59,6 +113,7 @@ impl Auth {
         if self
             .over_mail_limit("registered", &user.email, limit)
             .await?
+            || self.over_recipient_limit(&user.email).await?
         {
             event("mail_request_throttled", Some(user.id));
             return Ok(());
@@ -71,20 +126,99 @@ impl Auth {
         }
     }
 
+    /// Redeems a confirmation link's token and marks the account's email confirmed, with
+    /// no proof of the password: the password of an account that was never confirmed is
+    /// cleared, and its sessions, links and trusted devices end (see
+    /// [`confirm_email_with`](Self::confirm_email_with), which keeps a proven password).
+    ///
+    /// # Errors
+    /// As [`confirm_email_with`](Self::confirm_email_with).
+    pub async fn confirm_email(&self, token: &str) -> Result<User, AuthError> {
+        Ok(self
+            .confirm_email_with(token, ConfirmationProof::default())
+            .await?
+            .user)
+    }
+
     /// `POST /confirmation`: redeems a confirmation link's token and marks the account's
-    /// email confirmed; returns the user.
+    /// email confirmed.
+    ///
+    /// Anyone can register an address they do not own, with a password of their choosing,
+    /// and wait for its owner to confirm it. So the link proves the mailbox, never the
+    /// password: an account that was never confirmed keeps its password only when the
+    /// confirmation proves it too, by the password itself (verified like a login, failures
+    /// counted) or by a live session of the account presented with the link. Otherwise the
+    /// password is cleared, every session, link and trusted device of the account ends in
+    /// the same transaction, and its owner chooses a password through a reset link or
+    /// signs in by magic link ([`Confirmed::password_kept`] is false).
     ///
     /// # Errors
     /// [`AuthError::InvalidToken`] when the token is unknown, expired, used, or was mailed
-    /// to an address the account no longer has; a store failure.
-    pub async fn confirm_email(&self, token: &str) -> Result<User, AuthError> {
-        let update = UserUpdate::new().confirm_email(self.now_ms());
+    /// to an address the account no longer has; [`AuthError::WrongPassword`] (the token is
+    /// kept), [`AuthError::Throttled`] or [`AuthError::Overloaded`] when a password was
+    /// given; a store failure.
+    pub async fn confirm_email_with(
+        &self,
+        token: &str,
+        proof: ConfirmationProof<'_>,
+    ) -> Result<Confirmed, AuthError> {
+        let (_, owner) = self
+            .peek_token(token, TokenPurpose::ConfirmEmail)
+            .await?
+            .ok_or(AuthError::InvalidToken)?;
+        let mut update = UserUpdate::new().confirm_email(self.now_ms());
+        let proven = owner.email_confirmed() || self.password_proven(&owner, &proof).await?;
+        if !proven {
+            update = update
+                .password_hash(crate::password::NO_PASSWORD)
+                .end_sessions(EndSessions::All)
+                .end_tokens();
+        }
         let (_, user) = self
             .redeem_token(token, TokenPurpose::ConfirmEmail, update)
             .await?
+            .filter(|(_, user)| user.id == owner.id)
             .ok_or(AuthError::InvalidToken)?;
         event("email_confirmed", Some(user.id));
-        Ok(user)
+        if !proven {
+            event("unproven_password_cleared", Some(user.id));
+        }
+        Ok(Confirmed {
+            user,
+            password_kept: proven,
+        })
+    }
+
+    /// Whether `proof` shows that the confirmer knows `owner`'s password: a live session
+    /// of the account, or the password itself (a wrong one is an error, counted as a
+    /// failed login).
+    async fn password_proven(
+        &self,
+        owner: &User,
+        proof: &ConfirmationProof<'_>,
+    ) -> Result<bool, AuthError> {
+        if let Some(session) = proof.session_id {
+            if let Some(user) = self.get_user_from_session_id(Some(session)).await? {
+                if user.id == owner.id {
+                    return Ok(true);
+                }
+            }
+        }
+        let Some(password) = proof.password else {
+            return Ok(false);
+        };
+        let attempt = LoginAttempt::new(&owner.email, password).client_ip(proof.client_ip);
+        let (claim, ticket) = self.claim_and_reserve(&attempt, None).await?;
+        match self
+            .check_credentials(&owner.email, password, ticket)
+            .await?
+        {
+            Some(found) if found.id == owner.id => {
+                self.settle_successful_login(claim).await?;
+                Ok(true)
+            }
+            _ => Err(AuthError::WrongPassword),
+        }
     }
 
     /// `POST /confirmation/resend`: mails a new confirmation link if `email` has an
@@ -96,17 +230,18 @@ impl Auth {
     /// # Errors
     /// [`AuthError::RateLimited`] for a client over its hourly limit; a store failure.
     pub async fn resend_confirmation(&self, email: &str) -> Result<(), AuthError> {
-        self.resend_confirmation_from(email, None).await
+        self.resend_confirmation_from(email, Requester::default())
+            .await
     }
 
     pub(crate) async fn resend_confirmation_from(
         &self,
         email: &str,
-        client_ip: Option<IpAddr>,
+        requester: Requester<'_>,
     ) -> Result<(), AuthError> {
         self.mailer()?;
         let limit = self.inner.config.max_mails_per_hour;
-        self.accept_mail_request(TokenPurpose::ConfirmEmail, email, client_ip, limit)
+        self.accept_mail_request(TokenPurpose::ConfirmEmail, email, requester, limit)
             .await
     }
 }

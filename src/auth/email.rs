@@ -17,6 +17,53 @@ use super::AuthError;
 /// Longest email accepted (RFC 5321 path limit).
 const MAX_EMAIL_BYTES: usize = 254;
 
+/// Normalizes an address that an account is about to take (registration, an email
+/// change) and checks that it is a bare `local@domain` (RFC 5322 `addr-spec` in its
+/// dot-atom form), since mail will be sent to it: no display name (`Eve <eve@x.io>`),
+/// no brackets, comments or quoted local part (each would let the text shown differ from
+/// the mailbox written to), no IP-literal domain, a local part of at most 64 octets.
+///
+/// Lookups (a login, a reset request) use [`normalize_email`] alone: an address stored
+/// before this check existed must still find its account.
+pub(crate) fn normalize_new_email(raw: &str) -> Result<String, AuthError> {
+    let email = normalize_email(raw)?;
+    let (local, _) = email.rsplit_once('@').unwrap_or_default();
+    if local.starts_with('"') {
+        return Err(AuthError::InvalidEmail(
+            "email must not have a quoted part before the @",
+        ));
+    }
+    let options = email_address::Options::default()
+        .without_display_text()
+        .without_domain_literal();
+    email_address::EmailAddress::parse_with_options(&email, options)
+        .map(|_| email.clone())
+        .map_err(|err| AuthError::InvalidEmail(addr_spec_reason(&err)))
+}
+
+/// What a refused address must change, in words a form can show.
+fn addr_spec_reason(err: &email_address::Error) -> &'static str {
+    use email_address::Error;
+    match err {
+        Error::LocalPartTooLong => {
+            "the part of the email before the @ must be at most 64 characters"
+        }
+        Error::UnsupportedDomainLiteral | Error::InvalidIPAddress => {
+            "the email's domain must be a name, not an address in brackets"
+        }
+        Error::UnsupportedDisplayName | Error::MissingDisplayName | Error::MissingEndBracket => {
+            "email must be a bare address (name@domain), without a display name or brackets"
+        }
+        Error::DomainTooLong | Error::SubDomainTooLong => "the email's domain is too long",
+        Error::SubDomainEmpty | Error::DomainEmpty | Error::DomainInvalidSeparator => {
+            "the email's domain must not start or end with a dot or have empty labels"
+        }
+        _ => {
+            "email must be a bare address (name@domain): letters, digits and . _ + - ! # $ % & ' * / = ? ^ ` { | } ~ only, no spaces, quotes, brackets, commas, semicolons or parentheses"
+        }
+    }
+}
+
 /// Normalizes an email as the module says, and checks it has the shape `local@domain`.
 pub(crate) fn normalize_email(raw: &str) -> Result<String, AuthError> {
     let trimmed = raw.trim();
@@ -65,7 +112,35 @@ pub(crate) fn normalize_email(raw: &str) -> Result<String, AuthError> {
 
 #[cfg(test)]
 mod tests {
-    use super::normalize_email;
+    use super::{normalize_email, normalize_new_email};
+
+    #[test]
+    fn new_addresses_must_be_bare_addr_specs() {
+        for raw in [
+            "n1<victim@x.io>",
+            "\"ceo@corp.example\"<attacker@evil.io>",
+            "Eve <eve@x.io>",
+            "a;b@x.io",
+            "a,b@x.io",
+            "a(b)@x.io",
+            "a@[127.0.0.1]",
+            "\"quoted\"@x.io",
+            "a..b@x.io",
+            ".a@x.io",
+            "a@-x.io",
+            &format!("{}@x.io", "a".repeat(65)),
+        ] {
+            assert!(normalize_new_email(raw).is_err(), "{raw:?} must be refused");
+        }
+        for raw in [
+            "alice@example.com",
+            "a.b+tag_x-y@sub.example.co.uk",
+            "o'brien@example.ie",
+            &format!("{}@x.io", "a".repeat(64)),
+        ] {
+            assert_eq!(normalize_new_email(raw).ok().as_deref(), Some(raw));
+        }
+    }
 
     fn ok(raw: &str) -> String {
         normalize_email(raw).unwrap_or_else(|e| panic!("{raw:?}: {e}"))

@@ -2,7 +2,7 @@
 //! and the change when the link is used (only if the account still has the old address).
 
 use super::outbox::Link;
-use super::{Auth, AuthError, event, normalize_email};
+use super::{Auth, AuthError, event, normalize_new_email};
 use crate::mail::MailKind;
 use crate::store::{StoreError, TokenPurpose};
 use crate::user::{User, UserUpdate};
@@ -13,7 +13,10 @@ impl Auth {
     /// the new address and a notice to the current one, both queued in the same store
     /// transaction as the link's token; nothing changes until the link is used. At most
     /// [`max_mails_per_hour`](crate::AuthConfig::max_mails_per_hour) requests an hour per
-    /// account are mailed; the rest are accepted and send nothing.
+    /// account, and
+    /// [`max_mails_per_recipient_per_hour`](crate::AuthConfig::max_mails_per_recipient_per_hour)
+    /// messages to the new address from all accounts together, are mailed; the rest are
+    /// accepted and send nothing.
     ///
     /// # Errors
     /// [`AuthError::NoSession`], [`AuthError::ReauthenticationRequired`],
@@ -27,7 +30,7 @@ impl Auth {
         self.mailer()?;
         let (session, user) = self.require_session(session_id).await?;
         self.check_sudo(&session)?;
-        let new_email = normalize_email(new_email)?;
+        let new_email = normalize_new_email(new_email)?;
         if new_email == user.email {
             return Err(AuthError::InvalidEmail(
                 "the new email is the account's current one",
@@ -37,6 +40,7 @@ impl Auth {
         if self
             .over_mail_limit("change_email", &user.email, limit)
             .await?
+            || self.over_recipient_limit(&new_email).await?
         {
             event("mail_request_throttled", Some(user.id));
             return Ok(());

@@ -152,6 +152,10 @@ pub enum ConfigError {
     /// `max_hash_jobs_per_client` is 0: no client could ever log in.
     #[error("max_hash_jobs_per_client must be at least 1")]
     ZeroClientShare,
+    /// `max_login_failures` or `max_login_failures_per_ip` is 0: every login, the first
+    /// included, would be refused.
+    #[error("{0} must be at least 1 (0 would refuse every login)")]
+    ZeroLoginFailures(&'static str),
     /// `logout_redirect` cannot be sent as a `Location` header.
     #[error("logout_redirect {0:?} is not a valid Location")]
     LogoutRedirect(String),

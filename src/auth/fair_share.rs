@@ -16,6 +16,24 @@ use crate::password::{PoolError, Reservation};
 pub(super) struct HashTicket {
     pub(super) reservation: Reservation,
     _share: Option<PerIpSlot>,
+    _registration: Option<RegistrationShare>,
+}
+
+/// Registrations hashing from one client at once. A person registers once; a script that
+/// registers from many addresses must not fill the pool that logins need.
+const REGISTRATIONS_PER_CLIENT: usize = 4;
+
+/// A registration's place among those hashing now: at most [`REGISTRATIONS_PER_CLIENT`]
+/// per client and half the pool's queue for all registrations together, so logins always
+/// find room.
+pub(super) struct RegistrationShare {
+    _client: Option<PerIpSlot>,
+    _all: tokio::sync::OwnedSemaphorePermit,
+}
+
+/// The registrations that may hash at once, all clients together.
+pub(super) fn registration_places(hash_queue: usize) -> std::sync::Arc<tokio::sync::Semaphore> {
+    std::sync::Arc::new(tokio::sync::Semaphore::new((hash_queue / 2).max(1)))
 }
 
 impl Auth {
@@ -42,7 +60,36 @@ impl Auth {
         Ok(HashTicket {
             reservation,
             _share: share,
+            _registration: None,
         })
+    }
+
+    /// A place in the hashing pool for a registration from `client`: as
+    /// [`reserve_hash_for`](Self::reserve_hash_for), within the registrations' smaller
+    /// shares (see [`RegistrationShare`]); refused with [`AuthError::ClientBusy`] beyond
+    /// them.
+    pub(super) fn reserve_registration_hash(
+        &self,
+        client: Option<IpAddr>,
+    ) -> Result<HashTicket, AuthError> {
+        let per_client = match client {
+            Some(ip) => Some(
+                self.inner
+                    .registration_shares
+                    .take(ip, REGISTRATIONS_PER_CLIENT)
+                    .ok_or(AuthError::ClientBusy)?,
+            ),
+            None => None,
+        };
+        let all = std::sync::Arc::clone(&self.inner.registration_places)
+            .try_acquire_owned()
+            .map_err(|_| AuthError::ClientBusy)?;
+        let mut ticket = self.reserve_hash_for(client)?;
+        ticket._registration = Some(RegistrationShare {
+            _client: per_client,
+            _all: all,
+        });
+        Ok(ticket)
     }
 
     /// Hashes `password` in the place `ticket` holds.
@@ -54,6 +101,7 @@ impl Auth {
         let HashTicket {
             reservation,
             _share,
+            _registration,
         } = ticket;
         Ok(self
             .inner

@@ -225,7 +225,12 @@ impl Auth {
             Ok(email) => self.store().find_user_by(UserLookup::Email(&email)).await?,
             Err(_) => None,
         };
-        let hash = match &record {
+        // An unknown email, and an account whose password was cleared, cost the same
+        // verification as a stored hash of the usual parameters, and never match.
+        let usable = record
+            .as_ref()
+            .filter(|record| self.note_stored_hash(&record.password_hash));
+        let hash = match usable {
             Some(record) => record.password_hash.clone(),
             None => self.dummy_hash().await?,
         };
@@ -233,7 +238,8 @@ impl Auth {
             .inner
             .hasher
             .verify_reserved(ticket.reservation, password.to_owned(), hash)
-            .await?;
+            .await?
+            && usable.is_some();
         match record {
             Some(record) if matches => {
                 self.upgrade_hash(record.user.id, password, record.password_hash);
@@ -246,9 +252,19 @@ impl Auth {
         }
     }
 
-    /// A hash of a random password at the configured cost, made once, to verify against
-    /// when the email is unknown.
+    /// A hash to verify against when the email is unknown (or its password cleared), so
+    /// that it costs what a typical stored hash costs: one of the parameters most often
+    /// seen in stored hashes lately (see `DummyHashes`), or until one is made, of the
+    /// configured algorithm and parameters.
     async fn dummy_hash(&self) -> Result<String, AuthError> {
+        if let Some(usual) = self.usual_dummy() {
+            return Ok(usual);
+        }
+        self.configured_dummy().await
+    }
+
+    /// A hash of a random password made by the configured hasher, made once.
+    async fn configured_dummy(&self) -> Result<String, AuthError> {
         self.inner
             .dummy_hash
             .get_or_try_init(|| async {
@@ -257,5 +273,54 @@ impl Auth {
             })
             .await
             .cloned()
+    }
+
+    /// Counts the parameters of a stored hash about to be verified; false when it is no
+    /// password at all (cleared), which is then verified as an unknown email is.
+    fn note_stored_hash(&self, hash: &str) -> bool {
+        if hash == crate::password::NO_PASSWORD {
+            return false;
+        }
+        self.inner.dummies.note(hash);
+        // Made ahead of the unknown email that will need it.
+        let _ = self.usual_dummy();
+        true
+    }
+
+    /// The dummy hash of the parameters most often seen, when it differs from the
+    /// configured ones; one is made in the background the first time it is wanted.
+    fn usual_dummy(&self) -> Option<String> {
+        let (key, made) = self.inner.dummies.usual()?;
+        // A hasher of the application's own says what it makes only through its dummy.
+        let configured = self.inner.configured_params.clone().or_else(|| {
+            self.inner
+                .dummy_hash
+                .get()
+                .and_then(|dummy| crate::password::params_key(dummy))
+        })?;
+        if configured == key {
+            return None;
+        }
+        if made.is_some() {
+            return made;
+        }
+        if self.inner.dummies.start_making(&key) {
+            let auth = self.clone();
+            self.in_background(async move {
+                let made = async {
+                    let random =
+                        token::generate(TokenFormat::Random256).map_err(AuthError::Random)?;
+                    Ok::<_, AuthError>(
+                        auth.inner
+                            .hasher
+                            .hash_like(random[..32].to_owned(), key.clone())
+                            .await?,
+                    )
+                }
+                .await;
+                auth.inner.dummies.made(&key, made.ok());
+            });
+        }
+        None
     }
 }

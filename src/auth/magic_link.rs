@@ -3,12 +3,13 @@
 use std::net::IpAddr;
 
 use super::login::LoggedIn;
+use super::outbox::Requester;
 use super::session::SessionStart;
 use super::throttle::account_key;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event};
 use crate::store::TokenPurpose;
 use crate::token::TokenHash;
-use crate::user::UserUpdate;
+use crate::user::{EndSessions, UserUpdate};
 
 /// Who redeems a magic link: what a login records about its client.
 #[derive(Debug, Clone, Copy, Default)]
@@ -33,24 +34,27 @@ impl Auth {
     /// # Errors
     /// [`AuthError::RateLimited`] for a client over its hourly limit; a store failure.
     pub async fn request_magic_link(&self, email: &str) -> Result<(), AuthError> {
-        self.request_magic_link_from(email, None).await
+        self.request_magic_link_from(email, Requester::default())
+            .await
     }
 
     pub(crate) async fn request_magic_link_from(
         &self,
         email: &str,
-        client_ip: Option<IpAddr>,
+        requester: Requester<'_>,
     ) -> Result<(), AuthError> {
         self.mailer()?;
         let limit = self.inner.config.max_mails_per_hour;
-        self.accept_mail_request(TokenPurpose::MagicLink, email, client_ip, limit)
+        self.accept_mail_request(TokenPurpose::MagicLink, email, requester, limit)
             .await
     }
 
     /// `POST /sessions/magic`: redeems a magic link's token and starts a session, as a
     /// login does (the presented session ends first, the account's failed-login count is
     /// cleared); the link also confirms the email, since it reached its owner. The
-    /// session counts as freshly authenticated (sudo).
+    /// session counts as freshly authenticated (sudo). When the account was never
+    /// confirmed, its password (unproven: anyone may have registered the address) is
+    /// cleared and every other session, link and trusted device ends.
     ///
     /// # Errors
     /// [`AuthError::InvalidToken`] when the token is unknown, expired, used, or was mailed
@@ -66,7 +70,14 @@ impl Auth {
             .ok_or(AuthError::InvalidToken)?;
         let mut update = UserUpdate::new();
         if !owner.email_confirmed() {
-            update = update.confirm_email(self.now_ms());
+            // The link proves the mailbox, not the password the account was registered
+            // with, which may be a stranger's who registered the address first: it goes,
+            // with every session, link and device issued before this first proof.
+            update = update
+                .confirm_email(self.now_ms())
+                .password_hash(crate::password::NO_PASSWORD)
+                .end_sessions(EndSessions::All)
+                .end_tokens();
         }
         let (_, user) = self
             .redeem_token(token, TokenPurpose::MagicLink, update)

@@ -3,6 +3,7 @@
 //! One file per concern:
 //!
 //! - `login.rs`: logging in and out, the flows a login form or handler uses;
+//! - `dummy_hash.rs`: what an unknown email is verified against;
 //! - `rehash.rs`: upgrading a stored hash to the configured algorithm after a login;
 //! - `throttle.rs`: per-account and per-client login throttling;
 //! - `trusted_device.rs`: clients that logged in before, whom strangers cannot lock out;
@@ -17,6 +18,7 @@
 //! - `confirmation.rs`: email confirmation, and registration's mail;
 //! - `magic_link.rs`: logging in with a mailed link;
 //! - `email_change.rs`: moving an account to a new address;
+//! - `breaker.rs`: answering 503 at once while the database cannot be reached;
 //! - `background.rs`: work done after the response, and waiting for it;
 //! - `account.rs`: registration, password change, account deletion;
 //! - `seed.rs`: the seed's own method names, kept for its contract and tests;
@@ -34,7 +36,9 @@ use crate::user::UserId;
 
 mod account;
 mod background;
+mod breaker;
 mod confirmation;
+mod dummy_hash;
 mod email;
 mod email_change;
 mod error;
@@ -53,10 +57,12 @@ mod throttle;
 mod tokens;
 mod trusted_device;
 
-pub(crate) use email::normalize_email;
+pub use confirmation::{ConfirmationProof, Confirmed};
+pub(crate) use email::{normalize_email, normalize_new_email};
 pub use error::{AuthError, ConfigError};
 pub use login::{LoggedIn, LoginAttempt};
 pub use magic_link::MagicLinkLogin;
+pub(crate) use outbox::Requester;
 pub use reset::ResetRequested;
 pub use session_cache::SessionCacheStats;
 pub use session_list::SessionInfo;
@@ -96,6 +102,11 @@ struct Inner {
     hasher: HashPool,
     clock: Arc<dyn Clock>,
     dummy_hash: tokio::sync::OnceCell<String>,
+    /// Dummy hashes of the parameters stored hashes usually have.
+    dummies: dummy_hash::DummyHashes,
+    /// The parameters of the hashes the configured hasher makes (`None` for a hasher of
+    /// the application's own, until its dummy hash is made).
+    configured_params: Option<String>,
     next_sweep_ms: AtomicI64,
     /// Set once the "client address unknown" warning has been logged.
     warned_no_client_ip: AtomicBool,
@@ -103,6 +114,10 @@ struct Inner {
     rehashing: std::sync::Mutex<std::collections::HashSet<UserId>>,
     /// Places each client holds in the hashing pool.
     hash_shares: crate::http::per_ip::PerIp,
+    /// Registrations each client is hashing.
+    registration_shares: crate::http::per_ip::PerIp,
+    /// Places for registrations in the hashing pool, all clients together.
+    registration_places: Arc<tokio::sync::Semaphore>,
     /// Work done after the response.
     background: Arc<background::Background>,
     /// Set once the mail delivery worker runs.
@@ -168,9 +183,9 @@ impl AuthBuilder {
     /// user's request, is refused here instead.
     pub fn build(self) -> Result<Auth, ConfigError> {
         self.config.validate()?;
-        let hasher = self
-            .hasher
-            .unwrap_or_else(|| Arc::new(ConfiguredHasher::from_config(&self.config)));
+        let configured = ConfiguredHasher::from_config(&self.config);
+        let configured_params = self.hasher.is_none().then(|| configured.params_key());
+        let hasher = self.hasher.unwrap_or_else(|| Arc::new(configured));
         let pool = HashPool::new(
             hasher,
             self.config.effective_hash_permits(),
@@ -178,14 +193,18 @@ impl AuthBuilder {
         );
         let auth = Auth {
             inner: Arc::new(Inner {
-                store: self.store,
+                store: Arc::new(breaker::Breaker::new(self.store)),
                 hasher: pool,
                 clock: self.clock,
                 dummy_hash: tokio::sync::OnceCell::new(),
+                dummies: dummy_hash::DummyHashes::default(),
+                configured_params,
                 next_sweep_ms: AtomicI64::new(i64::MIN),
                 warned_no_client_ip: AtomicBool::new(false),
                 rehashing: std::sync::Mutex::default(),
                 hash_shares: crate::http::per_ip::PerIp::default(),
+                registration_shares: crate::http::per_ip::PerIp::default(),
+                registration_places: fair_share::registration_places(self.config.hash_queue),
                 background: Arc::default(),
                 mail_worker_started: AtomicBool::new(false),
                 mail_wake: Arc::default(),

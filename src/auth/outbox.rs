@@ -21,6 +21,9 @@ use crate::user::{User, UserLookup};
 /// never sent twice for being slow, however slow the server is with the ones before it.
 const LEASE: Duration = Duration::from_secs(5 * 60);
 
+/// How long a claimed request is left to its worker past its answer delay.
+const REQUEST_LEASE: Duration = Duration::from_secs(5);
+
 /// Messages claimed at once.
 const BATCH: u32 = 16;
 
@@ -29,6 +32,14 @@ const NOTICE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// A counter window of one hour, in milliseconds.
 const HOUR_MS: i64 = 3_600_000;
+
+/// Who asks for a mailed link: the client's address, and the trusted-device cookie it
+/// presented, if any.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct Requester<'a> {
+    pub(crate) ip: Option<IpAddr>,
+    pub(crate) device: Option<&'a str>,
+}
 
 /// The link a message carries and who it is about, for [`Auth::mail_link`].
 pub(super) struct Link<'a> {
@@ -65,7 +76,7 @@ impl Auth {
             link.ttl,
             IssueOptions {
                 format: TokenFormat::Random256,
-                replace_others: true,
+                keep_others: Some(0),
                 answers: link.answers,
             },
             |token| self.compose_link(&user.email, &link, token, now),
@@ -151,6 +162,21 @@ impl Auth {
             .map_err(|e| AuthError::Mail(Box::new(e)))
     }
 
+    /// Counts one message to `address` in an hourly window, whichever account or flow it
+    /// comes from: true when it is over
+    /// [`max_mails_per_recipient_per_hour`](crate::AuthConfig::max_mails_per_recipient_per_hour),
+    /// and the message must not be sent. The key is the address's hash.
+    pub(super) async fn over_recipient_limit(&self, address: &str) -> Result<bool, AuthError> {
+        let Some(limit) = self.inner.config.max_mails_per_recipient_per_hour else {
+            return Ok(false);
+        };
+        let mails = self
+            .store()
+            .increment_counter(&account_counter("mail_to", address), self.now_ms(), HOUR_MS)
+            .await?;
+        Ok(mails.count > limit)
+    }
+
     /// Counts one `kind` request for the account `email` in an hourly window: true when it
     /// is over [`max_mails_per_hour`](crate::AuthConfig::max_mails_per_hour) (or `limit`).
     pub(super) async fn over_mail_limit(
@@ -170,24 +196,43 @@ impl Auth {
     /// magic link). The request path does the same work for every email, so neither the
     /// answer nor its time tells a known email from an unknown one: the client's hourly
     /// limit ([`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip)),
-    /// one counter increment keyed by the email's hash and, under the account's hourly
-    /// limit `per_hour`, the request recorded in the outbox. Once this returns, the
+    /// the account's hourly limit `per_hour` counted per account *and client* (so that a
+    /// stranger's requests spend the stranger's allowance, not the owner's), the
+    /// recipient's hourly limit (skipped for a trusted device of the account, so that
+    /// strangers who spend it cannot keep the owner's own browser from its links) and,
+    /// under all three, the request recorded in the outbox. Once this returns, the
     /// request is durable: the delivery worker answers it (see `answer_request`) even
     /// after a crash or a store failure. A malformed email is accepted and does nothing.
     pub(super) async fn accept_mail_request(
         &self,
         purpose: TokenPurpose,
         email: &str,
-        client_ip: Option<IpAddr>,
+        requester: Requester<'_>,
         per_hour: Option<u32>,
     ) -> Result<(), AuthError> {
         let kind = request_kind(purpose);
-        self.limit_per_client(kind, client_ip, self.inner.config.max_reset_requests_per_ip)
-            .await?;
+        self.limit_per_client(
+            kind,
+            requester.ip,
+            self.inner.config.max_reset_requests_per_ip,
+        )
+        .await?;
         let Ok(email) = normalize_email(email) else {
             return Ok(());
         };
-        if self.over_mail_limit(kind, &email, per_hour).await? {
+        let per_client = match requester.ip {
+            Some(ip) => format!("{email}\0{ip}"),
+            None => email.clone(),
+        };
+        if self.over_mail_limit(kind, &per_client, per_hour).await? {
+            event("mail_request_throttled", None);
+            return Ok(());
+        }
+        let trusted = self
+            .trusted_device_key(requester.device, &email)
+            .await?
+            .is_some();
+        if !trusted && self.over_recipient_limit(&email).await? {
             event("mail_request_throttled", None);
             return Ok(());
         }
@@ -294,7 +339,16 @@ impl Auth {
     /// delivery failed and was rescheduled): before a graceful shutdown, or in a test
     /// that reads what was sent. The background worker does the same on its own.
     pub async fn flush_mail(&self) {
-        while self.deliver_due_mail().await {}
+        loop {
+            let more = self.deliver_due_mail().await;
+            // Requests are answered after a delay, in the background (by this call or by
+            // the worker, whose batch it waited for); their links are then due.
+            let answering = self.background_pending();
+            self.background_idle().await;
+            if !more && !answering {
+                return;
+            }
+        }
     }
 
     pub(super) fn wake_mail_worker(&self) {
@@ -326,20 +380,26 @@ impl Auth {
         };
         let mut more = claimed.len() == BATCH as usize;
         let mut messages = Vec::with_capacity(claimed.len());
+        let mut requests = Vec::new();
         for queued in &claimed {
             match &queued.entry {
                 OutboxEntry::Mail(mail) => messages.push((queued, mail)),
-                OutboxEntry::Request(request) => {
-                    match self.answer_request(queued.id, request).await {
-                        Ok(queued_a_link) => more |= queued_a_link,
-                        Err(err) => {
-                            tracing::warn!(target: "tower_auth", mail_id = queued.id, attempts = queued.attempts, error = %err, "mail request not answered; will retry");
-                            self.retry_later(queued, mailer.backoff(queued.attempts))
-                                .await;
-                        }
-                    }
-                }
+                OutboxEntry::Request(_) => requests.push(queued.clone()),
             }
+        }
+        if !requests.is_empty() {
+            // Answered later, off this worker's loop (see `Mailer::answer_delay`); claimed
+            // now, so no other worker answers them meanwhile, but only for a short lease:
+            // an instance that stops before answering leaves them to another soon, and
+            // answering removes a request in the transaction that queues its link, so a
+            // request answered late by two workers still gets one link.
+            more = true;
+            let auth = self.clone();
+            let delay = mailer.answer_jitter();
+            for queued in &requests {
+                self.retry_later(queued, delay + REQUEST_LEASE).await;
+            }
+            self.in_background(async move { auth.answer_requests(requests, delay).await });
         }
         let last_start = lease_ends.saturating_sub(duration_ms(mailer.attempt_limit()));
         let mut rest = messages.iter();
@@ -372,6 +432,23 @@ impl Auth {
             }
         }
         more
+    }
+
+    /// Answers claimed requests after `delay`; one that cannot be answered now (a store
+    /// failure) is tried again with backoff.
+    async fn answer_requests(&self, requests: Vec<QueuedMail>, delay: Duration) {
+        tokio::time::sleep(delay).await;
+        let Ok(mailer) = self.mailer() else { return };
+        for queued in &requests {
+            let OutboxEntry::Request(request) = &queued.entry else {
+                continue;
+            };
+            if let Err(err) = self.answer_request(queued.id, request).await {
+                tracing::warn!(target: "tower_auth", mail_id = queued.id, attempts = queued.attempts, error = %err, "mail request not answered; will retry");
+                self.retry_later(queued, mailer.backoff(queued.attempts))
+                    .await;
+            }
+        }
     }
 
     /// Makes a claimed entry due again after `backoff`. If even that fails, its lease runs

@@ -1,6 +1,7 @@
 //! Password reset, on the emailed-token model: request a token, redeem it with a new
 //! password.
 
+use super::outbox::Requester;
 use super::throttle::account_key;
 use super::{Auth, AuthError, event, normalize_email};
 use crate::config::ResetDelivery;
@@ -48,7 +49,8 @@ impl Auth {
     /// # Errors
     /// As described, or a store failure.
     pub async fn request_password_reset(&self, email: &str) -> Result<ResetRequested, AuthError> {
-        self.request_password_reset_from(email, None).await
+        self.request_password_reset_from(email, Requester::default())
+            .await
     }
 
     /// [`request_password_reset`](Self::request_password_reset) from `client_ip`, counted
@@ -62,11 +64,11 @@ impl Auth {
     pub(crate) async fn request_password_reset_from(
         &self,
         email: &str,
-        client_ip: Option<std::net::IpAddr>,
+        requester: Requester<'_>,
     ) -> Result<ResetRequested, AuthError> {
         let config = &self.inner.config;
         if config.reset_delivery == ResetDelivery::InResponse {
-            self.limit_per_client("reset", client_ip, config.max_reset_requests_per_ip)
+            self.limit_per_client("reset", requester.ip, config.max_reset_requests_per_ip)
                 .await?;
             let token = self.get_reset_password_token(email).await?;
             let email = normalize_email(email)?;
@@ -75,7 +77,7 @@ impl Auth {
         self.accept_mail_request(
             TokenPurpose::ResetPassword,
             email,
-            client_ip,
+            requester,
             config.max_reset_requests_per_hour,
         )
         .await?;
@@ -143,9 +145,18 @@ impl Auth {
         self.check_password(new_password, &owner.email)?;
         let ticket = self.reserve_hash_for(client_ip)?;
         let hashed = self.hash_with(ticket, new_password).await?;
-        let mut update = UserUpdate::new().password_hash(hashed);
-        if self.inner.config.end_sessions_on_password_reset {
+        // Whoever asked for links or held a device cookie before the reset is shut out: the
+        // pending email change, other links and trusted devices die with the old password.
+        let mut update = UserUpdate::new().password_hash(hashed).end_tokens();
+        let first_proof =
+            self.inner.config.reset_delivery == ResetDelivery::Mail && !owner.email_confirmed();
+        if self.inner.config.end_sessions_on_password_reset || first_proof {
+            // An unconfirmed account's sessions were opened with a password nobody proved.
             update = update.end_sessions(EndSessions::All);
+        }
+        if first_proof {
+            // The link reached the mailbox: that confirms the address.
+            update = update.confirm_email(self.now_ms());
         }
         let (_, user) = self
             .redeem_token(reset_token, TokenPurpose::ResetPassword, update)

@@ -3,9 +3,9 @@
 //! host app's administrators.
 
 use super::{Auth, AuthError, event};
-use crate::store::Session;
+use crate::store::{Session, StoreError};
 use crate::token::TokenHash;
-use crate::user::UserId;
+use crate::user::{UserId, UserUpdate};
 
 /// One of a user's live sessions, as a list of "where I am logged in" shows it.
 ///
@@ -82,18 +82,36 @@ impl Auth {
     }
 
     /// "Log out everywhere else": ends every session of the user but the presented one,
-    /// and returns how many ended.
+    /// with every pending emailed link (an email change, a reset, a magic link) and every
+    /// trusted device, and returns how many sessions ended. A sensitive action: the
+    /// session must have authenticated within [`sudo_window`](crate::AuthConfig::sudo_window),
+    /// or a stolen session could lock its owner's other devices out.
     ///
     /// # Errors
-    /// [`AuthError::NoSession`]; a store failure.
+    /// [`AuthError::ReauthenticationRequired`]; [`AuthError::NoSession`]; a store failure.
     pub async fn end_other_sessions(&self, session_id: Option<&str>) -> Result<u64, AuthError> {
         let (current, user) = self.require_session(session_id).await?;
+        self.check_sudo(&current)?;
         let ended = self
             .store()
             .delete_user_sessions(user.id, Some(&current.token_hash))
             .await?;
+        self.end_tokens(user.id).await?;
         event("sessions_ended", Some(user.id));
         Ok(ended)
+    }
+
+    /// Revokes every emailed token and trusted device of `user_id`: ending sessions is a
+    /// remedy only if nothing issued before it lets the intruder back in.
+    async fn end_tokens(&self, user_id: UserId) -> Result<(), AuthError> {
+        match self
+            .store()
+            .update_user(user_id, UserUpdate::new().end_tokens())
+            .await
+        {
+            Ok(()) | Err(StoreError::NotFound) => Ok(()),
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// "Log out everywhere": ends every session of the user, the presented one included
@@ -130,12 +148,14 @@ impl Auth {
         self.end_session_by_handle(user_id, handle, None).await
     }
 
-    /// Administration: ends every session of user `user_id`; returns how many ended.
+    /// Administration: ends every session of user `user_id`, with every pending emailed
+    /// link and trusted device; returns how many sessions ended.
     ///
     /// # Errors
     /// A store failure.
     pub async fn end_sessions(&self, user_id: UserId) -> Result<u64, AuthError> {
         let ended = self.store().delete_user_sessions(user_id, None).await?;
+        self.end_tokens(user_id).await?;
         event("sessions_ended", Some(user_id));
         Ok(ended)
     }

@@ -13,8 +13,9 @@ use crate::user::{User, UserUpdate};
 pub(super) struct IssueOptions {
     /// How the token looks.
     pub(super) format: TokenFormat,
-    /// Whether it voids the user's earlier tokens of its purpose.
-    pub(super) replace_others: bool,
+    /// How many of the user's earlier tokens of its purpose stay (newest first); `None`:
+    /// all, `Some(0)`: none.
+    pub(super) keep_others: Option<u32>,
     /// The outbox id of the mail request it answers (see [`crate::store::MailRequest`]).
     pub(super) answers: Option<i64>,
 }
@@ -31,7 +32,7 @@ impl Auth {
     ) -> Result<String, AuthError> {
         let options = IssueOptions {
             format: TokenFormat::Uuid,
-            replace_others: true,
+            keep_others: Some(0),
             answers: None,
         };
         self.issue_token_shaped(user, purpose, sent_to, ttl, options, |_| Ok(Vec::new()))
@@ -65,7 +66,7 @@ impl Auth {
             let messages = mail(&token)?;
             match self
                 .store()
-                .create_token(record, options.replace_others, &messages, options.answers)
+                .create_token(record, options.keep_others, &messages, options.answers)
                 .await
             {
                 Ok(()) => return Ok(token),

@@ -18,6 +18,10 @@ use crate::store::TokenPurpose;
 use crate::token::{TokenFormat, TokenHash};
 use crate::user::User;
 
+/// Trusted devices kept per account: enough for a person's browsers, few enough that a
+/// script logging in without cookies does not grow the table without bound.
+pub(crate) const MAX_TRUSTED_DEVICES: u32 = 10;
+
 impl Auth {
     /// The failure counter of the trusted device `token` presents, when it is a live device
     /// of the account `email` names; `None` otherwise (the client is untrusted).
@@ -63,7 +67,9 @@ impl Auth {
                 config.trusted_device_lifetime,
                 IssueOptions {
                     format: TokenFormat::Random256,
-                    replace_others: false,
+                    // One record per device, not per login: a client that logs in again
+                    // without its cookie gets a new one, and only the newest few stay.
+                    keep_others: Some(MAX_TRUSTED_DEVICES - 1),
                     answers: None,
                 },
                 |_| Ok(Vec::new()),

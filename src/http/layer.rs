@@ -216,8 +216,9 @@ impl AuthContext {
         &self,
         email: &str,
     ) -> Result<crate::ResetRequested, AuthError> {
+        let device = self.device_cookie();
         self.auth
-            .request_password_reset_from(email, self.client_ip)
+            .request_password_reset_from(email, self.requester(device.as_deref()))
             .await
     }
 
@@ -243,8 +244,9 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::resend_confirmation`].
     pub async fn resend_confirmation(&self, email: &str) -> Result<(), AuthError> {
+        let device = self.device_cookie();
         self.auth
-            .resend_confirmation_from(email, self.client_ip)
+            .resend_confirmation_from(email, self.requester(device.as_deref()))
             .await
     }
 
@@ -254,9 +256,26 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::request_magic_link`].
     pub async fn request_magic_link(&self, email: &str) -> Result<(), AuthError> {
+        let device = self.device_cookie();
         self.auth
-            .request_magic_link_from(email, self.client_ip)
+            .request_magic_link_from(email, self.requester(device.as_deref()))
             .await
+    }
+
+    /// The trusted-device cookie the client presented, if any.
+    fn device_cookie(&self) -> Option<String> {
+        self.auth
+            .config()
+            .trusted_device_cookie
+            .as_ref()
+            .and_then(|name| self.cookies.get(name))
+    }
+
+    fn requester<'a>(&self, device: Option<&'a str>) -> crate::auth::Requester<'a> {
+        crate::auth::Requester {
+            ip: self.client_ip,
+            device,
+        }
     }
 
     /// Logs in with a magic link's token, as [`Auth::log_in_with_magic_link`], with the
@@ -273,6 +292,26 @@ impl AuthContext {
             user_agent: self.user_agent(),
         };
         self.auth.log_in_with_magic_link(token, login).await
+    }
+
+    /// Confirms the account's email with a confirmation link's token, as
+    /// [`Auth::confirm_email_with`]: the account keeps its password when `password` is
+    /// right or the request presents a session of the account; otherwise (never confirmed
+    /// before) its password is cleared.
+    ///
+    /// # Errors
+    /// As [`Auth::confirm_email_with`].
+    pub async fn confirm_email(
+        &self,
+        token: &str,
+        password: Option<&str>,
+    ) -> Result<crate::Confirmed, AuthError> {
+        let presented = self.session_id();
+        let proof = crate::ConfirmationProof::default()
+            .password(password)
+            .session_id(presented.as_deref())
+            .client_ip(self.client_ip);
+        self.auth.confirm_email_with(token, proof).await
     }
 
     /// Asks to move the logged-in account to `new_email`, as
@@ -297,12 +336,7 @@ impl AuthContext {
     pub async fn log_in_with(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
         let presented = self.session_id();
         let user_agent = self.user_agent();
-        let device = self
-            .auth
-            .config()
-            .trusted_device_cookie
-            .as_ref()
-            .and_then(|name| self.cookies.get(name));
+        let device = self.device_cookie();
         let attempt = LoginAttempt {
             client_ip: attempt.client_ip.or(self.client_ip),
             current_session: attempt.current_session.or(presented.as_deref()),

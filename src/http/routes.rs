@@ -202,12 +202,32 @@ fn check_your_email(auth: &Auth) -> Response {
     )
 }
 
-async fn confirm_email(State(auth): State<Auth>, req: Request) -> Result<Response, AuthRejection> {
-    let redeemer = auth.clone();
-    redeem_email_link(&auth, req, "email confirmed", |token| async move {
-        redeemer.confirm_email(&token).await
-    })
-    .await
+/// `POST /confirmation`: `token`, and optionally `password` to keep it (see
+/// [`Auth::confirm_email_with`]); `200 {"email", "message", "password_kept"}`.
+async fn confirm_email(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    let confirmed = context
+        .confirm_email(form.required(&auth, "token")?, form.optional("password"))
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    let message = if confirmed.password_kept {
+        "email confirmed"
+    } else {
+        "email confirmed; choose a password with a reset link or sign in with a magic link"
+    };
+    Ok(ok_json(
+        &auth,
+        StatusCode::OK,
+        &json!({
+            "email": confirmed.user.email,
+            "message": message,
+            "password_kept": confirmed.password_kept,
+        }),
+    ))
 }
 
 /// A link that confirms an address: the `token` field handed to `redeem`, then

@@ -36,11 +36,11 @@ use crate::http::per_ip::PerIp;
 #[non_exhaustive]
 pub struct ConnectionLimits {
     /// Most connections open at once. Default: 1,024 (keep it well under the process's
-    /// open-file limit, `ulimit -n`, which the store's connections share).
+    /// open-file limit, `ulimit -n`, which the store's connections share). 0: no limit.
     pub max_connections: usize,
     /// Most connections open at once from one client address. Default: 64. Behind a
     /// reverse proxy every connection comes from the proxy: raise it to `max_connections`
-    /// there, and let the proxy bound its clients.
+    /// there, and let the proxy bound its clients. 0: no limit.
     pub max_connections_per_ip: usize,
     /// A connection must send a complete request head within this time of being opened or
     /// of finishing its previous response, or it is closed. Default: 10 s.
@@ -94,7 +94,15 @@ pub async fn serve<S, B>(
     B::Data: Send,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
-    let open = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let no_limit = |max: usize| {
+        if max == 0 {
+            Semaphore::MAX_PERMITS
+        } else {
+            max
+        }
+    };
+    let open = Arc::new(Semaphore::new(no_limit(limits.max_connections)));
+    let per_ip_max = no_limit(limits.max_connections_per_ip);
     let per_ip = PerIp::default();
     let (stop, stopping) = watch::channel(false);
     let mut connections = JoinSet::new();
@@ -126,7 +134,7 @@ pub async fn serve<S, B>(
                 continue;
             }
         };
-        let Some(slot) = per_ip.take(peer.ip(), limits.max_connections_per_ip) else {
+        let Some(slot) = per_ip.take(peer.ip(), per_ip_max) else {
             tracing::debug!(target: "tower_auth", client = %peer.ip(), "connection refused: too many from this address");
             continue;
         };

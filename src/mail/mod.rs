@@ -80,6 +80,7 @@ pub struct Mailer {
     retry_max: Duration,
     poll_interval: Duration,
     send_timeout: Duration,
+    answer_delay: (Duration, Duration),
 }
 
 impl std::fmt::Debug for Mailer {
@@ -168,6 +169,7 @@ impl Mailer {
             retry_max: Duration::from_secs(10 * 60),
             poll_interval: Duration::from_secs(2),
             send_timeout: Duration::from_secs(60),
+            answer_delay: (Duration::from_millis(250), Duration::from_millis(1250)),
         })
     }
 
@@ -225,6 +227,33 @@ impl Mailer {
     pub fn send_timeout(mut self, timeout: Duration) -> Self {
         self.send_timeout = timeout.clamp(Duration::from_millis(10), Duration::from_secs(240));
         self
+    }
+
+    /// How long after a "mail me a link" request (reset, magic link, confirmation resend)
+    /// the worker answers it: a random time between `min` and `max`. The work of answering
+    /// (finding the account, issuing and mailing the link) happens only when the address
+    /// has an account; done at once, it would slow the requests that come right after, and
+    /// a client timing its next request would learn which addresses are registered.
+    /// Default: 250 ms to 1.25 s. `Duration::ZERO` for both answers at once.
+    #[must_use]
+    pub fn answer_delay(mut self, min: Duration, max: Duration) -> Self {
+        self.answer_delay = (min, max.max(min));
+        self
+    }
+
+    /// A delay drawn from [`answer_delay`](Self::answer_delay).
+    pub(crate) fn answer_jitter(&self) -> Duration {
+        let (min, max) = self.answer_delay;
+        let span = u64::try_from((max - min).as_micros()).unwrap_or(u64::MAX);
+        if span == 0 {
+            return min;
+        }
+        let mut bytes = [0u8; 8];
+        // Without randomness the delay is its longest: never shorter than asked.
+        if getrandom::fill(&mut bytes).is_err() {
+            return max;
+        }
+        min + Duration::from_micros(u64::from_le_bytes(bytes) % (span + 1))
     }
 
     /// The sender's address.

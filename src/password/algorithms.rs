@@ -217,6 +217,31 @@ fn argon2_params(hash: &str) -> Option<Argon2Params> {
     ))
 }
 
+/// A name for the algorithm and parameters a stored hash was made with (what its
+/// verification costs): `$2b$12` for bcrypt at cost 12 (`$2a$`/`$2y$` alike),
+/// `$argon2id$v=19$m=19456,t=2,p=1` for argon2; `None` for anything else.
+pub(crate) fn params_key(hash: &str) -> Option<String> {
+    if let Some(cost) = bcrypt_cost(hash) {
+        return Some(format!("$2b${cost:02}"));
+    }
+    if !hash.starts_with("$argon2") {
+        return None;
+    }
+    let fields: Vec<&str> = hash.split('$').collect();
+    // "", algorithm, [version,] parameters, salt, hash.
+    (fields.len() >= 5).then(|| fields[..fields.len() - 2].join("$"))
+}
+
+/// Hashes `password` with the algorithm and parameters a [`params_key`] names.
+pub(crate) fn hash_like(password: &str, key: &str) -> Result<String, HashError> {
+    if let Some(cost) = bcrypt_cost(&format!("{key}$")) {
+        return Bcrypt::new(cost).hash(password);
+    }
+    let params = argon2_params(&format!("{key}$c2FsdHNhbHRzYWx0$aGFzaGhhc2hoYXNoaGFzaA"))
+        .ok_or(HashError::UnknownFormat)?;
+    Argon2id::new(params).hash(password)
+}
+
 /// The bcrypt cost a `$2?$NN$` hash records.
 fn bcrypt_cost(hash: &str) -> Option<u32> {
     let rest = hash
@@ -229,13 +254,17 @@ fn bcrypt_cost(hash: &str) -> Option<u32> {
 /// The hasher [`AuthConfig`](crate::AuthConfig) describes, and the one [`Auth`](crate::Auth)
 /// uses unless told otherwise: new hashes with the configured algorithm and parameters;
 /// verification of bcrypt (`$2a$`, `$2b$`, `$2y$`) and argon2 PHC hashes alike; and
-/// [`needs_rehash`](PasswordHasher::needs_rehash) for any stored hash of another algorithm
-/// or other parameters, so a successful login upgrades it.
+/// [`needs_rehash`](PasswordHasher::needs_rehash) for a stored hash of another algorithm or
+/// of less work than the configured parameters, so a successful login upgrades it. A stored
+/// hash of *more* work than configured is kept (a lower cost set by mistake, or for a
+/// test, must not weaken every password it meets) unless
+/// [`allow_downgrade`](Self::allow_downgrade) says otherwise.
 #[derive(Debug, Clone)]
 pub struct ConfiguredHasher {
     algorithm: HashAlgorithm,
     bcrypt: Bcrypt,
     argon2: Argon2id,
+    downgrade: bool,
 }
 
 impl ConfiguredHasher {
@@ -245,12 +274,36 @@ impl ConfiguredHasher {
             algorithm,
             bcrypt: Bcrypt::new(bcrypt_cost),
             argon2: Argon2id::new(argon2),
+            downgrade: false,
+        }
+    }
+
+    /// With `true`, a stored hash of the configured algorithm but more work than the
+    /// configured parameters is rehashed down to them at its next login (for a deliberate
+    /// lowering, such as a cost calibrated on a faster machine).
+    pub fn allow_downgrade(mut self, allow: bool) -> Self {
+        self.downgrade = allow;
+        self
+    }
+
+    /// The [`params_key`] of the hashes it makes.
+    pub(crate) fn params_key(&self) -> String {
+        match self.algorithm {
+            HashAlgorithm::Bcrypt => format!("$2b${:02}", self.bcrypt.cost()),
+            HashAlgorithm::Argon2id => {
+                let p = self.argon2.params();
+                format!(
+                    "$argon2id$v=19$m={},t={},p={}",
+                    p.memory_kib, p.iterations, p.parallelism
+                )
+            }
         }
     }
 
     /// The hasher a configuration describes.
     pub fn from_config(config: &crate::AuthConfig) -> Self {
         Self::new(config.hash_algorithm, config.bcrypt_cost, config.argon2)
+            .allow_downgrade(config.allow_hash_downgrade)
     }
 }
 
@@ -284,8 +337,21 @@ impl PasswordHasher for ConfiguredHasher {
 
     fn needs_rehash(&self, hash: &str) -> bool {
         match self.algorithm {
-            HashAlgorithm::Bcrypt => bcrypt_cost(hash) != Some(self.bcrypt.cost()),
-            HashAlgorithm::Argon2id => self.argon2.needs_rehash(hash),
+            HashAlgorithm::Bcrypt => match bcrypt_cost(hash) {
+                Some(cost) if self.downgrade => cost != self.bcrypt.cost(),
+                Some(cost) => cost < self.bcrypt.cost(),
+                // Another algorithm: the configuration moved away from it.
+                None => true,
+            },
+            HashAlgorithm::Argon2id => match argon2_params(hash) {
+                Some(params) if self.downgrade => params != self.argon2.params(),
+                // Work is memory times passes; lanes only spread it.
+                Some(params) => {
+                    let work = |p: Argon2Params| u64::from(p.memory_kib) * u64::from(p.iterations);
+                    work(params) < work(self.argon2.params())
+                }
+                None => true,
+            },
         }
     }
 }
@@ -378,5 +444,42 @@ mod tests {
         assert!(bcrypt4.needs_rehash(&a), "argon2id -> bcrypt");
         assert!(!argon2.needs_rehash(&a));
         assert!(stronger.needs_rehash(&a), "m=64 -> m=128");
+        let b5 = bcrypt5.hash("pw").unwrap();
+        let strong = stronger.hash("pw").unwrap();
+        assert!(!bcrypt4.needs_rehash(&b5), "cost 5 is never lowered to 4");
+        assert!(
+            !argon2.needs_rehash(&strong),
+            "m=128 is never lowered to 64"
+        );
+        assert!(bcrypt4.clone().allow_downgrade(true).needs_rehash(&b5));
+        assert!(argon2.clone().allow_downgrade(true).needs_rehash(&strong));
+    }
+
+    #[test]
+    fn dummy_hashes_take_the_parameters_of_a_stored_hash() {
+        let b5 = ConfiguredHasher::new(HashAlgorithm::Bcrypt, 5, FAST)
+            .hash("pw")
+            .unwrap();
+        let key = params_key(&b5).unwrap();
+        assert_eq!(key, "$2b$05");
+        assert_eq!(
+            params_key(&hash_like("x", &key).unwrap()).as_deref(),
+            Some("$2b$05")
+        );
+        let a = ConfiguredHasher::new(HashAlgorithm::Argon2id, 4, FAST)
+            .hash("pw")
+            .unwrap();
+        let key = params_key(&a).unwrap();
+        assert_eq!(key, "$argon2id$v=19$m=64,t=1,p=1");
+        assert_eq!(
+            ConfiguredHasher::new(HashAlgorithm::Argon2id, 4, FAST).params_key(),
+            key
+        );
+        assert_eq!(
+            ConfiguredHasher::new(HashAlgorithm::Bcrypt, 5, FAST).params_key(),
+            "$2b$05"
+        );
+        assert_eq!(params_key(&hash_like("x", &key).unwrap()), Some(key));
+        assert_eq!(params_key("!"), None);
     }
 }

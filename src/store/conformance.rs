@@ -116,6 +116,8 @@ pub async fn run_shared(store: Arc<dyn Store>) {
         .reauthentication_sets_only_the_authentication_time()
         .await;
     suite.updates_end_sessions_in_the_same_transaction().await;
+    suite.updates_end_tokens_in_the_same_transaction().await;
+    suite.new_tokens_keep_only_the_newest_others().await;
     suite.expired_sessions_are_swept_at_the_boundary().await;
     suite.remembered_sessions_have_their_own_idle_cutoff().await;
     suite.expired_tokens_and_counters_are_swept().await;
@@ -322,7 +324,7 @@ impl Suite {
     async fn create_token(&self, token: EmailToken, replace_others: bool) {
         let purpose = token.purpose;
         self.store
-            .create_token(token, replace_others, &[], None)
+            .create_token(token, replace_others.then_some(0), &[], None)
             .await
             .unwrap_or_else(|e| panic!("create_token({purpose}, {replace_others}) failed: {e:?}"));
     }
@@ -633,7 +635,7 @@ impl Suite {
             hash: token.hash,
             ..collision
         };
-        let refused = self.store.create_token(collision, true, &[], None).await;
+        let refused = self.store.create_token(collision, Some(0), &[], None).await;
         assert!(
             matches!(refused, Err(StoreError::Duplicate)),
             "create_token with a stored hash must fail with StoreError::Duplicate (even with \
@@ -649,7 +651,7 @@ impl Suite {
             user_id: UNKNOWN_ID,
             ..self.token_for("token-orphan", &user, TokenPurpose::MagicLink)
         };
-        let refused = self.store.create_token(orphan, false, &[], None).await;
+        let refused = self.store.create_token(orphan, None, &[], None).await;
         assert!(
             matches!(refused, Err(StoreError::NotFound)),
             "create_token for an unknown user must fail with StoreError::NotFound, got {refused:?}"
@@ -1488,6 +1490,125 @@ impl Suite {
         self.delete_user_sessions(holder.id).await;
     }
 
+    async fn updates_end_tokens_in_the_same_transaction(&self) {
+        let user = self.new_user("end-tokens").await;
+        let holder = self.new_user("end-tokens-holder").await;
+        let purposes = [
+            TokenPurpose::ResetPassword,
+            TokenPurpose::ConfirmEmail,
+            TokenPurpose::MagicLink,
+            TokenPurpose::ChangeEmail,
+            TokenPurpose::TrustedDevice,
+        ];
+        let mine: Vec<EmailToken> = purposes
+            .iter()
+            .map(|p| self.token_for(&format!("end-tokens-{p}"), &user, *p))
+            .collect();
+        let theirs = self.token_for("end-tokens-theirs", &holder, TokenPurpose::ChangeEmail);
+        for token in mine.iter().chain([&theirs]) {
+            self.create_token(token.clone(), false).await;
+        }
+        // A refused update ends nothing.
+        let refused = self
+            .update(
+                user.id,
+                UserUpdate::new().email(holder.email.clone()).end_tokens(),
+            )
+            .await;
+        assert!(
+            matches!(refused, Err(StoreError::Duplicate)),
+            "update_user to another user's email must fail with Duplicate, got {refused:?}"
+        );
+        for token in &mine {
+            assert!(
+                self.find_token(&token.hash, token.purpose, LIVE_MS)
+                    .await
+                    .is_some(),
+                "a refused update_user must not end the {} token",
+                token.purpose
+            );
+        }
+        // Redeeming one token with end_tokens ends every other token of the user.
+        let redeemed = self
+            .store
+            .redeem_token(
+                &mine[0].hash,
+                mine[0].purpose,
+                LIVE_MS,
+                UserUpdate::new().password_hash("$2b$04$reset").end_tokens(),
+            )
+            .await
+            .unwrap_or_else(|e| panic!("redeem_token with end_tokens failed: {e:?}"));
+        assert!(redeemed.is_some(), "a valid token must be redeemed");
+        for token in &mine {
+            assert!(
+                self.find_token(&token.hash, token.purpose, LIVE_MS)
+                    .await
+                    .is_none(),
+                "end_tokens must end the user's {} token",
+                token.purpose
+            );
+        }
+        assert!(
+            self.find_token(&theirs.hash, theirs.purpose, LIVE_MS)
+                .await
+                .is_some(),
+            "end_tokens must never end another user's token"
+        );
+        // update_user alone ends them too.
+        let device = self.token_for("end-tokens-device", &user, TokenPurpose::TrustedDevice);
+        self.create_token(device.clone(), false).await;
+        self.update(user.id, UserUpdate::new().end_tokens())
+            .await
+            .unwrap_or_else(|e| panic!("update_user with end_tokens failed: {e:?}"));
+        assert!(
+            self.find_token(&device.hash, device.purpose, LIVE_MS)
+                .await
+                .is_none(),
+            "update_user with end_tokens must end every token of the user"
+        );
+    }
+
+    async fn new_tokens_keep_only_the_newest_others(&self) {
+        let user = self.new_user("keep-newest").await;
+        let other = self.new_user("keep-newest-other").await;
+        let theirs = self.token_for("keep-newest-theirs", &other, TokenPurpose::TrustedDevice);
+        self.create_token(theirs.clone(), false).await;
+        let mut devices = Vec::new();
+        for n in 0..5 {
+            let mut device = self.token_for(
+                &format!("keep-newest-{n}"),
+                &user,
+                TokenPurpose::TrustedDevice,
+            );
+            device.created_at_ms = LIVE_MS + n;
+            self.store
+                .create_token(device.clone(), Some(2), &[], None)
+                .await
+                .unwrap_or_else(|e| panic!("create_token keeping 2 failed: {e:?}"));
+            devices.push(device);
+        }
+        let mut live = Vec::new();
+        for device in &devices {
+            live.push(
+                self.find_token(&device.hash, device.purpose, LIVE_MS)
+                    .await
+                    .is_some(),
+            );
+        }
+        assert_eq!(
+            live,
+            [false, false, true, true, true],
+            "create_token keeping 2 others must leave the new token and the 2 newest others"
+        );
+        assert!(
+            self.find_token(&theirs.hash, theirs.purpose, LIVE_MS)
+                .await
+                .is_some(),
+            "keeping the newest others must never touch another user's tokens"
+        );
+    }
+
     async fn remembered_sessions_have_their_own_idle_cutoff(&self) {
         let now = SWEEP_NOW_MS;
         let cutoff = SWEEP_IDLE_CUTOFF_MS;
@@ -2030,7 +2151,7 @@ impl Suite {
         self.store
             .create_token(
                 token.clone(),
-                true,
+                Some(0),
                 &[self.mail("withtoken", MAIL_NOW_MS + DAY_MS)],
                 None,
             )
@@ -2041,7 +2162,7 @@ impl Suite {
             .store
             .create_token(
                 token,
-                false,
+                None,
                 &[self.mail("collided", MAIL_NOW_MS + DAY_MS)],
                 None,
             )
@@ -2203,7 +2324,7 @@ impl Suite {
             tasks.spawn(async move {
                 barrier.wait().await;
                 let outcome = store
-                    .create_token(token, true, &[mail], Some(request_id))
+                    .create_token(token, Some(0), &[mail], Some(request_id))
                     .await;
                 (i, outcome)
             });
@@ -2264,7 +2385,7 @@ impl Suite {
             .id;
         let refused = self
             .store
-            .create_token(answer("not-a-request"), true, &[], Some(message_id))
+            .create_token(answer("not-a-request"), Some(0), &[], Some(message_id))
             .await;
         assert!(
             matches!(refused, Err(StoreError::NotFound)),

@@ -85,6 +85,9 @@ impl Tables {
         if let Some(which) = update.end_sessions {
             self.end_sessions(id, which);
         }
+        if update.end_tokens {
+            self.tokens.retain(|_, token| token.user_id != id);
+        }
         Ok(user)
     }
 
@@ -305,7 +308,7 @@ impl Store for MemoryStore {
     async fn create_token(
         &self,
         token: EmailToken,
-        replace_others: bool,
+        keep_others: Option<u32>,
         mail: &[OutgoingMail],
         answers: Option<i64>,
     ) -> Result<(), StoreError> {
@@ -324,9 +327,21 @@ impl Store for MemoryStore {
             t.outbox.remove(&id);
             t.outbox_due.remove(&id);
         }
-        if replace_others {
-            t.tokens
-                .retain(|_, old| old.user_id != token.user_id || old.purpose != token.purpose);
+        if let Some(keep) = keep_others {
+            let mut others: Vec<(i64, TokenHash)> = t
+                .tokens
+                .values()
+                .filter(|old| old.user_id == token.user_id && old.purpose == token.purpose)
+                .map(|old| (old.created_at_ms, old.hash))
+                .collect();
+            // Newest first, ties by hash, as the SQL stores order them.
+            others.sort_by(|a, b| {
+                b.0.cmp(&a.0)
+                    .then_with(|| b.1.as_bytes().cmp(a.1.as_bytes()))
+            });
+            for (_, hash) in others.into_iter().skip(keep as usize) {
+                t.tokens.remove(&hash);
+            }
         }
         t.tokens.insert(token.hash, token);
         t.queue(mail);

@@ -148,8 +148,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Stores an emailed token and queues the `mail` that carries it, in one transaction:
     /// a token is never stored without its message, nor a message queued for a token that
-    /// was not. With `replace_others`, the user's other tokens of the same purpose are
-    /// removed in the same transaction (a new reset link voids the last one). With
+    /// was not. With `keep_others` `Some(n)`, the user's other tokens of the same purpose
+    /// are removed in the same transaction but for the newest `n` (`Some(0)`: a new reset
+    /// link voids the last one; a small `n` bounds trusted devices); `None` keeps them. With
     /// `answers`, the outbox id of the [`MailRequest`] the link answers, that request is
     /// removed in the same transaction, and nothing is stored if it is no longer there
     /// (another worker answered it first).
@@ -161,7 +162,7 @@ pub trait Store: Send + Sync + 'static {
     async fn create_token(
         &self,
         token: EmailToken,
-        replace_others: bool,
+        keep_others: Option<u32>,
         mail: &[OutgoingMail],
         answers: Option<i64>,
     ) -> Result<(), StoreError>;
@@ -263,6 +264,18 @@ pub trait Store: Send + Sync + 'static {
     /// are looked up in the store meanwhile.
     async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
         Ok(ChangeFeed::Unheard)
+    }
+
+    /// Checks quickly (within about a second) whether the backend can be reached now,
+    /// without waiting for anything a pool would wait for: [`Auth`](crate::Auth) asks when
+    /// a call failed as [`StoreError::Unavailable`] or is slow, and while the answer is an
+    /// error it answers every request 503 at once instead of letting each wait out its
+    /// timeouts. The default, for stores with nothing to reach, is always `Ok`.
+    ///
+    /// # Errors
+    /// [`StoreError::Unavailable`] when the backend cannot be reached.
+    async fn probe(&self) -> Result<(), StoreError> {
+        Ok(())
     }
 }
 

@@ -317,5 +317,23 @@ impl_sql_store!(
                 listener: Box::new(PgChangeListener::start(listener, self.pool.clone())),
             })
         }
+
+        /// Opens one connection of its own (outside the pool, whose attempts to connect
+        /// to a server that refuses retry until the acquire timeout) and closes it.
+        async fn probe(&self) -> Result<(), StoreError> {
+            use sqlx::Connection as _;
+            let options = self.pool.connect_options();
+            let connect = sqlx::PgConnection::connect_with(options.as_ref());
+            match tokio::time::timeout(Duration::from_secs(1), connect).await {
+                Ok(Ok(connection)) => {
+                    let _ = connection.close().await;
+                    Ok(())
+                }
+                Ok(Err(err)) => Err(super::map_sqlx(err)),
+                Err(_) => Err(StoreError::Unavailable(
+                    "no connection to PostgreSQL within 1 s".into(),
+                )),
+            }
+        }
     }
 );

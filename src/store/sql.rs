@@ -276,6 +276,13 @@ macro_rules! impl_sql_store {
             if let Some(which) = update.end_sessions {
                 delete_sessions_on(conn, id, which).await?;
             }
+            if update.end_tokens {
+                sqlx::query("DELETE FROM auth_tokens WHERE user_id = $1")
+                    .bind(id.0)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+            }
             Ok(true)
         }
 
@@ -557,7 +564,7 @@ macro_rules! impl_sql_store {
             async fn create_token(
                 &self,
                 token: $crate::store::EmailToken,
-                replace_others: bool,
+                keep_others: Option<u32>,
                 mail: &[$crate::store::OutgoingMail],
                 answers: Option<i64>,
             ) -> Result<(), $crate::store::StoreError> {
@@ -576,16 +583,20 @@ macro_rules! impl_sql_store {
                         return Err($crate::store::StoreError::NotFound);
                     }
                 }
-                if replace_others {
+                if let Some(keep) = keep_others {
                     // As for sessions: the row holding this very hash stays, so a collision
-                    // is a Duplicate, never an overwrite.
+                    // is a Duplicate, never an overwrite. The newest `keep` others stay too.
                     sqlx::query(
                         "DELETE FROM auth_tokens \
-                         WHERE user_id = $1 AND purpose = $2 AND token_hash <> $3",
+                         WHERE user_id = $1 AND purpose = $2 AND token_hash <> $3 \
+                           AND token_hash NOT IN (SELECT token_hash FROM auth_tokens \
+                             WHERE user_id = $1 AND purpose = $2 AND token_hash <> $3 \
+                             ORDER BY created_at_ms DESC, token_hash DESC LIMIT $4)",
                     )
                     .bind(token.user_id.0)
                     .bind(token.purpose.as_str())
                     .bind(&token.hash.as_bytes()[..])
+                    .bind(i64::from(keep))
                     .execute(&mut *tx)
                     .await
                     .map_err($crate::store::map_sqlx)?;

@@ -468,12 +468,12 @@ impl Store for SqliteStore {
     async fn create_token(
         &self,
         token: EmailToken,
-        replace_others: bool,
+        keep_others: Option<u32>,
         mail: &[OutgoingMail],
         answers: Option<i64>,
     ) -> Result<(), StoreError> {
         self.sql
-            .create_token(token, replace_others, mail, answers)
+            .create_token(token, keep_others, mail, answers)
             .await
     }
 

@@ -40,8 +40,10 @@ def main():
         )
         try:
             rc.wait_for_server(NAME, server, PORT)
-            # Mail leaves through the outbox just after each answer: a moment between steps.
-            rc.run_steps(NAME, work, all_steps[1:], pause=0.3)
+            # Mail leaves through the outbox just after each answer, and a requested link
+            # (magic link, reset) up to 1.25 s later (`Mailer::answer_delay`): a person's
+            # pause between steps.
+            rc.run_steps(NAME, work, all_steps[1:], pause=1.6)
         finally:
             server.terminate()
             server.wait(timeout=10)

@@ -66,9 +66,14 @@ impl Drop for SpecServer {
     }
 }
 
-/// The example binary, built (or found up to date) in this test's own target directory and
+/// The spec server, built (or found up to date) in this test's own target directory and
 /// profile, so the test never runs a stale server.
 pub fn spec_server_binary() -> PathBuf {
+    example_binary("spec_server")
+}
+
+/// The example `name`, built as [`spec_server_binary`] builds the spec server.
+pub fn example_binary(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
     let profile_dir = exe
         .parent()
@@ -77,13 +82,7 @@ pub fn spec_server_binary() -> PathBuf {
     let target_dir = profile_dir.parent().expect("target directory");
     let mut build = Command::new(env!("CARGO"));
     build
-        .args([
-            "build",
-            "--quiet",
-            "--example",
-            "spec_server",
-            "--all-features",
-        ])
+        .args(["build", "--quiet", "--example", name, "--all-features"])
         .arg("--target-dir")
         .arg(target_dir)
         .current_dir(env!("CARGO_MANIFEST_DIR"));
@@ -91,11 +90,11 @@ pub fn spec_server_binary() -> PathBuf {
         build.arg("--release");
     }
     let status = build.status().expect("run cargo build");
-    assert!(status.success(), "cargo build --example spec_server failed");
-    profile_dir.join("examples").join("spec_server")
+    assert!(status.success(), "cargo build --example {name} failed");
+    profile_dir.join("examples").join(name)
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
