@@ -344,8 +344,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .init();
     let args = Args::parse();
     let store = tower_auth::connect_store(&args.database_url, args.fresh).await?;
-    let auth = Auth::builder_shared(store)
-        .config(args.config()?)
+    let auth = Auth::builder_shared(store, args.config()?)
         .build()
         .map_err(|e| match e {
             tower_auth::ConfigError::NoMailer => format!(

@@ -11,10 +11,8 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
-use axum::extract::{Path, Query, Request, State};
-use axum::middleware::{self, Next};
+use axum::extract::{Path, Query, State};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Form, Router};
@@ -60,7 +58,6 @@ struct Args {
 struct Site {
     auth: Auth,
     pages: Arc<Environment<'static>>,
-    warned_insecure_cookie: Arc<AtomicBool>,
 }
 
 /// The page templates, compiled in.
@@ -761,42 +758,6 @@ async fn end_other_sessions(
     )
 }
 
-/// Says once, in the log, when the `Secure` session cookie cannot work: over plain http on
-/// a host other than localhost, browsers drop it, and the login would loop with no clue.
-async fn warn_insecure_cookie(State(site): State<Site>, req: Request, next: Next) -> Response {
-    if site.auth.config().cookie.secure && !site.warned_insecure_cookie.load(Ordering::Relaxed) {
-        let host = req
-            .headers()
-            .get(header::HOST)
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or_default();
-        let hostname = host.rsplit_once(':').map_or(host, |(name, port)| {
-            if port.bytes().all(|b| b.is_ascii_digit()) {
-                name
-            } else {
-                host
-            }
-        });
-        let local = matches!(hostname, "localhost" | "127.0.0.1" | "[::1]")
-            || hostname.ends_with(".localhost");
-        let https = req
-            .headers()
-            .get("x-forwarded-proto")
-            .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
-        if !local && !https && !site.warned_insecure_cookie.swap(true, Ordering::Relaxed) {
-            tracing::warn!(
-                host = hostname,
-                cookie = %site.auth.config().cookie.name,
-                "browsers drop this Secure session cookie over plain http on a host other than \
-                 localhost, so logging in will seem to do nothing: serve the site over https \
-                 (or a TLS proxy sending X-Forwarded-Proto: https), or open it as \
-                 http://localhost"
-            );
-        }
-    }
-    next.run(req).await
-}
-
 fn app(site: Site) -> Router {
     let auth = site.auth.clone();
     let private = Router::new()
@@ -807,7 +768,8 @@ fn app(site: Site) -> Router {
         .route("/sessions", get(sessions))
         .route("/sessions/others/end", post(end_other_sessions))
         .route("/sessions/{id}/end", post(end_session))
-        .layer(LoginRequiredLayer::new("/login"));
+        // `route_layer`: only these routes; an unknown URL stays a 404.
+        .route_layer(LoginRequiredLayer::new("/login"));
     let mut router = Router::new()
         .route("/", get(home))
         .route("/register", get(register_form).post(register))
@@ -844,10 +806,6 @@ fn app(site: Site) -> Router {
     }
     router
         .merge(private)
-        .layer(middleware::from_fn_with_state(
-            site.clone(),
-            warn_insecure_cookie,
-        ))
         .layer(NoStoreLayer)
         .layer(auth.same_origin_layer())
         .layer(auth.layer())
@@ -879,7 +837,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let site = Site {
         auth,
         pages: Arc::new(pages()),
-        warned_insecure_cookie: Arc::new(AtomicBool::new(false)),
     };
     let listener = tokio::net::TcpListener::bind(args.bind).await?;
     let outbox = std::path::absolute(&args.outbox).unwrap_or(args.outbox.clone());

@@ -412,7 +412,7 @@ impl AuthConfig {
             return Err(ConfigError::NoMailer);
         }
         for origin in self.allowed_origins.iter().chain(&self.public_origin) {
-            if crate::http::same_origin::Origin::parse(origin).is_none() {
+            if crate::http::same_origin::Origin::parse_configured(origin).is_none() {
                 return Err(ConfigError::AllowedOrigin(origin.clone()));
             }
         }

@@ -152,8 +152,7 @@ async fn one_clients_flood_does_not_push_others_into_503() {
         delay: Duration::from_millis(15),
         verifies: Arc::clone(&verifies),
     };
-    let auth = Auth::builder(MemoryStore::new())
-        .config(config)
+    let auth = Auth::builder(MemoryStore::new(), config)
         .password_hasher(hasher)
         .build()
         .expect("valid config");

@@ -65,8 +65,7 @@ impl<S: Store + Clone> Fixture<S> {
     }
 
     fn auth_with_clock(&self, clock: &ManualClock) -> Auth {
-        Auth::builder(self.store.clone())
-            .config(config())
+        Auth::builder(self.store.clone(), config())
             .clock(clock.clone())
             .build()
             .expect("valid config")

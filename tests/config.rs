@@ -217,7 +217,7 @@ fn redirects_and_origins_are_checked() {
     build(config).expect("a scheme://host:port origin is accepted");
     for origin in [
         "app.example.com",
-        "https://app.example.com/",
+        "https://app.example.com/x",
         "https://a.b:x",
     ] {
         let mut config = hardened();
@@ -291,4 +291,51 @@ fn errors_keep_their_source_and_policy_refusals_can_be_matched() {
         AuthError::from(PasswordRejection::TooShort { min_chars: 15 }).to_string(),
         "password must be at least 15 characters"
     );
+}
+
+/// What `main` prints for an error it returns with `?` is the error's `Debug`: it says
+/// what to do, as the message does, never only a variant's name.
+#[test]
+fn debug_says_what_to_do() {
+    let err = build(AuthConfig::default()).unwrap_err();
+    let debug = format!("{err:?}");
+    assert!(debug.contains("Mailer::smtp("), "{debug}");
+    let err = AuthError::from(err);
+    assert!(
+        format!("{err:?}").contains("Mailer::dev_outbox("),
+        "{err:?}"
+    );
+
+    let mut config = hardened();
+    config.cookie.secure = false;
+    let debug = format!("{:?}", build(config).unwrap_err());
+    assert!(
+        debug.contains("rename the cookie") && debug.contains("session_id"),
+        "a __Host- cookie without Secure says how to develop over plain http: {debug}"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_database_is_named_with_its_cause_and_no_password() {
+    // Port 1 on loopback refuses connections.
+    let url = "postgres://owner:s3cret-pw@127.0.0.1:1/appdb";
+    let err = Auth::connect(url, hardened()).await.unwrap_err();
+    let debug = format!("{err:?}");
+    for said in ["127.0.0.1:1", "appdb", "owner", "refused"] {
+        assert!(debug.contains(said), "{said:?} in {debug}");
+    }
+    assert!(!debug.contains("s3cret-pw"), "{debug}");
+    assert!(!debug.contains("PoolTimedOut"), "{debug}");
+}
+
+#[test]
+fn a_public_origin_may_be_written_as_a_url() {
+    for origin in ["https://app.example.com", "https://app.example.com/"] {
+        let mut config = hardened();
+        config.public_origin = Some(origin.into());
+        build(config).unwrap_or_else(|e| panic!("{origin}: {e}"));
+    }
+    let mut config = hardened();
+    config.public_origin = Some("https://app.example.com/path".into());
+    assert!(matches!(build(config), Err(ConfigError::AllowedOrigin(_))));
 }

@@ -49,8 +49,7 @@ fn config() -> AuthConfig {
 async fn open(dir: &Path, clock: &ManualClock) -> (Auth, SqliteStore) {
     let url = format!("sqlite://{}?mode=rwc", dir.join("auth.db").display());
     let store = SqliteStore::connect(&url).await.expect("connect");
-    let auth = Auth::builder(store.clone())
-        .config(config())
+    let auth = Auth::builder(store.clone(), config())
         .clock(clock.clone())
         .password_hasher(PlainHasher)
         .build()

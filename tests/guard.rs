@@ -21,7 +21,7 @@ async fn app(config: AuthConfig) -> (Auth, http_support::TestServer) {
             get(|CurrentUser(u): CurrentUser| async move { u.email }),
         )
         .route("/private/save", post(|| async { "saved" }))
-        .layer(LoginRequiredLayer::new("/login"));
+        .route_layer(LoginRequiredLayer::new("/login"));
     let router = Router::new()
         .route("/login", get(|| async { "login form" }))
         .route("/", get(|| async { "home" }))
@@ -114,6 +114,31 @@ async fn browsers_go_to_the_login_page_and_api_clients_get_401() {
 }
 
 /// The spec preset's no-session status is the seed's 403, for the guard too.
+/// The guard covers the routes it was put on, never the router's fallback: an unknown URL
+/// is a 404 with or without a session, for a browser and an API client alike.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_urls_are_404_behind_the_guard() {
+    let (_auth, server) = app(hardened_config()).await;
+    let http = client();
+    for path in ["/nonexistent", "/private/nope", "/login/x"] {
+        for accept in ["text/html", "application/json"] {
+            let answer = http
+                .get(server.url(path))
+                .header("accept", accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), StatusCode::NOT_FOUND, "{path} ({accept})");
+        }
+    }
+    let answer = http.get(server.url("/private")).send().await.unwrap();
+    assert_eq!(
+        answer.status(),
+        StatusCode::UNAUTHORIZED,
+        "the guard still guards"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_clients_get_the_configured_status() {
     let (_, server) = app(spec_config()).await;
@@ -127,7 +152,7 @@ async fn the_way_back_never_leaves_the_site() {
     let (_, server) = app(hardened_config()).await;
     let raw = http_support::raw(
         server.addr,
-        b"GET //evil.example/private HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nConnection: close\r\n\r\n",
+        b"GET //private?to=//evil.example HTTP/1.1\r\nHost: x\r\nAccept: text/html\r\nConnection: close\r\n\r\n",
     )
     .await;
     // Sent to the login page, and the way back (if any) stays on this site (the test

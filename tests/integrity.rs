@@ -97,8 +97,7 @@ impl App {
         let mut config = config(mailer);
         tweak(&mut config);
         let clock = ManualClock::new(1_800_000_000_000);
-        let auth = Auth::builder_shared(Arc::clone(&store))
-            .config(config)
+        let auth = Auth::builder_shared(Arc::clone(&store), config)
             .clock(clock.clone())
             .build()
             .expect("valid config");
@@ -880,8 +879,7 @@ async fn unknown_emails_cost_what_the_usual_stored_hash_costs() {
         inner: ConfiguredHasher::from_config(&config),
         verified_against: Arc::default(),
     };
-    let auth = Auth::builder_shared(Arc::clone(&store))
-        .config(config)
+    let auth = Auth::builder_shared(Arc::clone(&store), config)
         .password_hasher(recording.clone())
         .build()
         .expect("valid config");

@@ -166,8 +166,7 @@ async fn registrations_from_many_addresses_leave_room_for_logins() {
     let mut config = AuthConfig::spec();
     config.hash_permits = 1;
     config.hash_queue = 8;
-    let auth = Auth::builder(MemoryStore::new())
-        .config(config)
+    let auth = Auth::builder(MemoryStore::new(), config)
         .password_hasher(hasher.clone())
         .build()
         .expect("valid config");

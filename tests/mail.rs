@@ -138,8 +138,7 @@ fn assert_mime(message: &Received, to: &str, subject: &str) {
 
 /// Every flow, through the router, over real SMTP, on `store`.
 async fn every_flow_end_to_end(store: Arc<dyn Store>, smtp: &SmtpServer) {
-    let auth = Auth::builder_shared(store)
-        .config(hardened(smtp_mailer(smtp)))
+    let auth = Auth::builder_shared(store, hardened(smtp_mailer(smtp)))
         .build()
         .expect("config");
     let site = Site::start(&auth).await;
@@ -763,12 +762,12 @@ async fn an_unknown_request_in_the_outbox_holds_up_nothing() {
         .expect("queue_mail_request");
 
     let capture = Capture::default();
-    let _auth = Auth::builder_shared(store)
-        .config(hardened(
-            Mailer::new(capture.clone(), "no-reply@example.com", PUBLIC_URL).expect("mailer"),
-        ))
-        .build()
-        .expect("config");
+    let _auth = Auth::builder_shared(
+        store,
+        hardened(Mailer::new(capture.clone(), "no-reply@example.com", PUBLIC_URL).expect("mailer")),
+    )
+    .build()
+    .expect("config");
     let mut subjects: Vec<String> = capture
         .wait_for(2)
         .await
@@ -834,8 +833,7 @@ async fn a_slow_mail_server_never_gets_a_message_twice() {
     let slow_accepted = slow.accepted.clone();
     let other_accepted = Capture::default();
     let instance = |mailer: Mailer| {
-        Auth::builder_shared(Arc::clone(&store))
-            .config(hardened(mailer))
+        Auth::builder_shared(Arc::clone(&store), hardened(mailer))
             .clock(clock.clone())
             .build()
             .expect("config")
@@ -908,10 +906,7 @@ async fn two_instances_on_one_postgres_send_each_message_once() {
     let instance = |store| {
         let mut config = hardened(smtp_mailer(&smtp));
         config.max_mails_per_hour = None;
-        Auth::builder_shared(store)
-            .config(config)
-            .build()
-            .expect("config")
+        Auth::builder_shared(store, config).build().expect("config")
     };
     let a = instance(
         tower_auth::connect_store(db.url(), false)
@@ -960,13 +955,13 @@ async fn two_instances_on_one_postgres_send_each_message_once() {
 async fn bad_tokens_and_fields_get_a_clear_4xx() {
     let capture = Capture::default();
     let clock = ManualClock::new(1_700_000_000_000);
-    let auth = Auth::builder(MemoryStore::new())
-        .config(hardened(
-            Mailer::new(capture.clone(), "no-reply@example.com", PUBLIC_URL).expect("mailer"),
-        ))
-        .clock(clock.clone())
-        .build()
-        .expect("config");
+    let auth = Auth::builder(
+        MemoryStore::new(),
+        hardened(Mailer::new(capture.clone(), "no-reply@example.com", PUBLIC_URL).expect("mailer")),
+    )
+    .clock(clock.clone())
+    .build()
+    .expect("config");
     let site = Site::start(&auth).await;
     site.post("/users", &[("email", ALICE), ("password", PW)], None)
         .await

@@ -108,8 +108,7 @@ fn gated_auth(tweak: impl FnOnce(&mut AuthConfig)) -> (Auth, Arc<Gate>, OpenOnDr
     config.hash_permits = 1;
     config.hash_queue = N - 1;
     tweak(&mut config);
-    let auth = Auth::builder(MemoryStore::new())
-        .config(config)
+    let auth = Auth::builder(MemoryStore::new(), config)
         .password_hasher(hasher)
         .build()
         .expect("valid config");

@@ -1056,8 +1056,7 @@ async fn auth_connect_shares_state_across_instances_via_arc_store() {
         return;
     };
     let store: Arc<dyn Store> = tower_auth::connect_store(db.url(), false).await.unwrap();
-    let auth = Auth::builder_shared(store.clone())
-        .config(spec_config())
+    let auth = Auth::builder_shared(store.clone(), spec_config())
         .build()
         .expect("valid config");
     auth.register_user("ann@example.com", "AnnsPassword1")

@@ -106,17 +106,13 @@ async fn log_in(auth: &Auth) {
 /// Registers under `from`, then logs in under `to` (same store): the hash moves to `to`'s
 /// algorithm and parameters once, and the next login changes nothing.
 async fn upgrade(store: Arc<dyn Store>, from: AuthConfig, to: AuthConfig, prefix: &str) {
-    let old = Auth::builder_shared(store.clone())
-        .config(from)
-        .build()
-        .unwrap();
+    let old = Auth::builder_shared(store.clone(), from).build().unwrap();
     old.register_user(EMAIL, PASSWORD).await.expect("register");
     let before = stored_hash(&store).await;
     assert!(!before.starts_with(prefix), "{before}");
 
     let watched = Watched::new(&to);
-    let new = Auth::builder_shared(store.clone())
-        .config(to)
+    let new = Auth::builder_shared(store.clone(), to)
         .password_hasher(watched.clone())
         .build()
         .unwrap();
@@ -145,14 +141,12 @@ async fn upgrade(store: Arc<dyn Store>, from: AuthConfig, to: AuthConfig, prefix
 
 /// Many logins at once for one user: one upgrade at a time, and the password works after.
 async fn concurrent_logins_upgrade_once_at_a_time(store: Arc<dyn Store>) {
-    let old = Auth::builder_shared(store.clone())
-        .config(bcrypt(4))
+    let old = Auth::builder_shared(store.clone(), bcrypt(4))
         .build()
         .unwrap();
     old.register_user(EMAIL, PASSWORD).await.expect("register");
     let watched = Watched::new(&bcrypt(5));
-    let new = Auth::builder_shared(store.clone())
-        .config(bcrypt(5))
+    let new = Auth::builder_shared(store.clone(), bcrypt(5))
         .password_hasher(watched.clone())
         .build()
         .unwrap();
@@ -177,8 +171,7 @@ async fn concurrent_logins_upgrade_once_at_a_time(store: Arc<dyn Store>) {
 
 /// A password reset between the verification and the upgrade is not undone by it.
 async fn a_password_change_wins_over_a_pending_upgrade(store: Arc<dyn Store>) {
-    let old = Auth::builder_shared(store.clone())
-        .config(bcrypt(4))
+    let old = Auth::builder_shared(store.clone(), bcrypt(4))
         .build()
         .unwrap();
     old.register_user(EMAIL, PASSWORD).await.expect("register");
@@ -279,8 +272,7 @@ async fn unknown_emails_verify_against_a_hash_of_the_configured_algorithm() {
     ] {
         let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
         let hasher = Seen(Watched::new(&config), seen.clone());
-        let auth = Auth::builder(MemoryStore::new())
-            .config(config)
+        let auth = Auth::builder(MemoryStore::new(), config)
             .password_hasher(hasher)
             .build()
             .unwrap();

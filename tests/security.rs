@@ -386,9 +386,7 @@ impl Harness {
             );
         }
         let clock = ManualClock::new(START_MS);
-        let mut builder = Auth::builder_shared(store.clone())
-            .config(config)
-            .clock(clock.clone());
+        let mut builder = Auth::builder_shared(store.clone(), config).clock(clock.clone());
         if let Some(hasher) = hasher {
             builder = builder.password_hasher(hasher);
         }
@@ -1197,13 +1195,11 @@ async fn throttling_counters_live_in_the_store(preset: Preset) {
     config.max_login_failures = 3;
     let store = MemoryStore::new();
     let clock = ManualClock::new(START_MS);
-    let one = Auth::builder(store.clone())
-        .config(config.clone())
+    let one = Auth::builder(store.clone(), config.clone())
         .clock(clock.clone())
         .build()
         .expect("valid config");
-    let two = Auth::builder(store.clone())
-        .config(config)
+    let two = Auth::builder(store.clone(), config)
         .clock(clock.clone())
         .build()
         .expect("valid config");
@@ -1248,8 +1244,7 @@ async fn throttling_counters_are_shared_through_one_database() {
     let mut servers = Vec::new();
     for _ in 0..2 {
         let store = tower_auth::SqliteStore::connect(&url).await.unwrap();
-        let auth = Auth::builder(store)
-            .config(config.clone())
+        let auth = Auth::builder(store, config.clone())
             .clock(clock.clone())
             .password_hasher(hasher.clone())
             .build()

@@ -85,8 +85,7 @@ impl App {
             }
         };
         let clock = ManualClock::new(1_800_000_000_000);
-        let auth = Auth::builder_shared(Arc::clone(&store))
-            .config(config)
+        let auth = Auth::builder_shared(Arc::clone(&store), config)
             .clock(clock.clone())
             .build()
             .expect("valid config");

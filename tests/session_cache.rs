@@ -94,8 +94,7 @@ impl Deployment {
             } else {
                 Arc::clone(&shared)
             };
-            let auth = Auth::builder_shared(store)
-                .config(config.clone())
+            let auth = Auth::builder_shared(store, config.clone())
                 .clock(clock.clone())
                 .build()
                 .expect("valid config");
@@ -690,8 +689,7 @@ async fn entries_are_read_again_past_their_age_bound() {
     config.bcrypt_cost = 4;
     config.session_cache_max_age = Duration::from_secs(10);
     let store = tower_auth::connect_store(&url, false).await.expect("store");
-    let auth = Auth::builder_shared(store)
-        .config(config)
+    let auth = Auth::builder_shared(store, config)
         .clock(clock.clone())
         .build()
         .expect("valid config");

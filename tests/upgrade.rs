@@ -35,8 +35,7 @@ fn auth(store: Arc<dyn Store>, clock: &ManualClock) -> Auth {
     let mut config = AuthConfig::spec();
     config.bcrypt_cost = 4;
     config.single_session = false;
-    Auth::builder_shared(store)
-        .config(config)
+    Auth::builder_shared(store, config)
         .clock(clock.clone())
         .build()
         .expect("valid config")

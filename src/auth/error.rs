@@ -8,7 +8,11 @@ use crate::store::StoreError;
 
 /// Why an [`Auth`](super::Auth) operation failed. How each becomes an HTTP response is
 /// decided in one place, the crate's `error` module.
-#[derive(Debug, thiserror::Error)]
+///
+/// `Debug` is the message followed by its causes (what `main` prints for an error it
+/// returns with `?`): `store failed: store unavailable: could not connect to PostgreSQL at
+/// ...: connection refused ...`, never the variant names alone.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
     /// Registration with an email that already has an account (the seed's `ValueError`).
@@ -110,11 +114,17 @@ impl From<PoolError> for AuthError {
 
 /// A configuration that [`Auth`](super::Auth) refuses to start with: each would otherwise
 /// fail later, on a user's request (a cookie the browser drops, a 500 on the first hash).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+/// `Debug` is the message, which says what to change.
+#[derive(Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// A `__Host-` or `__Secure-` cookie without `Secure`: browsers drop it.
-    #[error("cookie {0:?} needs `cookie.secure = true` (browsers drop it otherwise)")]
+    #[error(
+        "cookie {0:?} needs `cookie.secure = true` (browsers drop it otherwise); for \
+         development over plain http, keep `cookie.secure = false` and rename the cookie \
+         to a name without the prefix (`cookie.name = \"session_id\"`, and the same for \
+         `trusted_device_cookie`)"
+    )]
     PrefixNeedsSecure(String),
     /// A `__Host-` cookie with a path other than `/`: browsers drop it.
     #[error("cookie {name:?} needs `cookie.path = \"/\"`, not {path:?}")]
@@ -187,4 +197,30 @@ pub enum ConfigError {
     /// An SMTP URL lettre cannot use (the URL itself is not repeated: it may hold a password).
     #[error("unusable SMTP URL: {0}")]
     SmtpUrl(String),
+}
+
+/// Writes `err` and each of its causes, `: `-separated, on one line.
+pub(crate) fn write_chain(
+    err: &dyn std::error::Error,
+    f: &mut std::fmt::Formatter<'_>,
+) -> std::fmt::Result {
+    write!(f, "{err}")?;
+    let mut source = err.source();
+    while let Some(cause) = source {
+        write!(f, ": {cause}")?;
+        source = cause.source();
+    }
+    Ok(())
+}
+
+impl std::fmt::Debug for AuthError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_chain(self, f)
+    }
+}
+
+impl std::fmt::Debug for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write_chain(self, f)
+    }
 }

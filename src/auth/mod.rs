@@ -59,6 +59,7 @@ mod trusted_device;
 
 pub use confirmation::{ConfirmationProof, Confirmed};
 pub(crate) use email::{normalize_email, normalize_new_email};
+pub(crate) use error::write_chain;
 pub use error::{AuthError, ConfigError};
 pub use login::{LoggedIn, LoginAttempt};
 pub use magic_link::MagicLinkLogin;
@@ -110,6 +111,8 @@ struct Inner {
     next_sweep_ms: AtomicI64,
     /// Set once the "client address unknown" warning has been logged.
     warned_no_client_ip: AtomicBool,
+    /// Set once the "browsers drop this Secure cookie" warning has been logged.
+    warned_insecure_cookie: AtomicBool,
     /// Users whose password hash is being upgraded right now (one upgrade at a time each).
     rehashing: std::sync::Mutex<std::collections::HashSet<UserId>>,
     /// Places each client holds in the hashing pool.
@@ -156,12 +159,6 @@ impl std::fmt::Debug for AuthBuilder {
 }
 
 impl AuthBuilder {
-    /// Replaces the configuration (default: [`AuthConfig::default()`], hardened).
-    pub fn config(mut self, config: AuthConfig) -> Self {
-        self.config = config;
-        self
-    }
-
     /// Replaces the clock (default: [`SystemClock`]); tests use a
     /// [`ManualClock`](crate::clock::ManualClock).
     pub fn clock(mut self, clock: impl Clock) -> Self {
@@ -201,6 +198,7 @@ impl AuthBuilder {
                 configured_params,
                 next_sweep_ms: AtomicI64::new(i64::MIN),
                 warned_no_client_ip: AtomicBool::new(false),
+                warned_insecure_cookie: AtomicBool::new(false),
                 rehashing: std::sync::Mutex::default(),
                 hash_shares: crate::http::per_ip::PerIp::default(),
                 registration_shares: crate::http::per_ip::PerIp::default(),
@@ -230,19 +228,21 @@ impl Auth {
     /// # Errors
     /// A [`ConfigError`] when `config` is refused (see [`AuthConfig::validate`]).
     pub fn new(store: impl Store, config: AuthConfig) -> Result<Self, ConfigError> {
-        Self::builder(store).config(config).build()
+        Self::builder(store, config).build()
     }
 
-    /// A builder, for a custom clock or hasher.
-    pub fn builder(store: impl Store) -> AuthBuilder {
-        Self::builder_shared(Arc::new(store))
+    /// A builder over `store` with `config`, for a custom clock or hasher. (There is no
+    /// default configuration to fall back on: the hardened preset needs a
+    /// [`Mailer`](crate::Mailer), see [`AuthConfig::hardened_with`].)
+    pub fn builder(store: impl Store, config: AuthConfig) -> AuthBuilder {
+        Self::builder_shared(Arc::new(store), config)
     }
 
     /// A builder over a store already behind an `Arc`.
-    pub fn builder_shared(store: Arc<dyn Store>) -> AuthBuilder {
+    pub fn builder_shared(store: Arc<dyn Store>, config: AuthConfig) -> AuthBuilder {
         AuthBuilder {
             store,
-            config: AuthConfig::default(),
+            config,
             clock: Arc::new(SystemClock),
             hasher: None,
         }
@@ -258,7 +258,7 @@ impl Auth {
     pub async fn connect(url: &str, config: AuthConfig) -> Result<Self, AuthError> {
         config.validate()?;
         let store = connect_store(url, false).await?;
-        Ok(Self::builder_shared(store).config(config).build()?)
+        Ok(Self::builder_shared(store, config).build()?)
     }
 
     /// The configuration in force.
@@ -275,6 +275,11 @@ impl Auth {
     /// ([`AuthConfig::session_cache_capacity`] 0).
     pub fn session_cache_stats(&self) -> Option<SessionCacheStats> {
         self.inner.session_cache.as_ref().map(|cache| cache.stats())
+    }
+
+    /// The flag of the once-only warning that a `Secure` cookie is served over plain HTTP.
+    pub(crate) fn insecure_cookie_warned(&self) -> &AtomicBool {
+        &self.inner.warned_insecure_cookie
     }
 
     fn store(&self) -> &dyn Store {

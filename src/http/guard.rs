@@ -75,6 +75,10 @@ fn is_local_path(next: &str) -> bool {
 ///   [`no_session_status`](crate::AuthConfig::no_session_status) (401 in the hardened
 ///   preset) with a JSON body.
 ///
+/// Add it with axum's `route_layer`, not `layer`: `layer` wraps the router's fallback too,
+/// so once the group is merged, every unknown URL would answer "log in first" (or 401)
+/// instead of 404, and tell a stranger nothing exists there only after logging in.
+///
 /// ```
 /// use axum::{Router, routing::get};
 /// use tower_auth::{Auth, AuthConfig, CurrentUser, LoginRequiredLayer, MemoryStore};
@@ -84,7 +88,7 @@ fn is_local_path(next: &str) -> bool {
 /// let auth = Auth::new(MemoryStore::new(), AuthConfig::hardened_with(mailer))?;
 /// let private = Router::new()
 ///     .route("/settings", get(|CurrentUser(u): CurrentUser| async move { u.email }))
-///     .layer(LoginRequiredLayer::new("/login"));
+///     .route_layer(LoginRequiredLayer::new("/login"));
 /// let app: Router = Router::new()
 ///     .route("/login", get(|| async { "the login form" }))
 ///     .merge(private)

@@ -90,6 +90,7 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
+        warn_if_cookie_is_dropped(&self.auth, req.headers());
         if req.extensions().get::<AuthContext>().is_none() {
             let context = AuthContext {
                 auth: self.auth.clone(),
@@ -102,6 +103,45 @@ where
             req.extensions_mut().insert(context);
         }
         self.inner.call(req)
+    }
+}
+
+/// Says once, in the log, when the `Secure` session cookie cannot work: over plain HTTP on
+/// a host other than localhost, browsers drop it, and logging in seems to do nothing with
+/// no clue why. Behind a TLS proxy that sends `X-Forwarded-Proto: https`, nothing is said.
+fn warn_if_cookie_is_dropped(auth: &Auth, headers: &http::HeaderMap) {
+    let warned = auth.insecure_cookie_warned();
+    if !auth.config().cookie.secure || warned.load(std::sync::atomic::Ordering::Relaxed) {
+        return;
+    }
+    let host = headers
+        .get(http::header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or_default();
+    let hostname = host.rsplit_once(':').map_or(host, |(name, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            name
+        } else {
+            host
+        }
+    });
+    let local = host.is_empty()
+        || matches!(hostname, "localhost" | "127.0.0.1" | "[::1]")
+        || hostname.ends_with(".localhost");
+    let https = headers
+        .get("x-forwarded-proto")
+        .is_some_and(|p| p.as_bytes().eq_ignore_ascii_case(b"https"));
+    if !local && !https && !warned.swap(true, std::sync::atomic::Ordering::Relaxed) {
+        tracing::warn!(
+            target: "tower_auth",
+            host = hostname,
+            cookie = %auth.config().cookie.name,
+            "browsers drop this Secure session cookie over plain http on a host other than \
+             localhost, so logging in will seem to do nothing: serve the site over https \
+             (or a TLS proxy sending X-Forwarded-Proto: https), or open it as \
+             http://localhost; for development over plain http on another host, set \
+             cookie.secure = false and a cookie name without the __Host- prefix"
+        );
     }
 }
 

@@ -58,7 +58,7 @@ impl SameOriginLayer {
             origins: Arc::new(Origins {
                 allowed: allowed_origins
                     .into_iter()
-                    .filter_map(|o| Origin::parse(&o))
+                    .filter_map(|o| Origin::parse_configured(&o))
                     .collect(),
                 public: None,
             }),
@@ -73,7 +73,7 @@ impl SameOriginLayer {
         Self {
             origins: Arc::new(Origins {
                 allowed: self.origins.allowed.clone(),
-                public: Some(Origin::parse(origin).unwrap_or_else(Origin::none)),
+                public: Some(Origin::parse_configured(origin).unwrap_or_else(Origin::none)),
             }),
         }
     }
@@ -102,6 +102,13 @@ pub(crate) struct Origin {
 
 impl Origin {
     /// `scheme://host[:port]` (IPv6 hosts in brackets), nothing after; `None` otherwise.
+    /// An origin as configured (`public_origin`, `allowed_origins`): as [`parse`](Self::parse), and a
+    /// URL's trailing `/` is accepted, the way a [`Mailer`](crate::Mailer)'s public URL
+    /// is written.
+    pub(crate) fn parse_configured(text: &str) -> Option<Self> {
+        Self::parse(text.strip_suffix('/').unwrap_or(text))
+    }
+
     pub(crate) fn parse(text: &str) -> Option<Self> {
         let (scheme, rest) = text.split_once("://")?;
         let scheme_ok = !scheme.is_empty()
@@ -321,6 +328,12 @@ mod tests {
             "https://a/b",
         ] {
             assert_eq!(Origin::parse(bad), None, "{bad}");
+        }
+        for (configured, plain) in [
+            ("https://app.example/", "https://app.example"),
+            ("http://localhost:3000/", "http://localhost:3000"),
+        ] {
+            assert_eq!(Origin::parse_configured(configured), Origin::parse(plain));
         }
     }
 }

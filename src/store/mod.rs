@@ -34,8 +34,9 @@ pub use records::{
 #[cfg(feature = "sqlite")]
 pub use sqlite::SqliteStore;
 
-/// What can go wrong in a store. Every backend maps its own errors into this.
-#[derive(Debug, thiserror::Error)]
+/// What can go wrong in a store. Every backend maps its own errors into this. `Debug` is
+/// the message followed by its causes, on one line.
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// A unique constraint refused the write: an email already registered, or a token
@@ -55,6 +56,12 @@ pub enum StoreError {
     /// for operators' logs; it is never shown to HTTP clients.
     #[error("store backend failed")]
     Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl std::fmt::Debug for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        crate::auth::write_chain(self, f)
+    }
 }
 
 impl StoreError {

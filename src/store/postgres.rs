@@ -142,7 +142,7 @@ impl PgStore {
 
     async fn pool_for(url: &str, options: &PgStoreOptions) -> Result<PgPool, StoreError> {
         let connect = PgConnectOptions::from_str(url).map_err(StoreError::backend)?;
-        PgPoolOptions::new()
+        let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .min_connections(options.min_connections)
             .acquire_timeout(options.acquire_timeout)
@@ -161,9 +161,56 @@ impl PgStore {
                     Ok(true)
                 })
             })
-            .connect_with(connect)
-            .await
-            .map_err(StoreError::backend)
+            .connect_with(connect.clone())
+            .await;
+        match pool {
+            Ok(pool) => Ok(pool),
+            Err(pooled) => Err(connect_failed(&connect, pooled).await),
+        }
+    }
+}
+
+/// Why connecting failed, with where to (never the password) and what to check.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "could not connect to PostgreSQL at {host}:{port} (database {database:?}, user {user:?}): \
+     {cause}; check that the server runs and that DATABASE_URL names it"
+)]
+struct ConnectFailed {
+    host: String,
+    port: u16,
+    database: String,
+    user: String,
+    cause: String,
+}
+
+/// The pool reports a server that refuses connections only as a timeout (it retries until
+/// its acquire timeout): one direct attempt finds the cause to report.
+async fn connect_failed(options: &PgConnectOptions, pooled: sqlx::Error) -> StoreError {
+    let cause = if matches!(pooled, sqlx::Error::PoolTimedOut) {
+        use sqlx::Connection as _;
+        let direct = sqlx::PgConnection::connect_with(options);
+        match tokio::time::timeout(Duration::from_secs(2), direct).await {
+            Ok(Err(err)) => err.to_string(),
+            Ok(Ok(connection)) => {
+                let _ = connection.close().await;
+                "no free connection within the acquire timeout".to_owned()
+            }
+            Err(_) => "no answer within the acquire timeout".to_owned(),
+        }
+    } else {
+        pooled.to_string()
+    };
+    let failed = ConnectFailed {
+        host: options.get_host().to_owned(),
+        port: options.get_port(),
+        database: options.get_database().unwrap_or("postgres").to_owned(),
+        user: options.get_username().to_owned(),
+        cause,
+    };
+    match super::map_sqlx(pooled) {
+        StoreError::Unavailable(_) => StoreError::Unavailable(Box::new(failed)),
+        _ => StoreError::Backend(Box::new(failed)),
     }
 }
 
