@@ -26,7 +26,7 @@ async fn devices(context: AuthContext) -> Result<Json<serde_json::Value>, AuthRe
                 "id": s.id,
                 "device": s.user_agent,
                 "this_device": s.current,
-                "last_seen_ms": s.last_seen_ms,
+                "last_seen": s.last_seen_at.unix_timestamp(),
             })
         })
         .collect();

@@ -683,12 +683,9 @@ async fn sessions(
             let rows: Vec<SessionRow> = list
                 .into_iter()
                 .map(|s| SessionRow {
-                    last_seen: time::OffsetDateTime::from_unix_timestamp(s.last_seen_ms / 1000)
-                        .ok()
-                        .and_then(|t| {
-                            t.format(&time::format_description::well_known::Rfc3339)
-                                .ok()
-                        })
+                    last_seen: s
+                        .last_seen_at
+                        .format(&time::format_description::well_known::Rfc3339)
                         .unwrap_or_default(),
                     id: s.id,
                     user_agent: s.user_agent,

@@ -678,6 +678,20 @@ async fn debug_output_hides_hashes_and_tokens<S: Store + Clone>(fx: Fixture<S>) 
     let debug = format!("{requested:?}");
     assert!(!debug.contains(token.as_str()), "{debug}");
     assert!(debug.contains("bob@bob.com"), "{debug}");
+
+    // What a flow is handed about its client: a presented session is a live secret.
+    let mut login = tower_auth::MagicLinkLogin::default();
+    login.current_session = Some(&logged_in.session_id);
+    let debug = format!("{login:?}");
+    assert!(!debug.contains(&logged_in.session_id), "{debug}");
+    let proof = tower_auth::ConfirmationProof::default()
+        .password(Some("MyPwdOfBob"))
+        .session_id(Some(&logged_in.session_id));
+    let debug = format!("{proof:?}");
+    assert!(
+        !debug.contains(&logged_in.session_id) && !debug.contains("MyPwdOfBob"),
+        "{debug}"
+    );
 }
 
 async fn emails_are_normalized_to_one_account<S: Store + Clone>(fx: Fixture<S>) {

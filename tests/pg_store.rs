@@ -940,9 +940,15 @@ async fn unreachable_server_is_an_error_not_a_hang() {
     let result = tokio::time::timeout(HANG_GUARD, PgStore::connect_with(&url, options))
         .await
         .expect("the acquire timeout bounds the connect");
+    // Unavailable (worth retrying), and it says where and why, without the password.
     assert!(
-        matches!(result, Err(StoreError::Backend(_))),
+        matches!(result, Err(StoreError::Unavailable(_))),
         "got {result:?}"
+    );
+    let said = format!("{:?}", result.err());
+    assert!(
+        said.contains(&format!("127.0.0.1:{port}")) && said.contains("refused"),
+        "{said}"
     );
 
     // Through the URL-based entry point the error reaches the caller as a store error.
@@ -950,7 +956,7 @@ async fn unreachable_server_is_an_error_not_a_hang() {
         .await
         .expect("the default acquire timeout bounds the connect");
     assert!(
-        matches!(result, Err(AuthError::Store(StoreError::Backend(_)))),
+        matches!(result, Err(AuthError::Store(StoreError::Unavailable(_)))),
         "got {:?}",
         result.err()
     );

@@ -799,3 +799,43 @@ async fn administration_by_user_id_and_the_deletion_event() {
 fn token(device: &Device) -> &str {
     device.cookie.split_once('=').expect("name=value").1
 }
+
+/// The times of a session list are times, not integers: they format as they are, and
+/// `GET /sessions` writes the same instant.
+#[tokio::test]
+async fn session_times_are_formattable_times() {
+    let Some(app) = App::start(Backend::Memory, hardened_config()).await else {
+        return;
+    };
+    app.register(ALICE).await;
+    let (answer, device) = app.try_log_in(ALICE, PW, FIREFOX, false).await;
+    answer.expect(StatusCode::OK);
+    let user = app
+        .store
+        .find_user_by(UserLookup::Email(ALICE))
+        .await
+        .expect("store")
+        .expect("alice");
+    let sessions = app
+        .auth
+        .list_sessions(user.user.id)
+        .await
+        .expect("sessions");
+    let rfc3339 = &time::format_description::well_known::Rfc3339;
+    assert_eq!(
+        sessions[0].last_seen_at.format(rfc3339).expect("format"),
+        "2027-01-15T08:00:00Z"
+    );
+    assert_eq!(
+        sessions[0].expires_at - sessions[0].created_at,
+        time::Duration::hours(12)
+    );
+    let listed = app
+        .send(Method::GET, "/sessions", &[], device.as_ref())
+        .await;
+    listed.expect(StatusCode::OK);
+    assert_eq!(
+        listed.body["sessions"][0]["last_seen_at"],
+        "2027-01-15T08:00:00Z"
+    );
+}

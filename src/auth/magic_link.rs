@@ -11,8 +11,9 @@ use crate::store::TokenPurpose;
 use crate::token::TokenHash;
 use crate::user::{EndSessions, UserUpdate};
 
-/// Who redeems a magic link: what a login records about its client.
-#[derive(Debug, Clone, Copy, Default)]
+/// Who redeems a magic link: what a login records about its client. `Debug` never shows
+/// the presented session's token.
+#[derive(Clone, Copy, Default)]
 #[non_exhaustive]
 pub struct MagicLinkLogin<'a> {
     /// The client's address.
@@ -21,6 +22,19 @@ pub struct MagicLinkLogin<'a> {
     pub current_session: Option<&'a str>,
     /// The client's `User-Agent` header.
     pub user_agent: Option<&'a str>,
+}
+
+impl std::fmt::Debug for MagicLinkLogin<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MagicLinkLogin")
+            .field("client_ip", &self.client_ip)
+            .field(
+                "current_session",
+                &self.current_session.map(|_| "[redacted]"),
+            )
+            .field("user_agent", &self.user_agent)
+            .finish()
+    }
 }
 
 impl Auth {

@@ -16,14 +16,15 @@ use crate::user::{UserId, UserUpdate};
 pub struct SessionInfo {
     /// The public handle (32 hex digits), what `DELETE /sessions/{id}` takes.
     pub id: String,
-    /// When the session started, milliseconds since the Unix epoch.
-    pub created_at_ms: i64,
+    /// When the session started (UTC; format it with `time`'s formats, or take
+    /// `unix_timestamp()`).
+    pub created_at: time::OffsetDateTime,
     /// When it was last used (recorded at most once a minute).
-    pub last_seen_ms: i64,
+    pub last_seen_at: time::OffsetDateTime,
     /// When its user last proved who they are in it (login or reauthentication).
-    pub authenticated_at_ms: i64,
+    pub authenticated_at: time::OffsetDateTime,
     /// When it expires at the latest, used or not.
-    pub expires_at_ms: i64,
+    pub expires_at: time::OffsetDateTime,
     /// Started with "remember me".
     pub remembered: bool,
     /// A short description of the client ("Firefox 133 on Linux"), if known.
@@ -39,15 +40,26 @@ impl SessionInfo {
         Self {
             id: session.handle(),
             current: current == Some(&session.token_hash),
-            created_at_ms: session.created_at_ms,
-            last_seen_ms: session.last_seen_ms,
-            authenticated_at_ms: session.authenticated_at_ms,
-            expires_at_ms: session.expires_at_ms,
+            created_at: utc(session.created_at_ms),
+            last_seen_at: utc(session.last_seen_ms),
+            authenticated_at: utc(session.authenticated_at_ms),
+            expires_at: utc(session.expires_at_ms),
             remembered: session.remembered,
             user_agent: session.user_agent,
             client_ip: session.client_ip,
         }
     }
+}
+
+/// Milliseconds since the Unix epoch as a UTC time; a stored value outside the years a
+/// time can hold reads as the nearest one.
+fn utc(ms: i64) -> time::OffsetDateTime {
+    let nanos = i128::from(ms) * 1_000_000;
+    time::OffsetDateTime::from_unix_timestamp_nanos(nanos).unwrap_or(if ms < 0 {
+        time::PrimitiveDateTime::MIN.assume_utc()
+    } else {
+        time::PrimitiveDateTime::MAX.assume_utc()
+    })
 }
 
 impl Auth {
@@ -174,9 +186,7 @@ impl Auth {
             .filter(|session| !cutoffs.session_expired(session))
             .map(|session| SessionInfo::of(session, current))
             .collect();
-        sessions.sort_by(|a, b| {
-            (b.last_seen_ms, b.created_at_ms).cmp(&(a.last_seen_ms, a.created_at_ms))
-        });
+        sessions.sort_by_key(|s| std::cmp::Reverse((s.last_seen_at, s.created_at)));
         Ok(sessions)
     }
 

@@ -2,13 +2,14 @@
 //! extractors, the mountable router, the login-redirect guard, the same-origin and
 //! no-store layers, the session cookie on the wire, errors as responses (the one place
 //! statuses are decided, the seed's Werkzeug pages included), the client's address behind
-//! proxies, and the serving loop that bounds connections.
+//! proxies, the serving loop that bounds connections, and the pages mailed links open.
 
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod forwarded;
 pub(crate) mod guard;
 pub(crate) mod layer;
+mod link_pages;
 pub(crate) mod no_store;
 pub(crate) mod per_ip;
 pub(crate) mod routes;

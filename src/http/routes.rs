@@ -11,10 +11,11 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::json;
 
 use crate::auth::{Auth, AuthError, LoginAttempt, ResetRequested, SessionInfo};
-use crate::config::WireStyle;
+use crate::config::{ResetDelivery, WireStyle};
 use crate::http::error::{Answer, HttpError, json_response, werkzeug_reason_phrase};
 use crate::http::extract::{AuthRejection, CurrentUser};
 use crate::http::layer::AuthContext;
+use crate::http::link_pages;
 use crate::http::no_store::NoStoreLayer;
 
 /// Werkzeug's redirect page, as the seed's server sends with its 302.
@@ -54,17 +55,22 @@ impl Auth {
     /// | `DELETE /users/me` (password, or none with sudo) | 200 `{"message": "account deleted"}`, cookie cleared | 401 wrong password, 403 sudo |
     ///
     /// With a [`mailer`](crate::AuthConfig::mailer), also the email routes. Every link a
-    /// message carries has its token as a `token` query parameter; these routes take it as
-    /// a form field:
+    /// message carries is `<public_url><route>?token=...`; a `GET` of it is a small page
+    /// (HTML, `Referrer-Policy: no-referrer`, not frameable) whose form posts the token, and
+    /// what the flow needs, to the same path, so links work when clicked wherever the
+    /// router is mounted, and opening one spends nothing. The routes take the token as a
+    /// form field:
     ///
     /// | route | success | notable failures |
     /// |---|---|---|
-    /// | `POST /confirmation` (token) | 200 `{"email", "message": "email confirmed"}` | 400 invalid, expired or used token |
+    /// | `GET /confirmation`, `/sessions/magic`, `/email/confirm`, `/reset_password` (`?token=`; the reset page `&email=` too) | 200, the page; `/reset_password` only when resets are mailed | 400 without a token |
+    /// | `POST /confirmation` (token, optional password) | 200 `{"email", "message", "password_kept"}`; an account confirmed for the first time keeps its password only when the password (or a session of the account) proves it | 400 invalid, expired or used token; 401 wrong password |
     /// | `POST /confirmation/resend` (email) | 202 `{"message": "check your email"}` for every email | 429 |
     /// | `POST /magic_link` (email) | 202 `{"message": "check your email"}` for every email | 429 |
     /// | `POST /sessions/magic` (token) | 200 `{"email", "message": "logged in"}` + session cookie; confirms the email | 400 |
     /// | `POST /email` (new_email; session, sudo) | 202 `{"message": "check your email"}`: a link to the new address, a notice to the old | 400 invalid email, 403 sudo |
     /// | `POST /email/confirm` (token) | 200 `{"email", "message": "email changed"}` (the new email) | 400 invalid token, or the address was taken meanwhile |
+    /// | `POST /reset_password` (email, reset_token, new_password) | as `PUT /reset_password`, for the reset page's form (an HTML form cannot `PUT`); only when resets are mailed | 403 |
     ///
     /// With [`conceal_registered_emails`](crate::AuthConfig::conceal_registered_emails)
     /// (hardened), `POST /users` answers `202 {"message": "check your email"}` for new and
@@ -105,16 +111,33 @@ impl Auth {
                     sessions
                 },
             )
-            .route("/profile", get(profile))
-            .route("/reset_password", post(request_reset).put(reset_password));
+            .route("/profile", get(profile));
+        let reset = post(request_reset).put(reset_password);
+        router = router.route(
+            "/reset_password",
+            if self.config().reset_delivery == ResetDelivery::Mail {
+                reset.get(link_pages::reset)
+            } else {
+                reset
+            },
+        );
         if self.config().mailer.is_some() {
             router = router
-                .route("/confirmation", post(confirm_email))
+                .route(
+                    "/confirmation",
+                    get(link_pages::confirmation).post(confirm_email),
+                )
                 .route("/confirmation/resend", post(resend_confirmation))
                 .route("/magic_link", post(request_magic_link))
-                .route("/sessions/magic", post(log_in_with_magic_link))
+                .route(
+                    "/sessions/magic",
+                    get(link_pages::magic_link).post(log_in_with_magic_link),
+                )
                 .route("/email", post(request_email_change))
-                .route("/email/confirm", post(confirm_email_change));
+                .route(
+                    "/email/confirm",
+                    get(link_pages::email_change).post(confirm_email_change),
+                );
         }
         if self_service {
             router = router
@@ -398,6 +421,11 @@ async fn request_reset(
     req: Request,
 ) -> Result<Response, AuthRejection> {
     let form = Form::read(&auth, req).await?;
+    // The reset link's page posts here (an HTML form cannot PUT) with the token.
+    if auth.config().reset_delivery == ResetDelivery::Mail && form.optional("reset_token").is_some()
+    {
+        return reset_with(&auth, &context, &form).await;
+    }
     let email = form.required(&auth, "email")?;
     match context
         .request_password_reset(email)
@@ -423,16 +451,25 @@ async fn reset_password(
     req: Request,
 ) -> Result<Response, AuthRejection> {
     let form = Form::read(&auth, req).await?;
+    reset_with(&auth, &context, &form).await
+}
+
+/// A reset with the form's `email`, `reset_token` and `new_password`.
+async fn reset_with(
+    auth: &Auth,
+    context: &AuthContext,
+    form: &Form,
+) -> Result<Response, AuthRejection> {
     let user = context
         .reset_password(
-            form.required(&auth, "email")?,
-            form.required(&auth, "reset_token")?,
-            form.required(&auth, "new_password")?,
+            form.required(auth, "email")?,
+            form.required(auth, "reset_token")?,
+            form.required(auth, "new_password")?,
         )
         .await
-        .map_err(|e| reject(&auth, e))?;
+        .map_err(|e| reject(auth, e))?;
     Ok(ok_json(
-        &auth,
+        auth,
         StatusCode::OK,
         &json!({ "email": user.email, "message": "Password updated" }),
     ))
@@ -468,10 +505,10 @@ async fn list_sessions(
 fn session_json(session: &SessionInfo) -> serde_json::Value {
     json!({
         "id": session.id,
-        "created_at": rfc3339(session.created_at_ms),
-        "last_seen_at": rfc3339(session.last_seen_ms),
-        "authenticated_at": rfc3339(session.authenticated_at_ms),
-        "expires_at": rfc3339(session.expires_at_ms),
+        "created_at": rfc3339(session.created_at),
+        "last_seen_at": rfc3339(session.last_seen_at),
+        "authenticated_at": rfc3339(session.authenticated_at),
+        "expires_at": rfc3339(session.expires_at),
         "user_agent": session.user_agent,
         "client_ip": session.client_ip,
         "remembered": session.remembered,
@@ -479,12 +516,9 @@ fn session_json(session: &SessionInfo) -> serde_json::Value {
     })
 }
 
-/// Milliseconds since the Unix epoch as RFC 3339 (UTC); `None` outside the years the
-/// format can write.
-fn rfc3339(ms: i64) -> Option<String> {
-    time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(ms) * 1_000_000)
-        .ok()?
-        .format(&time::format_description::well_known::Rfc3339)
+/// A time as RFC 3339 (UTC); `None` for a year RFC 3339 cannot write.
+fn rfc3339(at: time::OffsetDateTime) -> Option<String> {
+    at.format(&time::format_description::well_known::Rfc3339)
         .ok()
 }
 

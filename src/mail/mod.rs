@@ -183,8 +183,11 @@ impl Mailer {
 
     /// The path (under `public_url`) that links of `kind` open: by default the API route
     /// that redeems them (`/confirmation`, `/sessions/magic`, `/email/confirm`,
-    /// `/reset_password`). Point it at your own page that posts the token. Kinds without a
-    /// token (notices) ignore it.
+    /// `/reset_password`), whose `GET` is a page that posts the token. Point it at your own
+    /// page that posts the token. The path is appended to `public_url`: a `public_url` that
+    /// ends in the router's prefix (`https://app.example/auth`) puts every link under it;
+    /// for a page elsewhere, give the site's root and write the prefix into each path.
+    /// Kinds without a token (notices) ignore it.
     ///
     /// # Errors
     /// [`ConfigError::PublicUrl`] when `path` does not start with `/` or has a query.
