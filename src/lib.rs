@@ -277,6 +277,7 @@
 //! [tower]: https://docs.rs/tower
 //! [axum]: https://docs.rs/axum
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs, unreachable_pub)]
 
 mod auth;
@@ -306,12 +307,14 @@ pub use http::session_cookie::SessionCookie;
 pub use http::slashes::{MergeSlashes, MergeSlashesLayer};
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
 #[cfg(feature = "sqlite")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
 pub use store::{
     Counter, EmailToken, ExpiryCutoffs, FirstLink, MemoryStore, Session, Store, StoreError, Swept,
     TokenPurpose,
 };
 #[cfg(feature = "postgres")]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::{PgStore, PgStoreOptions};
 pub use token::{TokenFormat, TokenHash};
 pub use user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};

@@ -30,6 +30,7 @@ const PING_WHEN_IDLE_FOR: Duration = Duration::from_secs(1);
 /// Pool settings for [`PgStore::connect_with`].
 #[derive(Debug, Clone)]
 #[non_exhaustive]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub struct PgStoreOptions {
     /// Most connections the pool opens (default 10).
     pub max_connections: u32,
@@ -67,6 +68,7 @@ impl Default for PgStoreOptions {
 /// hold across instances (unique emails, single-use reset tokens, throttling counters) is
 /// enforced by the database in one statement or transaction.
 #[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub struct PgStore {
     pool: PgPool,
     /// This process's own changes, published as they commit; other processes' arrive

@@ -51,6 +51,7 @@ fn session_readers() -> usize {
 /// lookup with one statement, a busy one answers up to 32 per round trip. Everything else
 /// uses the pool.
 #[derive(Clone)]
+#[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub struct SqliteStore {
     sql: Sql,
     /// `None` for an in-memory database (every connection to one is a database of its own)
