@@ -18,7 +18,7 @@
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use clap::Parser;
-use tower_auth::TokenHash;
+use tower_auth::store::TokenHash;
 
 /// The one password of every seeded account.
 const PASSWORD: &str = "load-test password";
@@ -48,7 +48,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         return Err("--known cannot exceed --users".into());
     }
     // Migrations, through the crate itself.
-    drop(tower_auth::connect_store(&args.database_url, false).await?);
+    drop(tower_auth::store::connect(&args.database_url, false).await?);
     let hash = bcrypt::hash(PASSWORD, 4)?;
     let now_ms = i64::try_from(SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis())?;
     let expires_ms = now_ms + 30 * 24 * 3600 * 1000;

@@ -17,8 +17,9 @@ use clap::{Parser, ValueEnum};
 use tower::Layer as _;
 use tower_auth::mail::SmtpTransport;
 use tower_auth::password::{Argon2Params, HashAlgorithm};
+use tower_auth::seed::MergeSlashesLayer;
 use tower_auth::serve::{ConnectionLimits, serve};
-use tower_auth::{Auth, AuthConfig, Mailer, MergeSlashesLayer, ResetDelivery};
+use tower_auth::{Auth, AuthConfig, Mailer, ResetDelivery};
 
 /// Which preset to start from; the flags below override single fields.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -343,7 +344,7 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
         .init();
     let args = Args::parse();
-    let store = tower_auth::connect_store(&args.database_url, args.fresh).await?;
+    let store = tower_auth::store::connect(&args.database_url, args.fresh).await?;
     let auth = Auth::builder_shared(store, args.config()?)
         .build()
         .map_err(|e| match e {

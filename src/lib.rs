@@ -294,27 +294,40 @@ mod user_agent;
 
 pub use auth::{
     Auth, AuthBuilder, AuthError, ConfigError, ConfirmationProof, Confirmed, LoggedIn,
-    LoginAttempt, MagicLinkLogin, ResetRequested, SessionCacheStats, SessionInfo, connect_store,
+    LoginAttempt, MagicLinkLogin, ResetRequested, SessionCacheStats, SessionInfo,
 };
-pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery, WireStyle};
+pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery};
 pub use http::extract::{AuthRejection, CurrentUser, MaybeUser};
-pub use http::guard::{LoginRequired, LoginRequiredLayer, safe_next};
-pub use http::layer::{AuthContext, AuthLayer, AuthService};
-pub use http::no_store::{NoStore, NoStoreFuture, NoStoreLayer};
-pub use http::same_origin::{SameOrigin, SameOriginFuture, SameOriginLayer};
+pub use http::guard::{LoginRequiredLayer, safe_next};
+pub use http::layer::{AuthContext, AuthLayer};
+pub use http::no_store::NoStoreLayer;
+pub use http::same_origin::SameOriginLayer;
 pub use http::serve;
 pub use http::session_cookie::SessionCookie;
-pub use http::slashes::{MergeSlashes, MergeSlashesLayer};
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
+
+/// The tower services the crate's layers wrap around yours, and their futures: to name
+/// their types (in a struct field, a function's return type); you never build one.
+pub mod service {
+    pub use crate::http::guard::LoginRequired;
+    pub use crate::http::layer::AuthService;
+    pub use crate::http::no_store::{NoStore, NoStoreFuture};
+    pub use crate::http::same_origin::{SameOrigin, SameOriginFuture};
+}
+
+/// What reproducing the seed's Flask server takes beyond the preset
+/// ([`AuthConfig::spec`]): its wire details and its merging of repeated slashes. The spec
+/// server example uses them; an application of its own needs none.
+pub mod seed {
+    pub use crate::config::WireStyle;
+    pub use crate::http::slashes::{MergeSlashes, MergeSlashesLayer};
+}
 #[cfg(feature = "sqlite")]
 #[cfg_attr(docsrs, doc(cfg(feature = "sqlite")))]
 pub use store::SqliteStore;
-pub use store::{
-    Counter, EmailToken, ExpiryCutoffs, FirstLink, MemoryStore, Session, Store, StoreError, Swept,
-    TokenPurpose,
-};
+pub use store::{MemoryStore, Store, StoreError};
 #[cfg(feature = "postgres")]
 #[cfg_attr(docsrs, doc(cfg(feature = "postgres")))]
 pub use store::{PgStore, PgStoreOptions};
-pub use token::{TokenFormat, TokenHash};
-pub use user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+pub use token::TokenFormat;
+pub use user::{User, UserId};

@@ -12,10 +12,8 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 use tower_auth::clock::ManualClock;
-use tower_auth::{
-    Auth, AuthConfig, AuthError, LoginAttempt, MemoryStore, ResetRequested, Store, TokenHash,
-    TokenPurpose, UserLookup, UserRecord,
-};
+use tower_auth::store::{TokenHash, TokenPurpose, UserLookup, UserRecord};
+use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, MemoryStore, ResetRequested, Store};
 
 /// Start of the manual clock: 2023-11-14.
 const T0: i64 = 1_700_000_000_000;

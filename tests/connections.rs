@@ -12,8 +12,9 @@ use http_support::{client, spec_config};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tower::Layer as _;
+use tower_auth::seed::MergeSlashesLayer;
 use tower_auth::serve::{ConnectionLimits, serve};
-use tower_auth::{Auth, MemoryStore, MergeSlashesLayer};
+use tower_auth::{Auth, MemoryStore};
 
 /// How long a test waits for the server to close a connection before failing: far longer
 /// than the timeouts configured here, so a slow machine never fails it, and a server that

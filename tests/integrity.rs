@@ -21,9 +21,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tower_auth::clock::ManualClock;
 use tower_auth::password::{ConfiguredHasher, HashError, PasswordHasher};
-use tower_auth::{
-    Auth, AuthConfig, Mailer, MemoryStore, Store, TokenHash, TokenPurpose, UserLookup,
-};
+use tower_auth::store::{TokenHash, TokenPurpose, UserLookup};
+use tower_auth::{Auth, AuthConfig, Mailer, MemoryStore, Store};
 
 const PW: &str = "correct horse battery staple";
 const NEW_PW: &str = "a brand new passphrase, long enough";

@@ -26,9 +26,8 @@ use tower_auth::clock::Clock as _;
 use tower_auth::clock::ManualClock;
 use tower_auth::mail::{MailError, MailTransport, SmtpTransport};
 use tower_auth::store::{MailRequest, OutgoingMail};
-use tower_auth::{
-    Auth, AuthConfig, MailTemplates, Mailer, MemoryStore, NewUser, Store, TokenPurpose, UserUpdate,
-};
+use tower_auth::store::{NewUser, TokenPurpose, UserUpdate};
+use tower_auth::{Auth, AuthConfig, MailTemplates, Mailer, MemoryStore, Store};
 
 const PW: &str = "correct horse battery staple";
 const PW2: &str = "tr0ub4dor and three more words";
@@ -342,7 +341,7 @@ async fn every_flow_over_smtp_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(&dir.path().join("mail"), &[]).await;
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-    let store = tower_auth::connect_store(&url, false)
+    let store = tower_auth::store::connect(&url, false)
         .await
         .expect("sqlite");
     every_flow_end_to_end(store, &smtp).await;
@@ -358,7 +357,7 @@ async fn every_flow_over_smtp_on_postgres() {
     };
     let dir = tempfile::tempdir().unwrap();
     let smtp = SmtpServer::start(dir.path(), &[]).await;
-    let store = tower_auth::connect_store(db.url(), false)
+    let store = tower_auth::store::connect(db.url(), false)
         .await
         .expect("pg");
     every_flow_end_to_end(store, &smtp).await;
@@ -709,7 +708,9 @@ async fn the_spec_server_flags_decide_whether_unconfirmed_accounts_log_in() {
 async fn an_unknown_request_in_the_outbox_holds_up_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}?mode=rwc", dir.path().join("a.db").display());
-    let store = tower_auth::connect_store(&url, false).await.expect("store");
+    let store = tower_auth::store::connect(&url, false)
+        .await
+        .expect("store");
     let now = i64::try_from(
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -909,12 +910,12 @@ async fn two_instances_on_one_postgres_send_each_message_once() {
         Auth::builder_shared(store, config).build().expect("config")
     };
     let a = instance(
-        tower_auth::connect_store(db.url(), false)
+        tower_auth::store::connect(db.url(), false)
             .await
             .expect("pg"),
     );
     let b = instance(
-        tower_auth::connect_store(db.url(), false)
+        tower_auth::store::connect(db.url(), false)
             .await
             .expect("pg"),
     );

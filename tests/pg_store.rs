@@ -13,10 +13,10 @@ mod pg;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tower_auth::{
-    Auth, AuthConfig, AuthError, EmailToken, ExpiryCutoffs, NewUser, PgStore, PgStoreOptions,
-    Session, Store, StoreError, TokenHash, TokenPurpose, UserId, UserLookup, UserUpdate,
+use tower_auth::store::{
+    EmailToken, ExpiryCutoffs, NewUser, Session, TokenHash, TokenPurpose, UserLookup, UserUpdate,
 };
+use tower_auth::{Auth, AuthConfig, AuthError, PgStore, PgStoreOptions, Store, StoreError, UserId};
 
 /// A generous guard so a broken pool setting fails the test instead of hanging CI. It is
 /// not a performance assertion: the operations it guards finish in well under a second.
@@ -76,9 +76,9 @@ async fn conformance_suite_passes_on_a_database_holding_other_data() {
         return;
     };
     tower_auth::store::conformance::run(PgStore::connect(db.url()).await.unwrap()).await;
-    let shared = tower_auth::connect_store(db.url(), false).await.unwrap();
+    let shared = tower_auth::store::connect(db.url(), false).await.unwrap();
     tower_auth::store::conformance::run_shared(shared).await;
-    let fresh = tower_auth::connect_store(db.url(), true).await.unwrap();
+    let fresh = tower_auth::store::connect(db.url(), true).await.unwrap();
     tower_auth::store::conformance::run_shared(fresh).await;
 }
 
@@ -196,7 +196,7 @@ async fn connect_fresh_drops_existing_data() {
             .is_some()
     );
     // And the same through the URL-based entry point.
-    let again = tower_auth::connect_store(db.url(), true).await.unwrap();
+    let again = tower_auth::store::connect(db.url(), true).await.unwrap();
     assert!(
         again
             .find_user_by(UserLookup::Email("old@example.com"))
@@ -1057,11 +1057,11 @@ async fn auth_connect_picks_postgres_and_runs_the_seed_flow() {
 
 #[tokio::test]
 async fn auth_connect_shares_state_across_instances_via_arc_store() {
-    // `connect_store` gives the trait object the example server uses.
+    // `store::connect` gives the trait object the example server uses.
     let Some(db) = pg::test_database().await else {
         return;
     };
-    let store: Arc<dyn Store> = tower_auth::connect_store(db.url(), false).await.unwrap();
+    let store: Arc<dyn Store> = tower_auth::store::connect(db.url(), false).await.unwrap();
     let auth = Auth::builder_shared(store.clone(), spec_config())
         .build()
         .expect("valid config");

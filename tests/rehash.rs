@@ -14,7 +14,8 @@ use std::time::Duration;
 use tower_auth::password::{
     Argon2Params, ConfiguredHasher, HashAlgorithm, HashError, PasswordHasher,
 };
-use tower_auth::{Auth, AuthConfig, LoginAttempt, MemoryStore, Store, UserLookup};
+use tower_auth::store::UserLookup;
+use tower_auth::{Auth, AuthConfig, LoginAttempt, MemoryStore, Store};
 
 const EMAIL: &str = "alice@example.com";
 const PASSWORD: &str = "correct horse battery staple";
@@ -231,7 +232,7 @@ async fn on_sqlite() {
             dir.path().join(format!("{i}.db")).display()
         );
         stores.push(
-            tower_auth::connect_store(&url, false)
+            tower_auth::store::connect(&url, false)
                 .await
                 .expect("sqlite"),
         );
@@ -253,7 +254,7 @@ async fn on_postgres() {
     let mut stores = Vec::new();
     for db in &dbs {
         stores.push(
-            tower_auth::connect_store(db.url(), false)
+            tower_auth::store::connect(db.url(), false)
                 .await
                 .expect("postgres"),
         );

@@ -31,9 +31,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_auth::clock::{Clock as _, ManualClock};
 use tower_auth::password::{Bcrypt, HashError, PasswordHasher};
+use tower_auth::seed::WireStyle;
+use tower_auth::store::{TokenHash, TokenPurpose, UserLookup};
 use tower_auth::{
     Auth, AuthConfig, Mailer, MemoryStore, NoSessionStatus, ResetDelivery, Store, TokenFormat,
-    TokenHash, TokenPurpose, UserLookup, WireStyle,
 };
 
 // ----- fixtures ---------------------------------------------------------------------------

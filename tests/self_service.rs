@@ -17,7 +17,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use tower_auth::clock::ManualClock;
 use tower_auth::password::HashAlgorithm;
-use tower_auth::{Auth, AuthConfig, MemoryStore, Store, UserLookup};
+use tower_auth::store::UserLookup;
+use tower_auth::{Auth, AuthConfig, MemoryStore, Store};
 
 const ALICE: &str = "alice@example.com";
 const BOB: &str = "bob@example.com";
@@ -66,7 +67,7 @@ impl App {
                 let tmp = tempfile::tempdir().expect("temp dir");
                 let url = format!("sqlite://{}?mode=rwc", tmp.path().join("a.db").display());
                 dir = Some(tmp);
-                tower_auth::connect_store(&url, false)
+                tower_auth::store::connect(&url, false)
                     .await
                     .expect("sqlite store")
             }
@@ -74,7 +75,7 @@ impl App {
                 #[cfg(feature = "postgres")]
                 {
                     let test_db = pg::test_database().await?;
-                    let store = tower_auth::connect_store(test_db.url(), false)
+                    let store = tower_auth::store::connect(test_db.url(), false)
                         .await
                         .expect("postgres store");
                     db = Some(test_db);

@@ -22,7 +22,8 @@ use http_support::{Answer, TestServer, hardened_config, serve_auth};
 use reqwest::{Method, StatusCode};
 use store_support::InstrumentedStore;
 use tower_auth::clock::{Clock, ManualClock};
-use tower_auth::{Auth, AuthConfig, MemoryStore, SessionCacheStats, Store, TokenHash};
+use tower_auth::store::TokenHash;
+use tower_auth::{Auth, AuthConfig, MemoryStore, SessionCacheStats, Store};
 
 const PW: &str = "correct horse battery staple";
 const NEW_PW: &str = "a brand new passphrase, long enough";
@@ -85,12 +86,16 @@ impl Deployment {
                 url
             }
         };
-        let shared = tower_auth::connect_store(&url, false).await.expect("store");
+        let shared = tower_auth::store::connect(&url, false)
+            .await
+            .expect("store");
         let clock = ManualClock::new(1_800_000_000_000);
         let mut list = Vec::new();
         for _ in 0..instances {
             let store = if backend == Backend::Postgres {
-                tower_auth::connect_store(&url, false).await.expect("store")
+                tower_auth::store::connect(&url, false)
+                    .await
+                    .expect("store")
             } else {
                 Arc::clone(&shared)
             };
@@ -688,7 +693,9 @@ async fn entries_are_read_again_past_their_age_bound() {
     let mut config = AuthConfig::spec();
     config.bcrypt_cost = 4;
     config.session_cache_max_age = Duration::from_secs(10);
-    let store = tower_auth::connect_store(&url, false).await.expect("store");
+    let store = tower_auth::store::connect(&url, false)
+        .await
+        .expect("store");
     let auth = Auth::builder_shared(store, config)
         .clock(clock.clone())
         .build()

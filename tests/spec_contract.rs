@@ -931,7 +931,7 @@ async fn nested_logout_redirect_lands_on_the_nested_index() {
 async fn logout_location_follows_config_in_json_style() {
     // Outside the Werkzeug wire style the Location is exactly the configured path.
     let mut config = spec_config();
-    config.wire_style = tower_auth::WireStyle::Json;
+    config.wire_style = tower_auth::seed::WireStyle::Json;
     config.logout_redirect = "/bye".into();
     let server = serve_auth(&Auth::new(MemoryStore::new(), config).expect("valid config")).await;
     register_json_style(&server).await;

@@ -18,10 +18,11 @@ mod sqlite {
 
     use tempfile::TempDir;
     use tower_auth::store::conformance;
-    use tower_auth::{
-        Counter, EmailToken, NewUser, Session, SqliteStore, Store, TokenHash, TokenPurpose,
-        UserLookup, UserRecord, UserUpdate,
+    use tower_auth::store::{
+        Counter, EmailToken, NewUser, Session, TokenHash, TokenPurpose, UserLookup, UserRecord,
+        UserUpdate,
     };
+    use tower_auth::{SqliteStore, Store};
 
     /// A SQLite URL for a new file in `dir`, created on first connect.
     fn url(dir: &Path) -> String {
@@ -293,10 +294,10 @@ mod sqlite {
 // `conformance::run`. The suite is safe on a database holding other data; only make sure
 // two runs do not overlap in time on one database (see the `conformance` module docs).
 
-/// The suite also accepts a store behind `Arc<dyn Store>`, as `connect_store` returns it.
+/// The suite also accepts a store behind `Arc<dyn Store>`, as `store::connect` returns it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shared_store_from_a_url_conforms() {
-    let store: std::sync::Arc<dyn Store> = tower_auth::connect_store("memory:", false)
+    let store: std::sync::Arc<dyn Store> = tower_auth::store::connect("memory:", false)
         .await
         .expect("memory store");
     conformance::run_shared(store).await;

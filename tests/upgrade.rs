@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use serde::Deserialize;
 use tower_auth::clock::ManualClock;
-use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, Store, UserLookup, connect_store};
+use tower_auth::store;
+use tower_auth::store::UserLookup;
+use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, Store};
 
 /// The secrets the 0.1 crate handed out while making the fixture.
 #[derive(Deserialize)]
@@ -155,11 +157,11 @@ async fn a_0_1_sqlite_database_upgrades_in_place() {
     .expect("copy the fixture");
     let url = format!("sqlite://{}?mode=rwc", file.display());
     let secrets = secrets("sqlite.json");
-    let store = connect_store(&url, false).await.expect("connect upgrades");
+    let store = store::connect(&url, false).await.expect("connect upgrades");
     assert_upgraded(store, &secrets).await;
 
     // A restart: nothing to do, nothing lost.
-    let store = connect_store(&url, false).await.expect("connect again");
+    let store = store::connect(&url, false).await.expect("connect again");
     let auth = auth(store, &ManualClock::new(secrets.clock_ms));
     assert!(
         auth.valid_login("dave@example.com", "dave-password-4")
@@ -197,12 +199,14 @@ async fn a_0_1_postgres_database_upgrades_in_place() {
     conn.close().await.unwrap();
 
     let secrets = secrets("postgres.json");
-    let store = connect_store(db.url(), false)
+    let store = store::connect(db.url(), false)
         .await
         .expect("connect upgrades");
     assert_upgraded(store, &secrets).await;
 
-    let store = connect_store(db.url(), false).await.expect("connect again");
+    let store = store::connect(db.url(), false)
+        .await
+        .expect("connect again");
     let auth = auth(store, &ManualClock::new(secrets.clock_ms));
     assert!(
         auth.valid_login("dave@example.com", "dave-password-4")

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 
 use super::{Auth, AuthError, event, normalize_new_email};
 use crate::store::StoreError;
-use crate::user::{EndSessions, NewUser, User, UserLookup, UserUpdate};
+use crate::store::{EndSessions, NewUser, UserLookup, UserUpdate};
+use crate::user::User;
 
 impl Auth {
     /// Registers a user (seed task 5): a valid email, a password the policy accepts, hashed

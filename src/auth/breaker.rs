@@ -19,8 +19,9 @@ use crate::store::{
     ChangeFeed, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutgoingMail, QueuedMail, Session,
     Store, StoreError, Swept, TokenPurpose,
 };
+use crate::store::{NewUser, UserLookup, UserRecord, UserUpdate};
 use crate::token::TokenHash;
-use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+use crate::user::{User, UserId};
 
 /// A call still running after this long makes the breaker probe the backend.
 const SUSPECT_AFTER: Duration = Duration::from_millis(250);

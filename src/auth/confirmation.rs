@@ -7,9 +7,10 @@ use super::outbox::{Link, Requester};
 use super::{Auth, AuthError, LoginAttempt, event};
 use crate::clock::duration_ms;
 use crate::mail::MailKind;
+use crate::store::{EndSessions, UserUpdate};
 use crate::store::{FirstLink, TokenPurpose};
 use crate::token::{self, TokenFormat, TokenHash};
-use crate::user::{EndSessions, User, UserUpdate};
+use crate::user::User;
 
 /// What a confirmation offers as proof that the confirmer knows the account's password
 /// (see [`Auth::confirm_email_with`]); the default offers none.

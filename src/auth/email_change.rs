@@ -4,8 +4,9 @@
 use super::outbox::Link;
 use super::{Auth, AuthError, event, normalize_new_email};
 use crate::mail::MailKind;
+use crate::store::UserUpdate;
 use crate::store::{StoreError, TokenPurpose};
-use crate::user::{User, UserUpdate};
+use crate::user::User;
 
 impl Auth {
     /// `POST /email`: asks to move the session's account to `new_email`. Needs a recent

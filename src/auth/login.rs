@@ -8,8 +8,9 @@ use super::session::SessionStart;
 use super::throttle::LoginClaim;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event, normalize_email};
 use crate::http::session_cookie::SessionCookie;
+use crate::store::UserLookup;
 use crate::token::{self, TokenFormat, TokenHash};
-use crate::user::{User, UserLookup};
+use crate::user::User;
 
 /// A login attempt: the credentials, and what the request tells about its client.
 ///

@@ -8,8 +8,8 @@ use super::session::SessionStart;
 use super::throttle::account_key;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event};
 use crate::store::TokenPurpose;
+use crate::store::{EndSessions, UserUpdate};
 use crate::token::TokenHash;
-use crate::user::{EndSessions, UserUpdate};
 
 /// Who redeems a magic link: what a login records about its client. `Debug` never shows
 /// the presented session's token.

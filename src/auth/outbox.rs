@@ -11,9 +11,10 @@ use super::tokens::IssueOptions;
 use super::{Auth, AuthError, ConfigError, event, normalize_email};
 use crate::clock::duration_ms;
 use crate::mail::{MailContext, MailError, MailKind, Mailer};
+use crate::store::UserLookup;
 use crate::store::{MailRequest, OutboxEntry, OutgoingMail, QueuedMail, StoreError, TokenPurpose};
 use crate::token::TokenFormat;
-use crate::user::{User, UserLookup};
+use crate::user::User;
 
 /// How long a claimed message is left to its worker before another may take it: longer
 /// than the longest delivery attempt (`Mailer::send_timeout`, at most 240 s). A worker

@@ -6,7 +6,8 @@ use super::throttle::account_key;
 use super::{Auth, AuthError, event, normalize_email};
 use crate::config::ResetDelivery;
 use crate::store::TokenPurpose;
-use crate::user::{EndSessions, User, UserUpdate};
+use crate::store::{EndSessions, UserUpdate};
+use crate::user::User;
 
 /// What a password-reset request produced.
 #[non_exhaustive]

@@ -5,7 +5,8 @@
 
 use super::session::SessionStart;
 use super::{Auth, AuthError, event, normalize_email};
-use crate::user::{UserId, UserLookup};
+use crate::store::UserLookup;
+use crate::user::UserId;
 
 impl Auth {
     /// Checks a password **without throttling** (seed task 8): true when `password` is the

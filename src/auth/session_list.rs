@@ -3,9 +3,10 @@
 //! host app's administrators.
 
 use super::{Auth, AuthError, event};
+use crate::store::UserUpdate;
 use crate::store::{Session, StoreError};
 use crate::token::TokenHash;
-use crate::user::{UserId, UserUpdate};
+use crate::user::UserId;
 
 /// One of a user's live sessions, as a list of "where I am logged in" shows it.
 ///

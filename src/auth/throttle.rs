@@ -15,7 +15,7 @@ use sha2::{Digest, Sha256};
 use super::{Auth, AuthError, LoginAttempt, event, normalize_email};
 use crate::clock::duration_ms;
 use crate::store::Counter;
-use crate::user::UserLookup;
+use crate::store::UserLookup;
 
 /// The counters one login attempt claimed (each with the end of the window it counted
 /// in), to settle when it succeeds or to give back when it is shed.

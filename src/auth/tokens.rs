@@ -5,9 +5,10 @@ use std::time::Duration;
 
 use super::{Auth, AuthError, MAX_TOKEN_BYTES};
 use crate::clock::duration_ms;
+use crate::store::UserUpdate;
 use crate::store::{EmailToken, OutgoingMail, StoreError, TokenPurpose};
 use crate::token::{self, TokenFormat, TokenHash};
-use crate::user::{User, UserUpdate};
+use crate::user::User;
 
 /// How [`Auth::issue_token_shaped`] issues a token.
 pub(super) struct IssueOptions {

@@ -11,7 +11,7 @@ use tower::{Layer, Service};
 /// ```
 /// use tower::Layer as _;
 /// let app: axum::Router = axum::Router::new().route("/users", axum::routing::post(|| async { "ok" }));
-/// let app = tower_auth::MergeSlashesLayer.layer(app);
+/// let app = tower_auth::seed::MergeSlashesLayer.layer(app);
 /// # let _ = app;
 /// ```
 #[derive(Debug, Clone, Copy, Default)]

@@ -43,8 +43,9 @@ use super::{
     Counter, EmailToken, ExpiryCutoffs, FirstLink, MailRequest, OutboxEntry, OutgoingMail, Session,
     Swept, TokenPurpose,
 };
+use super::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
 use crate::token::TokenHash;
-use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+use crate::user::{User, UserId};
 
 /// How many tasks race to register one email.
 const REGISTRATION_RACERS: usize = 50;
@@ -82,7 +83,7 @@ pub async fn run<S: Store>(store: S) {
 }
 
 /// Like [`run`], for a store already behind an `Arc<dyn Store>` (for example the one
-/// [`connect_store`](crate::connect_store) returns).
+/// [`store::connect`](crate::store::connect) returns).
 ///
 /// # Panics
 /// As [`run`].

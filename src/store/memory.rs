@@ -9,8 +9,9 @@ use super::{
     Change, ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutboxEntry,
     OutgoingMail, QueuedMail, Session, Store, StoreError, Swept, TokenPurpose,
 };
+use super::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
 use crate::token::TokenHash;
-use crate::user::{EndSessions, NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+use crate::user::{User, UserId};
 
 /// A [`Store`] kept in memory behind one mutex. Clones share the same data.
 ///

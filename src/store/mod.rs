@@ -5,11 +5,11 @@
 
 use async_trait::async_trait;
 
-use crate::token::TokenHash;
-use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+use crate::user::{User, UserId};
 
 mod changes;
 pub mod conformance;
+mod inputs;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
 mod migrate;
@@ -23,7 +23,10 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
+pub use crate::auth::connect_store as connect;
+pub use crate::token::TokenHash;
 pub use changes::{Change, ChangeFeed, ChangeHub, ChangeListener};
+pub use inputs::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
 pub use postgres::{PgStore, PgStoreOptions};

@@ -249,7 +249,7 @@ macro_rules! impl_sql_store {
         async fn update_user_on(
             conn: &mut <$db as sqlx::Database>::Connection,
             id: $crate::user::UserId,
-            update: &$crate::user::UserUpdate,
+            update: &$crate::store::UserUpdate,
         ) -> Result<bool, $crate::store::StoreError> {
             // Each column is either kept (flag false) or set from its parameter, so one
             // prepared statement serves every combination of fields.
@@ -290,12 +290,12 @@ macro_rules! impl_sql_store {
         async fn delete_sessions_on(
             conn: &mut <$db as sqlx::Database>::Connection,
             id: $crate::user::UserId,
-            which: $crate::user::EndSessions,
+            which: $crate::store::EndSessions,
         ) -> Result<u64, $crate::store::StoreError> {
             // An empty blob equals no 32-byte hash: "all but nothing" is all.
             let keep: Vec<u8> = match which {
-                $crate::user::EndSessions::All => Vec::new(),
-                $crate::user::EndSessions::AllExcept(token) => token.as_bytes().to_vec(),
+                $crate::store::EndSessions::All => Vec::new(),
+                $crate::store::EndSessions::AllExcept(token) => token.as_bytes().to_vec(),
             };
             let result =
                 sqlx::query("DELETE FROM auth_sessions WHERE user_id = $1 AND token_hash <> $2")
@@ -311,7 +311,7 @@ macro_rules! impl_sql_store {
         impl $crate::store::Store for $store {
             async fn add_user(
                 &self,
-                user: $crate::user::NewUser,
+                user: $crate::store::NewUser,
             ) -> Result<$crate::user::User, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let insert = sqlx::query(
@@ -349,10 +349,10 @@ macro_rules! impl_sql_store {
 
             async fn find_user_by(
                 &self,
-                lookup: $crate::user::UserLookup<'_>,
-            ) -> Result<Option<$crate::user::UserRecord>, $crate::store::StoreError> {
+                lookup: $crate::store::UserLookup<'_>,
+            ) -> Result<Option<$crate::store::UserRecord>, $crate::store::StoreError> {
                 use sqlx::Row as _;
-                use $crate::user::UserLookup;
+                use $crate::store::UserLookup;
                 let row = match lookup {
                     UserLookup::Id(id) => sqlx::query(concat!(
                         "SELECT ", user_columns!(), ", u.password_hash FROM auth_users u WHERE u.id = $1"
@@ -369,7 +369,7 @@ macro_rules! impl_sql_store {
                 }
                 .map_err($crate::store::map_sqlx)?;
                 let Some(row) = row else { return Ok(None) };
-                Ok(Some($crate::user::UserRecord::new(
+                Ok(Some($crate::store::UserRecord::new(
                     user_from_row(&row)?,
                     row.try_get::<String, _>($crate::store::sql::USER_COLUMNS)
                         .map_err($crate::store::map_sqlx)?,
@@ -379,7 +379,7 @@ macro_rules! impl_sql_store {
             async fn update_user(
                 &self,
                 id: $crate::user::UserId,
-                update: $crate::user::UserUpdate,
+                update: $crate::store::UserUpdate,
             ) -> Result<(), $crate::store::StoreError> {
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
                 if !update_user_on(&mut tx, id, &update).await? {
@@ -521,8 +521,8 @@ macro_rules! impl_sql_store {
                 user_id: $crate::user::UserId,
                 except: Option<&$crate::token::TokenHash>,
             ) -> Result<u64, $crate::store::StoreError> {
-                let which = except.map_or($crate::user::EndSessions::All, |token| {
-                    $crate::user::EndSessions::AllExcept(*token)
+                let which = except.map_or($crate::store::EndSessions::All, |token| {
+                    $crate::store::EndSessions::AllExcept(*token)
                 });
                 let mut conn = self.pool.acquire().await.map_err($crate::store::map_sqlx)?;
                 let ended = delete_sessions_on(&mut conn, user_id, which).await?;
@@ -719,7 +719,7 @@ macro_rules! impl_sql_store {
                 hash: &$crate::token::TokenHash,
                 purpose: $crate::store::TokenPurpose,
                 now_ms: i64,
-                update: $crate::user::UserUpdate,
+                update: $crate::store::UserUpdate,
             ) -> Result<
                 Option<($crate::store::EmailToken, $crate::user::User)>,
                 $crate::store::StoreError,

@@ -21,8 +21,9 @@ use super::{
     ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutgoingMail,
     QueuedMail, Session, SharedError, Store, StoreError, Swept, TokenPurpose, map_sqlx,
 };
+use super::{NewUser, UserLookup, UserRecord, UserUpdate};
 use crate::token::TokenHash;
-use crate::user::{NewUser, User, UserId, UserLookup, UserRecord, UserUpdate};
+use crate::user::{User, UserId};
 
 /// Connections of the pool: writes (SQLite has one writer at a time), logins, and every
 /// read but the session lookup.

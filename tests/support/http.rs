@@ -20,7 +20,8 @@ use axum::Router;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpStream};
 use tower::Layer as _;
-use tower_auth::{Auth, AuthConfig, MemoryStore, MergeSlashesLayer, Store};
+use tower_auth::seed::MergeSlashesLayer;
+use tower_auth::{Auth, AuthConfig, MemoryStore, Store};
 
 /// A server running on the test's runtime (it stops when the test's runtime does).
 #[derive(Debug, Clone)]

@@ -15,11 +15,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use tower_auth::store::{MailRequest, OutgoingMail, QueuedMail};
-use tower_auth::{
-    Counter, EmailToken, ExpiryCutoffs, MemoryStore, NewUser, Session, Store, StoreError, Swept,
-    TokenHash, TokenPurpose, User, UserId, UserLookup, UserRecord, UserUpdate,
+use tower_auth::store::{
+    Counter, EmailToken, ExpiryCutoffs, NewUser, Session, Swept, TokenHash, TokenPurpose,
+    UserLookup, UserRecord, UserUpdate,
 };
+use tower_auth::store::{MailRequest, OutgoingMail, QueuedMail};
+use tower_auth::{MemoryStore, Store, StoreError, User, UserId};
 
 /// What a failing store says: internals that must stay in the logs.
 pub const BACKEND_SECRET: &str = "disk on fire at /var/lib/secret-db (password=hunter2)";
