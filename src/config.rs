@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use crate::auth::ConfigError;
+pub use crate::config_error::ConfigError;
 use crate::mail::Mailer;
 use crate::password::{Argon2Params, HashAlgorithm, PasswordPolicy};
 use crate::token::TokenFormat;
@@ -412,7 +412,7 @@ impl AuthConfig {
             return Err(ConfigError::NoMailer);
         }
         for origin in self.allowed_origins.iter().chain(&self.public_origin) {
-            if crate::http::same_origin::Origin::parse_configured(origin).is_none() {
+            if crate::origin::Origin::parse_configured(origin).is_none() {
                 return Err(ConfigError::AllowedOrigin(origin.clone()));
             }
         }

@@ -284,26 +284,30 @@ mod auth;
 pub mod clock;
 mod common_passwords;
 mod config;
+mod config_error;
+mod error_chain;
 mod http;
 pub mod mail;
+mod origin;
 pub mod password;
+mod per_ip;
 pub mod store;
 mod token;
 mod user;
 mod user_agent;
 
 pub use auth::{
-    Auth, AuthBuilder, AuthError, ConfigError, ConfirmationProof, Confirmed, LoggedIn,
-    LoginAttempt, MagicLinkLogin, ResetRequested, SessionCacheStats, SessionInfo,
+    Auth, AuthBuilder, AuthError, ConfirmationProof, Confirmed, LoggedIn, LoginAttempt,
+    MagicLinkLogin, ResetRequested, SessionCacheStats, SessionCookie, SessionInfo,
 };
-pub use config::{AuthConfig, CookieConfig, NoSessionStatus, ResetDelivery};
+pub use config::{AuthConfig, ConfigError, CookieConfig, NoSessionStatus, ResetDelivery};
 pub use http::extract::{AuthRejection, CurrentUser, MaybeUser};
 pub use http::guard::{LoginRequiredLayer, safe_next};
 pub use http::layer::{AuthContext, AuthLayer};
 pub use http::no_store::NoStoreLayer;
 pub use http::same_origin::SameOriginLayer;
 pub use http::serve;
-pub use http::session_cookie::SessionCookie;
+
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
 
 /// The tower services the crate's layers wrap around yours, and their futures: to name

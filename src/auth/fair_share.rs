@@ -7,8 +7,8 @@
 use std::net::IpAddr;
 
 use super::{Auth, AuthError};
-use crate::http::per_ip::PerIpSlot;
 use crate::password::{PoolError, Reservation};
+use crate::per_ip::PerIpSlot;
 
 /// A place in the hashing pool, and the client's share it counts against. Take
 /// `reservation` out to hash; the share is given back when the ticket's remains are

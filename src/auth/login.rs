@@ -3,11 +3,11 @@
 
 use std::net::IpAddr;
 
+use super::cookie::SessionCookie;
 use super::fair_share::HashTicket;
 use super::session::SessionStart;
 use super::throttle::LoginClaim;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event, normalize_email};
-use crate::http::session_cookie::SessionCookie;
 use crate::store::UserLookup;
 use crate::token::{self, TokenFormat, TokenHash};
 use crate::user::User;

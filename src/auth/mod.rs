@@ -23,7 +23,7 @@
 //! - `account.rs`: registration, password change, account deletion;
 //! - `seed.rs`: the seed's own method names, kept for its contract and tests;
 //! - `email.rs`: email normalization;
-//! - `error.rs`: [`AuthError`] and [`ConfigError`].
+//! - `error.rs`: [`AuthError`].
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicI64};
@@ -31,13 +31,14 @@ use std::sync::atomic::{AtomicBool, AtomicI64};
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
 use crate::password::{ConfiguredHasher, HashPool, PasswordHasher};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use crate::user::UserId;
 
 mod account;
 mod background;
 mod breaker;
 mod confirmation;
+mod cookie;
 mod dummy_hash;
 mod email;
 mod email_change;
@@ -57,10 +58,11 @@ mod throttle;
 mod tokens;
 mod trusted_device;
 
+use crate::config::ConfigError;
 pub use confirmation::{ConfirmationProof, Confirmed};
+pub use cookie::SessionCookie;
 pub(crate) use email::{normalize_email, normalize_new_email};
-pub(crate) use error::write_chain;
-pub use error::{AuthError, ConfigError};
+pub use error::AuthError;
 pub use login::{LoggedIn, LoginAttempt};
 pub use magic_link::MagicLinkLogin;
 pub(crate) use outbox::Requester;
@@ -116,9 +118,9 @@ struct Inner {
     /// Users whose password hash is being upgraded right now (one upgrade at a time each).
     rehashing: std::sync::Mutex<std::collections::HashSet<UserId>>,
     /// Places each client holds in the hashing pool.
-    hash_shares: crate::http::per_ip::PerIp,
+    hash_shares: crate::per_ip::PerIp,
     /// Registrations each client is hashing.
-    registration_shares: crate::http::per_ip::PerIp,
+    registration_shares: crate::per_ip::PerIp,
     /// Places for registrations in the hashing pool, all clients together.
     registration_places: Arc<tokio::sync::Semaphore>,
     /// Work done after the response.
@@ -200,8 +202,8 @@ impl AuthBuilder {
                 warned_no_client_ip: AtomicBool::new(false),
                 warned_insecure_cookie: AtomicBool::new(false),
                 rehashing: std::sync::Mutex::default(),
-                hash_shares: crate::http::per_ip::PerIp::default(),
-                registration_shares: crate::http::per_ip::PerIp::default(),
+                hash_shares: crate::per_ip::PerIp::default(),
+                registration_shares: crate::per_ip::PerIp::default(),
                 registration_places: fair_share::registration_places(self.config.hash_queue),
                 background: Arc::default(),
                 mail_worker_started: AtomicBool::new(false),
@@ -257,7 +259,16 @@ impl Auth {
     /// whose cargo feature is off); [`AuthError::Store`] when the store cannot connect.
     pub async fn connect(url: &str, config: AuthConfig) -> Result<Self, AuthError> {
         config.validate()?;
-        let store = connect_store(url, false).await?;
+        let store = crate::store::connect(url, false)
+            .await
+            .map_err(|err| match err {
+                // An unsupported scheme is the caller's configuration, not the store's.
+                StoreError::Backend(source) => match source.downcast::<ConfigError>() {
+                    Ok(config) => AuthError::Config(*config),
+                    Err(source) => AuthError::Store(StoreError::Backend(source)),
+                },
+                other => AuthError::Store(other),
+            })?;
         Ok(Self::builder_shared(store, config).build()?)
     }
 
@@ -288,34 +299,6 @@ impl Auth {
 
     fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
-    }
-}
-
-/// Opens the store a database URL names (see [`Auth::connect`]); with `fresh`, drops its
-/// tables first.
-///
-/// # Errors
-/// [`AuthError::Config`] for an unsupported scheme, or the store's connect error.
-pub async fn connect_store(url: &str, fresh: bool) -> Result<Arc<dyn Store>, AuthError> {
-    let scheme = url.split(':').next().unwrap_or_default();
-    // A memory store starts empty anyway: only the database stores have tables to drop.
-    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
-    let _ = fresh;
-    match scheme {
-        "memory" => Ok(Arc::new(crate::store::MemoryStore::new())),
-        #[cfg(feature = "sqlite")]
-        "sqlite" => Ok(Arc::new(if fresh {
-            crate::store::SqliteStore::connect_fresh(url).await?
-        } else {
-            crate::store::SqliteStore::connect(url).await?
-        })),
-        #[cfg(feature = "postgres")]
-        "postgres" | "postgresql" => Ok(Arc::new(if fresh {
-            crate::store::PgStore::connect_fresh(url).await?
-        } else {
-            crate::store::PgStore::connect(url).await?
-        })),
-        _ => Err(ConfigError::UnsupportedScheme(scheme.to_owned()).into()),
     }
 }
 

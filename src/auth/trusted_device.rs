@@ -11,9 +11,9 @@
 use base64::Engine as _;
 use cookie::{Cookie, SameSite};
 
+use super::cookie::SessionCookie;
 use super::tokens::IssueOptions;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, normalize_email};
-use crate::http::session_cookie::SessionCookie;
 use crate::store::TokenPurpose;
 use crate::token::{TokenFormat, TokenHash};
 use crate::user::User;

@@ -9,7 +9,7 @@ use tower::{Layer, Service};
 
 use crate::auth::{Auth, AuthError, LoggedIn, LoginAttempt, SessionInfo};
 use crate::config::AuthConfig;
-use crate::http::session_cookie::CookieHeaders;
+use crate::http::cookie_headers::CookieHeaders;
 use crate::user::User;
 
 /// A tower [`Layer`] that makes the current user available to handlers.

@@ -4,6 +4,7 @@
 //! statuses are decided, the seed's Werkzeug pages included), the client's address behind
 //! proxies, the serving loop that bounds connections, and the pages mailed links open.
 
+pub(crate) mod cookie_headers;
 pub(crate) mod error;
 pub(crate) mod extract;
 pub(crate) mod forwarded;
@@ -11,9 +12,9 @@ pub(crate) mod guard;
 pub(crate) mod layer;
 mod link_pages;
 pub(crate) mod no_store;
-pub(crate) mod per_ip;
+
 pub(crate) mod routes;
 pub(crate) mod same_origin;
 pub mod serve;
-pub(crate) mod session_cookie;
+
 pub(crate) mod slashes;

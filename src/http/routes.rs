@@ -390,7 +390,7 @@ async fn log_out(
         .map_err(|_| {
             reject(
                 &auth,
-                AuthError::Config(crate::auth::ConfigError::LogoutRedirect(
+                AuthError::Config(crate::config::ConfigError::LogoutRedirect(
                     config.logout_redirect.clone(),
                 )),
             )

@@ -29,7 +29,7 @@ use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tower::{Service, ServiceExt as _};
 
-use crate::http::per_ip::PerIp;
+use crate::per_ip::PerIp;
 
 /// How many connections [`serve`] keeps open, and for how long an idle or slow one.
 #[derive(Debug, Clone)]

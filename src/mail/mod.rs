@@ -13,7 +13,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use lettre::message::{Mailbox, MultiPart};
 
-use crate::auth::ConfigError;
+use crate::config_error::ConfigError;
 use crate::store::OutgoingMail;
 
 mod dir;

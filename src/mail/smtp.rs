@@ -8,7 +8,7 @@ use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::{MailError, MailTransport};
-use crate::auth::ConfigError;
+use crate::config_error::ConfigError;
 
 /// How long one SMTP exchange may take before the attempt counts as failed (and is
 /// retried later).

@@ -23,7 +23,6 @@ mod sql;
 #[cfg(feature = "sqlite")]
 mod sqlite;
 
-pub use crate::auth::connect_store as connect;
 pub use crate::token::TokenHash;
 pub use changes::{Change, ChangeFeed, ChangeHub, ChangeListener};
 pub use inputs::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
@@ -63,7 +62,7 @@ pub enum StoreError {
 
 impl std::fmt::Debug for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        crate::auth::write_chain(self, f)
+        crate::error_chain::write_chain(self, f)
     }
 }
 
@@ -286,6 +285,41 @@ pub trait Store: Send + Sync + 'static {
     /// [`StoreError::Unavailable`] when the backend cannot be reached.
     async fn probe(&self) -> Result<(), StoreError> {
         Ok(())
+    }
+}
+
+/// Opens the store a database URL names: SQLite for `sqlite:` URLs, PostgreSQL for
+/// `postgres:`/`postgresql:` URLs, an in-memory store for `memory:` (what
+/// [`Auth::connect`](crate::Auth::connect) does with its URL). With `fresh`, drops the
+/// crate's tables first: every account and session is lost (the seed's server starts so).
+///
+/// # Errors
+/// The store's connect error; [`StoreError::Backend`] with a
+/// [`ConfigError::UnsupportedScheme`](crate::ConfigError::UnsupportedScheme) source for a
+/// scheme no store handles (or whose cargo feature is off).
+pub async fn connect(url: &str, fresh: bool) -> Result<std::sync::Arc<dyn Store>, StoreError> {
+    use std::sync::Arc;
+    let scheme = url.split(':').next().unwrap_or_default();
+    // A memory store starts empty anyway: only the database stores have tables to drop.
+    #[cfg(not(any(feature = "sqlite", feature = "postgres")))]
+    let _ = fresh;
+    match scheme {
+        "memory" => Ok(Arc::new(MemoryStore::new())),
+        #[cfg(feature = "sqlite")]
+        "sqlite" => Ok(Arc::new(if fresh {
+            SqliteStore::connect_fresh(url).await?
+        } else {
+            SqliteStore::connect(url).await?
+        })),
+        #[cfg(feature = "postgres")]
+        "postgres" | "postgresql" => Ok(Arc::new(if fresh {
+            PgStore::connect_fresh(url).await?
+        } else {
+            PgStore::connect(url).await?
+        })),
+        _ => Err(StoreError::Backend(Box::new(
+            crate::config::ConfigError::UnsupportedScheme(scheme.to_owned()),
+        ))),
     }
 }
 
