@@ -1116,3 +1116,42 @@ async fn each_test_database_is_new_and_empty() {
             .is_none()
     );
 }
+
+/// A session cache that does not keep up with the changes other instances announce never
+/// makes the listener queue them without bound: past its backlog the listener counts as
+/// lost (the cache is set aside and reopened), after handing over what it queued.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_listener_that_falls_behind_is_lost_not_unbounded() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let store = PgStore::connect(db.url()).await.expect("connect");
+    let tower_auth::store::ChangeFeed::Shared { mut listener, .. } =
+        store.change_feed().await.expect("a feed")
+    else {
+        panic!("PostgreSQL shares its changes");
+    };
+    // 10,000 changes announced while nobody reads them (distinct payloads: PostgreSQL
+    // delivers identical ones from one transaction once).
+    sqlx::query("SELECT pg_notify('tower_auth_changes', g::text) FROM generate_series(1, 10000) g")
+        .execute(store.pool())
+        .await
+        .expect("notify");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let mut handed_over = 0;
+    let lost = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match listener.next_change().await {
+                Ok(_) => handed_over += 1,
+                Err(err) => return err,
+            }
+        }
+    })
+    .await
+    .expect("the listener ends");
+    assert!(matches!(lost, StoreError::Unavailable(_)), "{lost:?}");
+    assert!(
+        (1..10_000).contains(&handed_over),
+        "what was queued is handed over, up to the backlog: {handed_over}"
+    );
+}

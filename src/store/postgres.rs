@@ -216,9 +216,13 @@ async fn connect_failed(options: &PgConnectOptions, pooled: sqlx::Error) -> Stor
     }
 }
 
-/// How often each instance notifies the channel with a ping of its own, so that a listener
-/// always has something to hear.
+/// An instance that has heard nothing on the channel for this long notifies it with a ping
+/// of its own, so that a listener always has something to hear. Only after a silence: with
+/// N instances, one ping a second or so serves them all, not N (each heard by N).
 const PING_INTERVAL: Duration = Duration::from_secs(1);
+/// Changes heard but not yet handed to the session cache. A cache that falls this far
+/// behind is set aside (the listener counts as lost) rather than let the queue grow.
+const BACKLOG: usize = 4096;
 /// A listener that hears nothing for this long (not even the pings) counts as lost, even
 /// if its connection looks open (a half-open TCP connection, a pooler that does not pass
 /// `LISTEN` through): the cache is set aside rather than trusted on silence.
@@ -230,7 +234,7 @@ const PING: &str = "ping";
 /// them (`NOTIFY`, in the transaction that made the change). A task reads the `LISTEN`
 /// connection and hands each payload over; another pings the channel through the pool.
 struct PgChangeListener {
-    payloads: tokio::sync::mpsc::UnboundedReceiver<Result<String, StoreError>>,
+    payloads: tokio::sync::mpsc::Receiver<Result<String, StoreError>>,
     last_heard: tokio::time::Instant,
     tasks: [tokio::task::JoinHandle<()>; 2],
 }
@@ -245,7 +249,9 @@ impl Drop for PgChangeListener {
 
 impl PgChangeListener {
     fn start(mut listener: PgListener, pool: PgPool) -> Self {
-        let (sender, payloads) = tokio::sync::mpsc::unbounded_channel();
+        let (sender, payloads) = tokio::sync::mpsc::channel(BACKLOG);
+        let heard = Arc::new(std::sync::Mutex::new(tokio::time::Instant::now()));
+        let heard_by_reader = Arc::clone(&heard);
         let reader = tokio::spawn(async move {
             loop {
                 // `try_recv`, not `recv`: `recv` reconnects silently, and whatever was
@@ -258,15 +264,32 @@ impl PgChangeListener {
                     Err(err) => Err(super::map_sqlx(err)),
                 };
                 let lost = next.is_err();
-                if sender.send(next).is_err() || lost {
-                    return;
+                *heard_by_reader
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                    tokio::time::Instant::now();
+                match sender.try_send(next) {
+                    Ok(()) if !lost => {}
+                    Err(tokio::sync::mpsc::error::TrySendError::Full(_)) => {
+                        // What is queued is handed over, then the listener ends: lost.
+                        tracing::warn!(target: "tower_auth", backlog = BACKLOG, "the session cache fell behind the change listener; it is set aside and reopened");
+                        return;
+                    }
+                    _ => return,
                 }
             }
         });
         let pinger = tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(PING_INTERVAL);
+            let mut ticks = tokio::time::interval(PING_INTERVAL / 4);
             loop {
                 ticks.tick().await;
+                let since = heard
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .elapsed();
+                if since < PING_INTERVAL {
+                    continue;
+                }
                 // A failed ping is a ping not heard: the silence limit decides.
                 let _ = sqlx::query("SELECT pg_notify($1, $2)")
                     .bind(CHANGES_CHANNEL)
