@@ -269,10 +269,13 @@
 //!
 //! - `sqlite` (default): [`SqliteStore`].
 //! - `postgres` (default): [`PgStore`].
+//! - `server` (default): the bounded serving loop, `serve` (hyper's server, hyper-util).
+//! - `test-util`: [`store::conformance`], the suite a store of your own should pass.
 //!
 //! An application that needs one store turns the other off (`default-features = false,
-//! features = ["postgres"]`), which spares it that database's driver; with neither,
-//! [`MemoryStore`] and stores of its own remain.
+//! features = ["postgres", "server"]`), which spares it that database's driver; with
+//! neither, [`MemoryStore`] and stores of its own remain. sqlx is built without its macros
+//! and migrator (queries are checked at run time; migrations are the crate's own).
 //!
 //! [tower]: https://docs.rs/tower
 //! [axum]: https://docs.rs/axum
@@ -306,6 +309,8 @@ pub use http::guard::{LoginRequiredLayer, safe_next};
 pub use http::layer::{AuthContext, AuthLayer};
 pub use http::no_store::NoStoreLayer;
 pub use http::same_origin::SameOriginLayer;
+#[cfg(feature = "server")]
+#[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use http::serve;
 
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};

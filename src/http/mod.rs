@@ -15,6 +15,7 @@ pub(crate) mod no_store;
 
 pub(crate) mod routes;
 pub(crate) mod same_origin;
+#[cfg(feature = "server")]
 pub mod serve;
 
 pub(crate) mod slashes;

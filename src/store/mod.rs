@@ -8,6 +8,8 @@ use async_trait::async_trait;
 use crate::user::{User, UserId};
 
 mod changes;
+#[cfg(any(test, feature = "test-util"))]
+#[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
 mod inputs;
 mod memory;
