@@ -207,6 +207,11 @@ pub struct AuthConfig {
     pub logout_redirect: String,
     /// Largest accepted form body, in bytes; larger ones get 413. Both presets: 16 KiB.
     pub max_body_bytes: usize,
+    /// How often the service deletes expired sessions, tokens, counters and outbox entries,
+    /// in a task of its own (the first sweep one interval after start); `None` leaves it to the
+    /// application ([`Auth::delete_expired`](crate::Auth::delete_expired)). Expired records
+    /// are refused either way. Default: 10 minutes.
+    pub sweep_interval: Option<Duration>,
     /// A form body must arrive whole within this time, or the request gets 408 and its
     /// connection is freed: a body that trickles a byte at a time cannot hold a connection
     /// (or a place in line) for long. Both presets: 10 s.
@@ -320,6 +325,7 @@ impl Default for AuthConfig {
             wire_style: WireStyle::Json,
             logout_redirect: "/".into(),
             max_body_bytes: 16 * 1024,
+            sweep_interval: Some(Duration::from_secs(10 * 60)),
             body_read_timeout: Duration::from_secs(10),
         }
     }
@@ -379,6 +385,9 @@ impl AuthConfig {
         }
         if self.max_login_failures_per_ip == 0 {
             return Err(ConfigError::ZeroLoginFailures("max_login_failures_per_ip"));
+        }
+        if self.sweep_interval == Some(Duration::ZERO) {
+            return Err(ConfigError::ZeroSweepInterval);
         }
         if self.max_hash_jobs_per_client == 0 {
             return Err(ConfigError::ZeroClientShare);

@@ -55,6 +55,9 @@ pub enum ConfigError {
     /// included, would be refused.
     #[error("{0} must be at least 1 (0 would refuse every login)")]
     ZeroLoginFailures(&'static str),
+    /// `sweep_interval` is zero: the sweep would run without pause.
+    #[error("sweep_interval must be longer than zero (or None, to sweep on your own schedule)")]
+    ZeroSweepInterval,
     /// `logout_redirect` cannot be sent as a `Location` header.
     #[error("logout_redirect {0:?} is not a valid Location")]
     LogoutRedirect(String),

@@ -35,9 +35,8 @@ async fn logged_in(config: AuthConfig) -> (Auth, Calls, String) {
         .await
         .unwrap()
         .expect("known user");
-    // The registration's confirmation mail (hardened) goes out now, and the sweep of
-    // expired records the first session started is over, not while a test counts store
-    // calls.
+    // The registration's confirmation mail (hardened) goes out now, not while a test
+    // counts store calls.
     auth.flush_mail().await;
     auth.background_idle().await;
     (auth, calls, session_id)

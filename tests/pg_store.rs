@@ -1155,3 +1155,35 @@ async fn a_change_listener_that_falls_behind_is_lost_not_unbounded() {
         "what was queued is handed over, up to the backlog: {handed_over}"
     );
 }
+
+/// Each kind of expiry a sweep deletes by can be read through an index (migration 6):
+/// with sequential scans priced out, PostgreSQL plans an index scan for every one.
+#[tokio::test]
+async fn the_sweep_reads_sessions_through_indexes() {
+    let Some(db) = pg::test_database().await else {
+        return;
+    };
+    let store = PgStore::connect(db.url()).await.expect("connect");
+    let mut conn = store.pool().acquire().await.expect("a connection");
+    sqlx::query("SET enable_seqscan = off")
+        .execute(&mut *conn)
+        .await
+        .expect("set");
+    for condition in [
+        "expires_at_ms <= 1",
+        "remembered = FALSE AND last_seen_ms <= 1",
+        "remembered = TRUE AND last_seen_ms <= 1",
+    ] {
+        let plan: Vec<String> = sqlx::query_scalar(&format!(
+            "EXPLAIN SELECT token_hash FROM auth_sessions WHERE {condition} LIMIT 1000"
+        ))
+        .fetch_all(&mut *conn)
+        .await
+        .expect("explain");
+        let plan = plan.join("\n");
+        assert!(
+            plan.contains("auth_sessions_expires_at") || plan.contains("auth_sessions_idle"),
+            "{condition}: {plan}"
+        );
+    }
+}

@@ -11,6 +11,7 @@
 //! - `session.rs`: starting, finding and sweeping sessions;
 //! - `session_cache.rs`: session lookups kept in memory, coherent with the store;
 //! - `session_list.rs`: a user's sessions as they see them, and ending them;
+//! - `sweep.rs`: deleting expired records, as a task of its own;
 //! - `sudo.rs`: reauthentication, and the recent authentication sensitive actions need;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
 //! - `reset.rs`: password reset on top of those tokens;
@@ -26,7 +27,7 @@
 //! - `error.rs`: [`AuthError`].
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicI64};
+use std::sync::atomic::AtomicBool;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::AuthConfig;
@@ -54,6 +55,7 @@ mod session;
 mod session_cache;
 mod session_list;
 mod sudo;
+mod sweep;
 mod throttle;
 mod tokens;
 mod trusted_device;
@@ -110,7 +112,6 @@ struct Inner {
     /// The parameters of the hashes the configured hasher makes (`None` for a hasher of
     /// the application's own, until its dummy hash is made).
     configured_params: Option<String>,
-    next_sweep_ms: AtomicI64,
     /// Set once the "client address unknown" warning has been logged.
     warned_no_client_ip: AtomicBool,
     /// Set once the "browsers drop this Secure cookie" warning has been logged.
@@ -198,7 +199,6 @@ impl AuthBuilder {
                 dummy_hash: tokio::sync::OnceCell::new(),
                 dummies: dummy_hash::DummyHashes::default(),
                 configured_params,
-                next_sweep_ms: AtomicI64::new(i64::MIN),
                 warned_no_client_ip: AtomicBool::new(false),
                 warned_insecure_cookie: AtomicBool::new(false),
                 rehashing: std::sync::Mutex::default(),
@@ -220,6 +220,7 @@ impl AuthBuilder {
         };
         // Mail left in the outbox (by an earlier run, or another instance) goes out now.
         auth.start_mail_worker();
+        auth.start_sweeper();
         Ok(auth)
     }
 }

@@ -1,9 +1,8 @@
-//! Sessions: started after a login, found on every authenticated request, swept when
-//! expired. Their rows live in a table of their own (see
+//! Sessions: started after a login, found on every authenticated request (expired ones
+//! are swept by `sweep.rs`). Their rows live in a table of their own (see
 //! [`Session`](crate::store::Session) for why).
 
 use std::net::IpAddr;
-use std::sync::atomic::Ordering;
 
 use super::session_cache::Lookup;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES};
@@ -15,8 +14,6 @@ use crate::user::{User, UserId};
 /// How often a session's last-seen time is written: at most once per this interval, so an
 /// authenticated request is a single read almost always.
 const TOUCH_INTERVAL_MS: i64 = 60_000;
-/// How often expired sessions, tokens and counters are swept from the store.
-const SWEEP_INTERVAL_MS: i64 = 10 * 60_000;
 
 /// What a new session records besides its user.
 #[derive(Debug, Clone, Copy, Default)]
@@ -137,7 +134,6 @@ impl Auth {
     ) -> Result<String, AuthError> {
         let config = &self.inner.config;
         let now = self.now_ms();
-        self.sweep_expired(now);
         let lifetime = if start.remembered {
             config.remembered_session_lifetime
         } else {
@@ -185,46 +181,5 @@ impl Auth {
             remembered_idle_cutoff_ms: now
                 .saturating_sub(duration_ms(config.remembered_session_idle_timeout)),
         }
-    }
-
-    /// Removes expired sessions, tokens, counters and outbox entries, at most once per
-    /// [`SWEEP_INTERVAL_MS`] across this service's clones. The sweep runs after the
-    /// request that falls due (a background job): with a million sessions it scans the
-    /// table, which that one request should not wait for, and a failed sweep is tried
-    /// again at the next interval without failing anyone's request.
-    pub(super) fn sweep_expired(&self, now: i64) {
-        let due = self.inner.next_sweep_ms.load(Ordering::Relaxed);
-        if now < due
-            || self
-                .inner
-                .next_sweep_ms
-                .compare_exchange(
-                    due,
-                    now + SWEEP_INTERVAL_MS,
-                    Ordering::AcqRel,
-                    Ordering::Relaxed,
-                )
-                .is_err()
-        {
-            return;
-        }
-        let auth = self.clone();
-        self.in_background(async move {
-            match auth.store().delete_expired(auth.expiry_cutoffs(now)).await {
-                Ok(swept) => tracing::debug!(
-                    target: "tower_auth",
-                    sessions = swept.sessions,
-                    tokens = swept.tokens,
-                    counters = swept.counters,
-                    mail = swept.mail,
-                    "swept expired records"
-                ),
-                Err(err) => tracing::warn!(
-                    target: "tower_auth",
-                    error = %err,
-                    "could not sweep expired records; the next sweep is due in ten minutes"
-                ),
-            }
-        });
     }
 }

@@ -71,8 +71,6 @@ impl Auth {
     ) -> Result<LoginClaim, AuthError> {
         let config = &self.inner.config;
         let now = self.now_ms();
-        // Failed logins alone must not let expired counters pile up.
-        self.sweep_expired(now);
         let window = duration_ms(config.login_failure_window);
         if let Some(key) = trusted {
             let counter = self.store().increment_counter(&key, now, window).await?;

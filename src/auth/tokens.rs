@@ -52,7 +52,6 @@ impl Auth {
         mail: impl Fn(&str) -> Result<Vec<OutgoingMail>, AuthError>,
     ) -> Result<String, AuthError> {
         let now = self.now_ms();
-        self.sweep_expired(now);
         for _ in 0..3 {
             let token = token::generate(options.format).map_err(AuthError::Random)?;
             let record = EmailToken {

@@ -120,6 +120,7 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.updates_end_tokens_in_the_same_transaction().await;
     suite.new_tokens_keep_only_the_newest_others().await;
     suite.expired_sessions_are_swept_at_the_boundary().await;
+    suite.sweeps_go_past_one_batch().await;
     suite.remembered_sessions_have_their_own_idle_cutoff().await;
     suite.expired_tokens_and_counters_are_swept().await;
     suite.counters_count_in_fixed_windows().await;
@@ -1644,6 +1645,38 @@ impl Suite {
             vec![remembered_kept],
             "a remembered session seen after its own idle cutoff must survive the sweep \
              that ends a plain session seen at the same time"
+        );
+        self.delete_user_sessions(user.id).await;
+    }
+
+    /// A sweep deletes in batches (of 1,000 on the SQL stores) until nothing expired is
+    /// left: 2,500 expired sessions and 2,500 expired tokens all go, the live ones stay.
+    async fn sweeps_go_past_one_batch(&self) {
+        let now = SWEEP_NOW_MS;
+        let cutoff = SWEEP_IDLE_CUTOFF_MS;
+        self.sweep(now, cutoff).await;
+        let user = self.new_user("batches").await;
+        for n in 0..2_500 {
+            let expired = Session::new(self.fresh_token(&format!("batch-s{n}")), user.id, 1, now);
+            self.create_session(expired, false).await;
+            let mut token =
+                self.token_for(&format!("batch-t{n}"), &user, TokenPurpose::TrustedDevice);
+            token.created_at_ms = 1;
+            token.expires_at_ms = now;
+            self.create_token(token, false).await;
+        }
+        let live = self.live_session("batch-live", user.id);
+        self.create_session(live.clone(), false).await;
+        let swept = self.sweep(now, cutoff).await;
+        assert_eq!(
+            (swept.sessions, swept.tokens),
+            (2_500, 2_500),
+            "a sweep deletes every expired session and token, past one batch"
+        );
+        assert_eq!(
+            self.list_sessions(user.id).await,
+            vec![live],
+            "a sweep leaves the live session"
         );
         self.delete_user_sessions(user.id).await;
     }

@@ -148,6 +148,15 @@ macro_rules! migrations {
                     "/0005_mail_requests.sql"
                 )),
             },
+            Migration {
+                version: 6,
+                description: "sweep indexes",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $backend,
+                    "/0006_sweep_indexes.sql"
+                )),
+            },
         ]
     };
 }

@@ -11,6 +11,9 @@ macro_rules! user_columns {
 /// How many columns `user_columns!` names: the index of whatever a query selects after them.
 pub(crate) const USER_COLUMNS: usize = 4;
 
+/// Rows one statement of a sweep deletes at most.
+pub(crate) const SWEEP_BATCH: i64 = 1000;
+
 /// Columns of `auth_sessions` (aliased `s`) as `session_from_row(row, first)` reads them.
 macro_rules! session_columns {
     () => {
@@ -305,6 +308,39 @@ macro_rules! impl_sql_store {
                     .await
                     .map_err($crate::store::map_sqlx)?;
             Ok(result.rows_affected())
+        }
+
+        /// Runs `statement` (a `DELETE` of at most `$2` rows matching `$1 = bound`) until it
+        /// deletes fewer than a batch, each batch in its own transaction (opened with
+        /// `prelude` when there is one); returns how many rows went.
+        async fn sweep_batches(
+            pool: &sqlx::Pool<$db>,
+            statement: &str,
+            bound: i64,
+            prelude: Option<&str>,
+        ) -> Result<u64, $crate::store::StoreError> {
+            let mut deleted = 0;
+            loop {
+                let mut tx = pool.begin().await.map_err($crate::store::map_sqlx)?;
+                if let Some(prelude) = prelude {
+                    sqlx::query(prelude)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::map_sqlx)?;
+                }
+                let batch = sqlx::query(statement)
+                    .bind(bound)
+                    .bind($crate::store::sql::SWEEP_BATCH)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::map_sqlx)?
+                    .rows_affected();
+                tx.commit().await.map_err($crate::store::map_sqlx)?;
+                deleted += batch;
+                if batch < $crate::store::sql::SWEEP_BATCH as u64 {
+                    return Ok(deleted);
+                }
+            }
         }
 
         #[async_trait::async_trait]
@@ -826,49 +862,40 @@ macro_rules! impl_sql_store {
                 cutoffs: $crate::store::ExpiryCutoffs,
             ) -> Result<$crate::store::Swept, $crate::store::StoreError> {
                 let now_ms = cutoffs.now_ms;
-                // Expired sessions are refused by every instance on its own, cached or not:
-                // their removal is not a change to announce (QUIET_SWEEP, where the backend
-                // announces changes from triggers, tells them so).
-                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
-                if let Some(quiet) = QUIET_SWEEP {
-                    sqlx::query(quiet)
-                        .execute(&mut *tx)
-                        .await
-                        .map_err($crate::store::map_sqlx)?;
+                // Each kind of expiry through its index, a batch per short transaction, so
+                // a sweep of a large table neither reads it whole nor holds its locks long.
+                let mut sessions = 0;
+                for (condition, bound) in [
+                    ("expires_at_ms <= $1", now_ms),
+                    ("remembered = FALSE AND last_seen_ms <= $1", cutoffs.idle_cutoff_ms),
+                    (
+                        "remembered = TRUE AND last_seen_ms <= $1",
+                        cutoffs.remembered_idle_cutoff_ms,
+                    ),
+                ] {
+                    let statement = format!(
+                        "DELETE FROM auth_sessions WHERE token_hash IN \
+                         (SELECT token_hash FROM auth_sessions WHERE {condition} LIMIT $2)"
+                    );
+                    // Expired sessions are refused by every instance on its own, cached or
+                    // not: their removal is not a change to announce (QUIET_SWEEP, where the
+                    // backend announces changes from triggers, tells them so).
+                    sessions += sweep_batches(&self.pool, &statement, bound, QUIET_SWEEP).await?;
                 }
-                let sessions = sqlx::query(
-                    "DELETE FROM auth_sessions WHERE expires_at_ms <= $1 \
-                     OR (last_seen_ms <= $2 AND NOT remembered) \
-                     OR (last_seen_ms <= $3 AND remembered)",
-                )
-                .bind(now_ms)
-                .bind(cutoffs.idle_cutoff_ms)
-                .bind(cutoffs.remembered_idle_cutoff_ms)
-                .execute(&mut *tx)
-                .await
-                .map_err($crate::store::map_sqlx)?;
-                tx.commit().await.map_err($crate::store::map_sqlx)?;
-                let tokens = sqlx::query("DELETE FROM auth_tokens WHERE expires_at_ms <= $1")
-                    .bind(now_ms)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::map_sqlx)?;
-                let counters = sqlx::query("DELETE FROM auth_counters WHERE window_ends_ms <= $1")
-                    .bind(now_ms)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::map_sqlx)?;
-                let mail = sqlx::query("DELETE FROM auth_outbox WHERE expires_at_ms <= $1")
-                    .bind(now_ms)
-                    .execute(&self.pool)
-                    .await
-                    .map_err($crate::store::map_sqlx)?;
-                Ok($crate::store::Swept::new(
-                    sessions.rows_affected(),
-                    tokens.rows_affected(),
-                    counters.rows_affected(),
-                    mail.rows_affected(),
-                ))
+                let mut swept = [0u64; 3];
+                for (count, (table, key, column)) in swept.iter_mut().zip([
+                    ("auth_tokens", "token_hash", "expires_at_ms"),
+                    ("auth_counters", "key", "window_ends_ms"),
+                    ("auth_outbox", "id", "expires_at_ms"),
+                ]) {
+                    let statement = format!(
+                        "DELETE FROM {table} WHERE {key} IN \
+                         (SELECT {key} FROM {table} WHERE {column} <= $1 LIMIT $2)"
+                    );
+                    *count = sweep_batches(&self.pool, &statement, now_ms, None).await?;
+                }
+                let [tokens, counters, mail] = swept;
+                Ok($crate::store::Swept::new(sessions, tokens, counters, mail))
             }
 
             $($more)*
