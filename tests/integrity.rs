@@ -154,8 +154,8 @@ impl App {
             .token()
     }
 
-    /// Registers `email` and confirms it with the password, as its owner.
-    async fn confirmed_account(&self, browser: &mut Browser, email: &str, password: &str) {
+    /// Registers `email` (202, whether or not it is taken).
+    async fn register(&self, browser: &mut Browser, email: &str, password: &str) {
         self.post(
             browser,
             "/users",
@@ -163,6 +163,11 @@ impl App {
         )
         .await
         .expect(StatusCode::ACCEPTED);
+    }
+
+    /// Registers `email` and confirms it with the password, as its owner.
+    async fn confirmed_account(&self, browser: &mut Browser, email: &str, password: &str) {
+        self.register(browser, email, password).await;
         let token = self.newest_token(email).await;
         let confirmed = self
             .post(
@@ -207,6 +212,15 @@ impl App {
             .await
             .expect(StatusCode::OK);
         token
+    }
+
+    /// A browser from `127.0.0.<from>` that logged in.
+    async fn logged_in(&self, from: u8, email: &str, password: &str) -> Browser {
+        let mut browser = Browser::from(from);
+        self.log_in(&mut browser, email, password)
+            .await
+            .expect(StatusCode::OK);
+        browser
     }
 
     async fn log_in(&self, browser: &mut Browser, email: &str, password: &str) -> Answer {
@@ -273,10 +287,7 @@ async fn every_remedy_ends_pending_email_changes_links_and_devices() {
 
         // A stolen session (here: the password, from another machine) asks to move the
         // account to the attacker's address, and holds a trusted-device cookie.
-        let mut intruder = Browser::from(2);
-        app.log_in(&mut intruder, ALICE, PW)
-            .await
-            .expect(StatusCode::OK);
+        let mut intruder = app.logged_in(2, ALICE, PW).await;
         let intruder_device = intruder.device.clone().expect("a device cookie");
         app.post(&mut intruder, "/email", &[("new_email", EVIL)])
             .await
@@ -377,13 +388,7 @@ async fn a_pre_registered_address_cannot_be_taken_over() {
     ] {
         let app = App::start(|_| {}).await;
         let mut intruder = Browser::from(2);
-        app.post(
-            &mut intruder,
-            "/users",
-            &[("email", ALICE), ("password", EVIL_PW)],
-        )
-        .await
-        .expect(StatusCode::ACCEPTED);
+        app.register(&mut intruder, ALICE, EVIL_PW).await;
         let first_link = app.newest_token(ALICE).await;
 
         let mut owner = Browser::from(1);
@@ -398,9 +403,7 @@ async fn a_pre_registered_address_cannot_be_taken_over() {
                     .expect(StatusCode::OK);
             }
             Owner::RegistersAgainAndConfirms => {
-                app.post(&mut owner, "/users", &[("email", ALICE), ("password", PW)])
-                    .await
-                    .expect(StatusCode::ACCEPTED);
+                app.register(&mut owner, ALICE, PW).await;
                 let token = app.newest_token(ALICE).await;
                 assert_ne!(token, first_link, "registering again mails a new link");
                 // Her own password is not the stored one: it does not confirm...
@@ -474,13 +477,7 @@ async fn sessions_opened_with_an_unproven_password_end_at_the_first_proof() {
     for magic in [true, false] {
         let app = App::start(|c| c.require_confirmed_email = false).await;
         let mut intruder = Browser::from(2);
-        app.post(
-            &mut intruder,
-            "/users",
-            &[("email", ALICE), ("password", EVIL_PW)],
-        )
-        .await
-        .expect(StatusCode::ACCEPTED);
+        app.register(&mut intruder, ALICE, EVIL_PW).await;
         let first_link = app.newest_token(ALICE).await;
         app.log_in(&mut intruder, ALICE, EVIL_PW)
             .await
@@ -512,9 +509,7 @@ async fn sessions_opened_with_an_unproven_password_end_at_the_first_proof() {
     // The owner's own confirmation from her logged-in session keeps her password.
     let app = App::start(|c| c.require_confirmed_email = false).await;
     let mut owner = Browser::from(1);
-    app.post(&mut owner, "/users", &[("email", ALICE), ("password", PW)])
-        .await
-        .expect(StatusCode::ACCEPTED);
+    app.register(&mut owner, ALICE, PW).await;
     let link = app.newest_token(ALICE).await;
     app.log_in(&mut owner, ALICE, PW)
         .await
@@ -717,10 +712,7 @@ async fn device_records_stay_one_per_device_and_end_with_the_password() {
     let mut devices = Vec::new();
     for _ in 0..15 {
         app.clock.advance(Duration::from_secs(1));
-        let mut script = Browser::from(2);
-        app.log_in(&mut script, ALICE, PW)
-            .await
-            .expect(StatusCode::OK);
+        let script = app.logged_in(2, ALICE, PW).await;
         devices.push(script.device.expect("a device cookie"));
     }
     let mut live = 0;
@@ -731,10 +723,7 @@ async fn device_records_stay_one_per_device_and_end_with_the_password() {
     assert!(app.device_is_live(devices.last().expect("one")).await);
     assert!(!app.device_is_live(&devices[0]).await, "the oldest went");
     // A browser that presents its cookie is the same device: no new record.
-    let mut browser = Browser::from(3);
-    app.log_in(&mut browser, ALICE, PW)
-        .await
-        .expect(StatusCode::OK);
+    let mut browser = app.logged_in(3, ALICE, PW).await;
     let device = browser.device.clone().expect("a device cookie");
     app.log_in(&mut browser, ALICE, PW)
         .await
@@ -758,14 +747,8 @@ async fn ending_other_sessions_needs_a_recent_authentication() {
     let app = App::start(|c| c.session_idle_timeout = Duration::from_secs(3600)).await;
     let mut owner = Browser::from(1);
     app.confirmed_account(&mut owner, ALICE, PW).await;
-    let mut other = Browser::from(2);
-    app.log_in(&mut other, ALICE, PW)
-        .await
-        .expect(StatusCode::OK);
-    let mut stolen = Browser::from(3);
-    app.log_in(&mut stolen, ALICE, PW)
-        .await
-        .expect(StatusCode::OK);
+    let mut other = app.logged_in(2, ALICE, PW).await;
+    let mut stolen = app.logged_in(3, ALICE, PW).await;
     app.clock.advance(Duration::from_secs(16 * 60));
     let refused = app
         .send(&mut stolen, Method::DELETE, "/sessions/others", &[])
@@ -923,13 +906,7 @@ async fn unknown_emails_cost_what_the_usual_stored_hash_costs() {
 async fn a_cleared_password_costs_a_verification_and_never_matches() {
     let app = App::start(|_| {}).await;
     let mut intruder = Browser::from(2);
-    app.post(
-        &mut intruder,
-        "/users",
-        &[("email", ALICE), ("password", EVIL_PW)],
-    )
-    .await
-    .expect(StatusCode::ACCEPTED);
+    app.register(&mut intruder, ALICE, EVIL_PW).await;
     let link = app.newest_token(ALICE).await;
     app.post(&mut Browser::from(1), "/confirmation", &[("token", &link)])
         .await
