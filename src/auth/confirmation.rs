@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 
 use super::outbox::{Link, Requester};
-use super::{Auth, AuthError, LoginAttempt, event};
+use super::{Auth, AuthError, event};
 use crate::clock::duration_ms;
 use crate::mail::MailKind;
 use crate::store::{EndSessions, UserUpdate};
@@ -64,6 +64,16 @@ pub struct Confirmed {
     /// False when the account's password was cleared because the confirmation did not
     /// prove it: its owner sets one with a reset link (or signs in by magic link).
     pub password_kept: bool,
+}
+
+/// `update` at the first proof that the mailbox is the owner's, when nothing proved the
+/// password: anyone may have registered the address with a password of their own, so it
+/// goes, with every session, link and trusted device issued before.
+pub(super) fn clear_unproven_password(update: UserUpdate) -> UserUpdate {
+    update
+        .password_hash(crate::password::NO_PASSWORD)
+        .end_sessions(EndSessions::All)
+        .end_tokens()
 }
 
 impl Auth {
@@ -170,10 +180,7 @@ impl Auth {
         let mut update = UserUpdate::new().confirm_email(self.now_ms());
         let proven = owner.email_confirmed() || self.password_proven(&owner, &proof).await?;
         if !proven {
-            update = update
-                .password_hash(crate::password::NO_PASSWORD)
-                .end_sessions(EndSessions::All)
-                .end_tokens();
+            update = clear_unproven_password(update);
         }
         let (_, user) = self
             .redeem_token(token, TokenPurpose::ConfirmEmail, update)
@@ -208,18 +215,9 @@ impl Auth {
         let Some(password) = proof.password else {
             return Ok(false);
         };
-        let attempt = LoginAttempt::new(&owner.email, password).client_ip(proof.client_ip);
-        let (claim, ticket) = self.claim_and_reserve(&attempt, None).await?;
-        match self
-            .check_credentials(&owner.email, password, ticket)
-            .await?
-        {
-            Some(found) if found.id == owner.id => {
-                self.settle_successful_login(claim).await?;
-                Ok(true)
-            }
-            _ => Err(AuthError::WrongPassword),
-        }
+        self.verify_password_of(owner, password, proof.client_ip, None)
+            .await?;
+        Ok(true)
     }
 
     /// `POST /confirmation/resend`: mails a new confirmation link if `email` has an

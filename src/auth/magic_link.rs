@@ -2,13 +2,14 @@
 
 use std::net::IpAddr;
 
+use super::confirmation::clear_unproven_password;
 use super::login::LoggedIn;
 use super::outbox::Requester;
 use super::session::SessionStart;
 use super::throttle::account_key;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event};
 use crate::store::TokenPurpose;
-use crate::store::{EndSessions, UserUpdate};
+use crate::store::UserUpdate;
 use crate::token::TokenHash;
 
 /// Who redeems a magic link: what a login records about its client. `Debug` never shows
@@ -84,14 +85,8 @@ impl Auth {
             .ok_or(AuthError::InvalidToken)?;
         let mut update = UserUpdate::new();
         if !owner.email_confirmed() {
-            // The link proves the mailbox, not the password the account was registered
-            // with, which may be a stranger's who registered the address first: it goes,
-            // with every session, link and device issued before this first proof.
-            update = update
-                .confirm_email(self.now_ms())
-                .password_hash(crate::password::NO_PASSWORD)
-                .end_sessions(EndSessions::All)
-                .end_tokens();
+            // The link proves the mailbox, not the password the account was registered with.
+            update = clear_unproven_password(update.confirm_email(self.now_ms()));
         }
         let (_, user) = self
             .redeem_token(token, TokenPurpose::MagicLink, update)

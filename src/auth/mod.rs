@@ -8,7 +8,7 @@
 //! - `throttle.rs`: per-account and per-client login throttling;
 //! - `trusted_device.rs`: clients that logged in before, whom strangers cannot lock out;
 //! - `fair_share.rs`: each client's bounded share of the hashing pool;
-//! - `session.rs`: starting, finding and sweeping sessions;
+//! - `session.rs`: starting and finding sessions;
 //! - `session_cache.rs`: session lookups kept in memory, coherent with the store;
 //! - `session_list.rs`: a user's sessions as they see them, and ending them;
 //! - `sweep.rs`: deleting expired records, as a task of its own;

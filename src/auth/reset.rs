@@ -54,8 +54,9 @@ impl Auth {
             .await
     }
 
-    /// [`request_password_reset`](Self::request_password_reset) from `client_ip`, counted
-    /// against [`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip).
+    /// [`request_password_reset`](Self::request_password_reset) from `requester` (its
+    /// address and trusted-device cookie), counted against
+    /// [`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip).
     ///
     /// With [`ResetDelivery::Mail`], the request path does the same work for every email
     /// and records the request in the outbox, under the account's

@@ -81,10 +81,23 @@ impl Auth {
         password: &str,
         client_ip: Option<IpAddr>,
     ) -> Result<(), AuthError> {
+        let trusted = Some(session_key(&session.token_hash));
+        self.verify_password_of(user, password, client_ip, trusted)
+            .await
+    }
+
+    /// Checks `password` against `user`'s as a login does, counted against `trusted`'s
+    /// failure counter when given, else the account's and the client's:
+    /// [`AuthError::WrongPassword`] when it is not the account's.
+    pub(super) async fn verify_password_of(
+        &self,
+        user: &User,
+        password: &str,
+        client_ip: Option<IpAddr>,
+        trusted: Option<String>,
+    ) -> Result<(), AuthError> {
         let attempt = LoginAttempt::new(&user.email, password).client_ip(client_ip);
-        let (claim, ticket) = self
-            .claim_and_reserve(&attempt, Some(session_key(&session.token_hash)))
-            .await?;
+        let (claim, ticket) = self.claim_and_reserve(&attempt, trusted).await?;
         match self
             .check_credentials(&user.email, password, ticket)
             .await?

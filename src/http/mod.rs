@@ -1,6 +1,6 @@
 //! The HTTP face of the service: the layer that gives handlers the current user and its
 //! extractors, the mountable router, the login-redirect guard, the same-origin and
-//! no-store layers, the session cookie on the wire, errors as responses (the one place
+//! no-store layers, the cookies a request brings, errors as responses (the one place
 //! statuses are decided, the seed's Werkzeug pages included), the client's address behind
 //! proxies, the serving loop that bounds connections, and the pages mailed links open.
 

@@ -190,15 +190,10 @@ struct ConnectFailed {
 /// its acquire timeout): one direct attempt finds the cause to report.
 async fn connect_failed(options: &PgConnectOptions, pooled: sqlx::Error) -> StoreError {
     let cause = if matches!(pooled, sqlx::Error::PoolTimedOut) {
-        use sqlx::Connection as _;
-        let direct = sqlx::PgConnection::connect_with(options);
-        match tokio::time::timeout(Duration::from_secs(2), direct).await {
-            Ok(Err(err)) => err.to_string(),
-            Ok(Ok(connection)) => {
-                let _ = connection.close().await;
-                "no free connection within the acquire timeout".to_owned()
-            }
-            Err(_) => "no answer within the acquire timeout".to_owned(),
+        match connect_directly(options, Duration::from_secs(2)).await {
+            Ok(()) => "no free connection within the acquire timeout".to_owned(),
+            Err(Some(err)) => err.to_string(),
+            Err(None) => "no answer within the acquire timeout".to_owned(),
         }
     } else {
         pooled.to_string()
@@ -213,6 +208,24 @@ async fn connect_failed(options: &PgConnectOptions, pooled: sqlx::Error) -> Stor
     match super::map_sqlx(pooled) {
         StoreError::Unavailable(_) => StoreError::Unavailable(Box::new(failed)),
         _ => StoreError::Backend(Box::new(failed)),
+    }
+}
+
+/// Opens one connection outside the pool (whose attempts to connect to a server that
+/// refuses are retried until its acquire timeout) and closes it: the server's own answer,
+/// or `None` when there was none `within`.
+async fn connect_directly(
+    options: &PgConnectOptions,
+    within: Duration,
+) -> Result<(), Option<sqlx::Error>> {
+    use sqlx::Connection as _;
+    match tokio::time::timeout(within, sqlx::PgConnection::connect_with(options)).await {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            Ok(())
+        }
+        Ok(Err(err)) => Err(Some(err)),
+        Err(_) => Err(None),
     }
 }
 
@@ -390,22 +403,17 @@ impl_sql_store!(
             })
         }
 
-        /// Opens one connection of its own (outside the pool, whose attempts to connect
-        /// to a server that refuses retry until the acquire timeout) and closes it.
+        /// Opens one connection of its own, outside the pool, and closes it.
         async fn probe(&self) -> Result<(), StoreError> {
-            use sqlx::Connection as _;
             let options = self.pool.connect_options();
-            let connect = sqlx::PgConnection::connect_with(options.as_ref());
-            match tokio::time::timeout(Duration::from_secs(1), connect).await {
-                Ok(Ok(connection)) => {
-                    let _ = connection.close().await;
-                    Ok(())
-                }
-                Ok(Err(err)) => Err(super::map_sqlx(err)),
-                Err(_) => Err(StoreError::Unavailable(
-                    "no connection to PostgreSQL within 1 s".into(),
-                )),
-            }
+            connect_directly(&options, Duration::from_secs(1))
+                .await
+                .map_err(|err| match err {
+                    Some(err) => super::map_sqlx(err),
+                    None => {
+                        StoreError::Unavailable("no connection to PostgreSQL within 1 s".into())
+                    }
+                })
         }
     }
 );
