@@ -216,6 +216,93 @@ pub struct AuthConfig {
     /// connection is freed: a body that trickles a byte at a time cannot hold a connection
     /// (or a place in line) for long. Both presets: 10 s.
     pub body_read_timeout: Duration,
+    /// Second factors (authenticator apps and recovery codes): `None` turns them off, and
+    /// the router then has no routes for them. Both presets: `None`; set it with
+    /// [`SecondFactorConfig::new`] and a key of your own.
+    pub second_factors: Option<SecondFactorConfig>,
+}
+
+/// How second factors work: the key that seals authenticator secrets at rest, the name an
+/// authenticator app shows, and the cookies of the second step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SecondFactorConfig {
+    /// Seals authenticator app secrets in the store (XChaCha20-Poly1305): a copy of the
+    /// database alone does not give the codes. Keep it out of the database and the code
+    /// (an environment variable, a secret store).
+    pub key: SecondFactorKey,
+    /// The name an authenticator app shows beside the account ("Example App").
+    pub issuer: String,
+    /// The cookie of a login waiting for its second factor (HttpOnly, short-lived, bound to
+    /// the browser that gave the password). Default: `__Host-second_factor`.
+    pub pending_cookie: String,
+    /// How long a login may wait for its second factor. Default: 5 minutes.
+    pub pending_lifetime: Duration,
+    /// The cookie of a browser whose owner asked not to be asked for a second factor on it
+    /// for [`device_lifetime`](Self::device_lifetime) (opt-in at the second step); `None`
+    /// asks every time. Default: `Some("__Host-second_factor_device")`.
+    pub device_cookie: Option<String>,
+    /// How long such a browser skips the second factor. Default: 30 days.
+    pub device_lifetime: Duration,
+}
+
+impl SecondFactorConfig {
+    /// Second factors sealed with `key`, shown in authenticator apps as `issuer`, with the
+    /// defaults above.
+    pub fn new(key: SecondFactorKey, issuer: impl Into<String>) -> Self {
+        Self {
+            key,
+            issuer: issuer.into(),
+            pending_cookie: "__Host-second_factor".into(),
+            pending_lifetime: Duration::from_secs(5 * 60),
+            device_cookie: Some("__Host-second_factor_device".into()),
+            device_lifetime: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// The 32-byte key that seals authenticator secrets. `Debug` never shows it.
+///
+/// ```
+/// use tower_auth::SecondFactorKey;
+/// // 32 random bytes, base64: `openssl rand -base64 32`
+/// let key = SecondFactorKey::from_base64("q2bqhz0p3Rr8m0o8yJ0cQb6yHjv9lRrJx3p3cV1e0gY=").unwrap();
+/// assert_eq!(format!("{key:?}"), "SecondFactorKey([redacted])");
+/// assert!(SecondFactorKey::from_base64("too short").is_err());
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct SecondFactorKey([u8; 32]);
+
+impl SecondFactorKey {
+    /// The key of these 32 bytes.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
+    /// The key whose standard base64 (with or without padding) is `text`.
+    ///
+    /// # Errors
+    /// [`ConfigError::SecondFactorKey`] unless `text` is base64 of exactly 32 bytes.
+    pub fn from_base64(text: &str) -> Result<Self, ConfigError> {
+        use base64::Engine as _;
+        let text = text.trim().trim_end_matches('=');
+        let bytes = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(text)
+            .map_err(|_| ConfigError::SecondFactorKey)?;
+        <[u8; 32]>::try_from(bytes.as_slice())
+            .map(Self)
+            .map_err(|_| ConfigError::SecondFactorKey)
+    }
+
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for SecondFactorKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SecondFactorKey([redacted])")
+    }
 }
 
 /// The session cookie.
@@ -327,6 +414,7 @@ impl Default for AuthConfig {
             max_body_bytes: 16 * 1024,
             sweep_interval: Some(Duration::from_secs(10 * 60)),
             body_read_timeout: Duration::from_secs(10),
+            second_factors: None,
         }
     }
 }
@@ -378,6 +466,18 @@ impl AuthConfig {
             check_cookie_name(name, cookie.secure)?;
             if *name == cookie.name {
                 return Err(ConfigError::CookieName(name.clone()));
+            }
+        }
+        if let Some(second) = &self.second_factors {
+            let names = std::iter::once(&second.pending_cookie).chain(&second.device_cookie);
+            for name in names {
+                check_cookie_name(name, cookie.secure)?;
+                if *name == cookie.name || Some(name) == self.trusted_device_cookie.as_ref() {
+                    return Err(ConfigError::CookieName(name.clone()));
+                }
+            }
+            if second.issuer.is_empty() || second.issuer.contains(':') {
+                return Err(ConfigError::SecondFactorIssuer(second.issuer.clone()));
             }
         }
         if self.max_login_failures == 0 {

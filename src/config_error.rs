@@ -58,6 +58,16 @@ pub enum ConfigError {
     /// `sweep_interval` is zero: the sweep would run without pause.
     #[error("sweep_interval must be longer than zero (or None, to sweep on your own schedule)")]
     ZeroSweepInterval,
+    /// A second-factor key that is not base64 of 32 bytes.
+    #[error("the second-factor key must be 32 random bytes in base64 (`openssl rand -base64 32`)")]
+    SecondFactorKey,
+    /// An authenticator issuer name that is empty or has a `:` (which the `otpauth://` URI
+    /// reserves).
+    #[error("second-factor issuer {0:?} must be a non-empty name without `:`")]
+    SecondFactorIssuer(String),
+    /// Second factors are asked for but not configured (`AuthConfig::second_factors`).
+    #[error("second factors are off: set AuthConfig::second_factors")]
+    NoSecondFactors,
     /// `logout_redirect` cannot be sent as a `Location` header.
     #[error("logout_redirect {0:?} is not a valid Location")]
     LogoutRedirect(String),

@@ -105,13 +105,15 @@
 //!
 //! # Accounts: sessions, sudo mode, password change, deletion
 //!
-//! Every self-service route of the router is also a method, for pages of your own.
-//! Methods named "my" act on the user of the presented session; [`AuthContext`] passes the
-//! session, client address and user agent for you.
+//! Every self-service route of the router is also a method, for pages of your own. Every
+//! flow takes the [`Client`] that asks (its address, user agent, session and device
+//! cookies), so per-client limits and session rotation cannot be skipped by forgetting an
+//! argument; behind the layer, [`AuthContext::client`] takes it from the request (and the
+//! context's own methods do it for you).
 //!
 //! ```
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
-//! use tower_auth::{Auth, AuthConfig, AuthError, LoginAttempt, Mailer, MemoryStore};
+//! use tower_auth::{Auth, AuthConfig, AuthError, Client, LoginAttempt, Mailer, MemoryStore};
 //!
 //! let mailer = Mailer::dev_outbox("target/outbox", "app@localhost", "http://localhost:3000")?;
 //! let mut config = AuthConfig::hardened_with(mailer);
@@ -120,31 +122,33 @@
 //! let auth = Auth::new(MemoryStore::new(), config)?;
 //! let pw = "correct horse battery staple";
 //! auth.register_user("me@example.com", pw).await?;
+//! let browser = Client::new(Some([192, 0, 2, 1].into())).user_agent(Some("Firefox/133.0"));
 //! let laptop = auth
-//!     .log_in(LoginAttempt::new("me@example.com", pw).user_agent(Some("Firefox/133.0")))
+//!     .log_in(&browser, LoginAttempt::new("me@example.com", pw))
 //!     .await?;
 //! let phone = auth
-//!     .log_in(LoginAttempt::new("me@example.com", pw).remember_me(true))
+//!     .log_in(&Client::new(None), LoginAttempt::new("me@example.com", pw).remember_me(true))
 //!     .await?;
-//! let laptop = Some(laptop.session_id.as_str());
+//! // The laptop's later requests present its session cookie.
+//! let laptop = browser.session(Some(&laptop.session_id));
 //!
-//! let sessions = auth.list_my_sessions(laptop).await?;
+//! let sessions = auth.list_my_sessions(&laptop).await?;
 //! assert_eq!(sessions.len(), 2);
 //! assert_eq!(sessions.iter().filter(|s| s.current).count(), 1);
 //!
 //! // A new password ends every other session; this one stays.
-//! auth.change_password(laptop, pw, "a new and longer passphrase", None).await?;
+//! auth.change_password(&laptop, pw, "a new and longer passphrase").await?;
 //! assert!(auth.get_user_from_session_id(Some(&phone.session_id)).await?.is_none());
-//! assert_eq!(auth.list_my_sessions(laptop).await?.len(), 1);
+//! assert_eq!(auth.list_my_sessions(&laptop).await?.len(), 1);
 //!
 //! assert!(matches!(
-//!     auth.delete_account(laptop, Some("not my password"), None).await,
+//!     auth.delete_account(&laptop, Some("not my password")).await,
 //!     Err(AuthError::WrongPassword)
 //! ));
 //! // Logged in a moment ago: recent enough to delete without the password.
-//! auth.require_recent_authentication(laptop).await?;
-//! auth.delete_account(laptop, None, None).await?;
-//! assert!(auth.get_user_from_session_id(laptop).await?.is_none());
+//! auth.require_recent_authentication(&laptop).await?;
+//! auth.delete_account(&laptop, None).await?;
+//! assert!(auth.get_user_from_session_id(laptop.session.as_deref()).await?.is_none());
 //! # Ok(()) }
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 //! ```
@@ -166,7 +170,7 @@
 //! use std::sync::{Arc, Mutex};
 //! use tower_auth::mail::{MailError, MailTransport};
 //! use tower_auth::{
-//!     Auth, AuthConfig, AuthError, ConfirmationProof, LoginAttempt, Mailer, MemoryStore,
+//!     Auth, AuthConfig, AuthError, Client, LoginAttempt, Mailer, MemoryStore,
 //! };
 //!
 //! /// Keeps every message (a real app uses SMTP).
@@ -189,8 +193,9 @@
 //! let pw = "correct horse battery staple";
 //!
 //! auth.register_user("me@example.com", pw).await?;
+//! let client = Client::new(None);
 //! assert!(matches!(
-//!     auth.log_in(LoginAttempt::new("me@example.com", pw)).await,
+//!     auth.log_in(&client, LoginAttempt::new("me@example.com", pw)).await,
 //!     Err(AuthError::EmailNotConfirmed)
 //! ));
 //! auth.flush_mail().await; // the worker would send it anyway; a test wants it now
@@ -200,9 +205,8 @@
 //! let token = text.split("token=").nth(1).and_then(|t| t.split_whitespace().next()).unwrap();
 //! // The link proves the mailbox; the password proves who registered (without it, a
 //! // password nobody proved is cleared: anyone can register someone else's address).
-//! let proof = ConfirmationProof::default().password(Some(pw));
-//! assert!(auth.confirm_email_with(token, proof).await?.password_kept);
-//! auth.log_in(LoginAttempt::new("me@example.com", pw)).await?;
+//! assert!(auth.confirm_email(&client, token, Some(pw)).await?.password_kept);
+//! auth.log_in(&client, LoginAttempt::new("me@example.com", pw)).await?;
 //! # Ok(()) }
 //! # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(demo()).unwrap();
 //! ```
@@ -284,6 +288,7 @@
 #![warn(missing_docs, unreachable_pub)]
 
 mod auth;
+mod auth_methods;
 pub mod clock;
 mod common_passwords;
 mod config;
@@ -300,10 +305,15 @@ mod user;
 mod user_agent;
 
 pub use auth::{
-    Auth, AuthBuilder, AuthError, ConfirmationProof, Confirmed, LoggedIn, LoginAttempt,
-    MagicLinkLogin, ResetRequested, SessionCacheStats, SessionCookie, SessionInfo,
+    Auth, AuthBuilder, AuthError, Client, Confirmed, LoggedIn, LoginAttempt, RecoveryCodes,
+    ResetRequested, SecondFactorPending, SecondFactorProof, SessionCacheStats, SessionCookie,
+    SessionInfo, TotpEnrolment, Verified,
 };
-pub use config::{AuthConfig, ConfigError, CookieConfig, NoSessionStatus, ResetDelivery};
+pub use auth_methods::{AuthMethod, AuthMethods};
+pub use config::{
+    AuthConfig, ConfigError, CookieConfig, NoSessionStatus, ResetDelivery, SecondFactorConfig,
+    SecondFactorKey,
+};
 pub use http::extract::{AuthRejection, CurrentUser, MaybeUser};
 pub use http::guard::{LoginRequiredLayer, safe_next};
 pub use http::layer::{AuthContext, AuthLayer};

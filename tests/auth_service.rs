@@ -652,7 +652,10 @@ async fn debug_output_hides_hashes_and_tokens<S: Store + Clone>(fx: Fixture<S>) 
     );
 
     let logged_in = auth
-        .log_in(LoginAttempt::new("bob@bob.com", "MyPwdOfBob"))
+        .log_in(
+            &tower_auth::Client::default(),
+            LoginAttempt::new("bob@bob.com", "MyPwdOfBob"),
+        )
         .await
         .expect("log_in");
     let debug = format!("{logged_in:?}");
@@ -667,7 +670,7 @@ async fn debug_output_hides_hashes_and_tokens<S: Store + Clone>(fx: Fixture<S>) 
     );
 
     let requested = auth
-        .request_password_reset("bob@bob.com")
+        .request_password_reset(&tower_auth::Client::default(), "bob@bob.com")
         .await
         .expect("request_password_reset");
     let ResetRequested::Token { token, .. } = &requested else {
@@ -678,16 +681,12 @@ async fn debug_output_hides_hashes_and_tokens<S: Store + Clone>(fx: Fixture<S>) 
     assert!(debug.contains("bob@bob.com"), "{debug}");
 
     // What a flow is handed about its client: a presented session is a live secret.
-    let mut login = tower_auth::MagicLinkLogin::default();
-    login.current_session = Some(&logged_in.session_id);
-    let debug = format!("{login:?}");
-    assert!(!debug.contains(&logged_in.session_id), "{debug}");
-    let proof = tower_auth::ConfirmationProof::default()
-        .password(Some("MyPwdOfBob"))
-        .session_id(Some(&logged_in.session_id));
-    let debug = format!("{proof:?}");
+    let client = tower_auth::Client::new(None)
+        .session(Some(&logged_in.session_id))
+        .device(Some("device-secret-token"));
+    let debug = format!("{client:?}");
     assert!(
-        !debug.contains(&logged_in.session_id) && !debug.contains("MyPwdOfBob"),
+        !debug.contains(&logged_in.session_id) && !debug.contains("device-secret-token"),
         "{debug}"
     );
 }

@@ -92,7 +92,10 @@ macro_rules! start_app {
         for earlier in 0..=round {
             let email = format!("auth-user-{earlier}@example.com");
             let logged_in = auth
-                .log_in(LoginAttempt::new(&email, "a fine passphrase"))
+                .log_in(
+                    &tower_auth::Client::default(),
+                    LoginAttempt::new(&email, "a fine passphrase"),
+                )
                 .await
                 .unwrap_or_else(|e| panic!("{email} logs in on start {round}: {e}"));
             let user = auth

@@ -232,10 +232,10 @@ fn run_preset(mut config: AuthConfig, seed_name: &str) {
             .await
             .expect("register");
         let logged_in = auth
-            .log_in(LoginAttempt::new(
-                "bob@example.com",
-                "correct horse battery staple",
-            ))
+            .log_in(
+                &tower_auth::Client::default(),
+                LoginAttempt::new("bob@example.com", "correct horse battery staple"),
+            )
             .await
             .expect("log in");
         let session = format!("{}={}", auth.config().cookie.name, logged_in.session_id);

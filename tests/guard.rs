@@ -87,7 +87,10 @@ async fn browsers_go_to_the_login_page_and_api_clients_get_401() {
     // With a session, through.
     auth.register_user("bob@example.com", PW).await.unwrap();
     let logged_in = auth
-        .log_in(LoginAttempt::new("bob@example.com", PW))
+        .log_in(
+            &tower_auth::Client::default(),
+            LoginAttempt::new("bob@example.com", PW),
+        )
         .await
         .unwrap();
     let cookie = format!("{}={}", auth.config().cookie.name, logged_in.session_id);

@@ -183,7 +183,7 @@ async fn layer_on_a_plain_tower_service_over_http() {
         let context = req.extensions().get::<AuthContext>().unwrap();
         let mut response = if req.uri().path() == "/logout" {
             let auth = context.auth();
-            auth.log_out(context.session_id().as_deref())
+            auth.log_out(&context.client())
                 .await
                 .expect("store healthy");
             let mut response = axum::response::Response::new(axum::body::Body::from("bye"));
@@ -442,7 +442,9 @@ async fn current_user_refuses_and_maybe_user_is_none_without_a_valid_session() {
     let cookie = format!("session_id={session_id}");
     let (_, _, body) = get_text(&server, "/maybe", Some(&cookie)).await;
     assert_eq!(body, "bob@bob.com");
-    auth.log_out(Some(&session_id)).await.unwrap();
+    auth.log_out(&tower_auth::Client::new(None).session(Some(&session_id)))
+        .await
+        .unwrap();
     let (status, _, _) = get_text(&server, "/current", Some(&cookie)).await;
     assert_eq!(status, 403);
     let (_, _, body) = get_text(&server, "/maybe", Some(&cookie)).await;

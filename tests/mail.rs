@@ -923,7 +923,9 @@ async fn two_instances_on_one_postgres_send_each_message_once() {
     for (i, user) in users.iter().enumerate() {
         let auth = if i % 2 == 0 { &a } else { &b };
         auth.register_user(user, PW).await.expect("register");
-        auth.request_magic_link(user).await.expect("magic link");
+        auth.request_magic_link(&tower_auth::Client::default(), user)
+            .await
+            .expect("magic link");
     }
     a.background_idle().await;
     b.background_idle().await;
@@ -1108,8 +1110,7 @@ async fn email_changes_respect_the_current_and_the_taken_address() {
             auth.register_user(email, PW).await.expect("register");
             auth.flush_mail().await;
             let link = capture.sent_to(email).last().expect("confirmation").token();
-            let proof = tower_auth::ConfirmationProof::default().password(Some(PW));
-            auth.confirm_email_with(&link, proof)
+            auth.confirm_email(&tower_auth::Client::default(), &link, Some(PW))
                 .await
                 .expect("confirm");
             let login = site
@@ -1379,7 +1380,7 @@ async fn host_templates_replace_the_defaults() {
         "{}",
         parsed.html
     );
-    auth.confirm_email(&message.token())
+    auth.confirm_email(&tower_auth::Client::default(), &message.token(), None)
         .await
         .expect("the link works");
 }

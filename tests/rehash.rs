@@ -99,9 +99,12 @@ async fn upgraded_to(store: &Arc<dyn Store>, watched: &Watched, prefix: &str) ->
 }
 
 async fn log_in(auth: &Auth) {
-    auth.log_in(LoginAttempt::new(EMAIL, PASSWORD))
-        .await
-        .expect("the password still logs in");
+    auth.log_in(
+        &tower_auth::Client::default(),
+        LoginAttempt::new(EMAIL, PASSWORD),
+    )
+    .await
+    .expect("the password still logs in");
 }
 
 /// Registers under `from`, then logs in under `to` (same store): the hash moves to `to`'s
@@ -178,9 +181,14 @@ async fn a_password_change_wins_over_a_pending_upgrade(store: Arc<dyn Store>) {
     old.register_user(EMAIL, PASSWORD).await.expect("register");
     let stale = stored_hash(&store).await;
     let token = old.get_reset_password_token(EMAIL).await.unwrap();
-    old.reset_password(EMAIL, &token, "a brand new passphrase")
-        .await
-        .unwrap();
+    old.reset_password(
+        &tower_auth::Client::default(),
+        EMAIL,
+        &token,
+        "a brand new passphrase",
+    )
+    .await
+    .unwrap();
     let id = store
         .find_user_by(UserLookup::Email(EMAIL))
         .await
@@ -278,7 +286,10 @@ async fn unknown_emails_verify_against_a_hash_of_the_configured_algorithm() {
             .build()
             .unwrap();
         let refused = auth
-            .log_in(LoginAttempt::new("nobody@example.com", PASSWORD))
+            .log_in(
+                &tower_auth::Client::default(),
+                LoginAttempt::new("nobody@example.com", PASSWORD),
+            )
             .await;
         assert!(refused.is_err());
         let seen = seen.lock().unwrap().clone();

@@ -95,24 +95,42 @@ async fn assert_upgraded(store: Arc<dyn Store>, secrets: &Secrets) {
     ));
     for email in ["alice@example.com", "carol@example.com"] {
         let err = auth
-            .reset_password(email, &secrets.reset_tokens[email], "a brand new password")
+            .reset_password(
+                &tower_auth::Client::default(),
+                email,
+                &secrets.reset_tokens[email],
+                "a brand new password",
+            )
             .await
             .expect_err("an expired 0.1 reset token is refused");
         assert!(matches!(err, AuthError::InvalidResetToken), "{err:?}");
     }
     let bob = "bob@example.com";
-    auth.reset_password(bob, &secrets.reset_tokens[bob], "a brand new password")
-        .await
-        .expect("a live 0.1 reset token redeems once");
+    auth.reset_password(
+        &tower_auth::Client::default(),
+        bob,
+        &secrets.reset_tokens[bob],
+        "a brand new password",
+    )
+    .await
+    .expect("a live 0.1 reset token redeems once");
     assert!(
-        auth.reset_password(bob, &secrets.reset_tokens[bob], "another one")
-            .await
-            .is_err(),
+        auth.reset_password(
+            &tower_auth::Client::default(),
+            bob,
+            &secrets.reset_tokens[bob],
+            "another one"
+        )
+        .await
+        .is_err(),
         "and only once"
     );
-    auth.log_in(LoginAttempt::new(bob, "a brand new password"))
-        .await
-        .expect("bob logs in with the new password");
+    auth.log_in(
+        &tower_auth::Client::default(),
+        LoginAttempt::new(bob, "a brand new password"),
+    )
+    .await
+    .expect("bob logs in with the new password");
 
     // New accounts get new ids.
     let newcomer = auth

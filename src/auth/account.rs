@@ -1,18 +1,18 @@
 //! Accounts: registration, and what a signed-in user changes themselves: their password,
 //! and whether the account exists at all.
 
-use std::net::IpAddr;
-
-use super::{Auth, AuthError, event, normalize_new_email};
+use super::{Auth, AuthError, Client, event, normalize_new_email};
 use crate::store::StoreError;
 use crate::store::{EndSessions, NewUser, UserLookup, UserUpdate};
 use crate::user::User;
 
 impl Auth {
-    /// Registers a user (seed task 5): a valid email, a password the policy accepts, hashed
-    /// off the async executor. With no per-client limit: behind the auth layer, prefer
-    /// [`AuthContext::register`](crate::AuthContext::register), which counts registrations
-    /// and hashing per client address.
+    /// Registers a user: a valid email, a password the policy accepts, hashed off the
+    /// async executor, counted against the client's
+    /// [`max_registrations_per_ip`](crate::AuthConfig::max_registrations_per_ip) and its
+    /// share of the hashing pool. Behind the auth layer,
+    /// [`AuthContext::register`](crate::AuthContext::register) takes the client from the
+    /// request.
     ///
     /// With a [`mailer`](crate::AuthConfig::mailer), the new account is mailed a
     /// confirmation link (queued in the store's outbox before this returns). With
@@ -25,19 +25,13 @@ impl Auth {
     /// # Errors
     /// [`AuthError::UserExists`] (message `User <email> already exists`), invalid email or
     /// password, [`AuthError::Overloaded`], or a store failure.
-    pub async fn register_user(&self, email: &str, password: &str) -> Result<User, AuthError> {
-        self.register_from(email, password, None).await
-    }
-
-    /// [`register_user`](Self::register_user) from `client_ip`: counted against
-    /// [`max_registrations_per_ip`](crate::AuthConfig::max_registrations_per_ip) and the
-    /// client's share of the hashing pool.
-    pub(crate) async fn register_from(
+    pub async fn register(
         &self,
+        client: &Client,
         email: &str,
         password: &str,
-        client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
+        let client_ip = client.ip;
         self.limit_per_client(
             "register",
             client_ip,
@@ -126,12 +120,12 @@ impl Auth {
     /// [`AuthError::NoSession`]; [`AuthError::Overloaded`]; a store failure.
     pub async fn change_password(
         &self,
-        session_id: Option<&str>,
+        client: &Client,
         current_password: &str,
         new_password: &str,
-        client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
-        let (session, user) = self.require_session(session_id).await?;
+        let client_ip = client.ip;
+        let (session, user) = self.require_session(client.session_id()).await?;
         if self.inner.config.sudo_for_password_change {
             self.check_sudo(&session)?;
         }
@@ -162,14 +156,13 @@ impl Auth {
     /// [`AuthError::NoSession`]; [`AuthError::Overloaded`]; a store failure.
     pub async fn delete_account(
         &self,
-        session_id: Option<&str>,
+        client: &Client,
         password: Option<&str>,
-        client_ip: Option<IpAddr>,
     ) -> Result<User, AuthError> {
-        let (session, user) = self.require_session(session_id).await?;
+        let (session, user) = self.require_session(client.session_id()).await?;
         match password {
             Some(password) => {
-                self.verify_own_password(&session, &user, password, client_ip)
+                self.verify_own_password(&session, &user, password, client.ip)
                     .await?
             }
             None => self.check_sudo(&session)?,

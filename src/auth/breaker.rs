@@ -19,6 +19,7 @@ use crate::store::{
     ChangeFeed, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutgoingMail, QueuedMail, Session,
     Store, StoreError, Swept, TokenPurpose,
 };
+use crate::store::{Factor, FactorKind, FactorUpdate, NewFactor};
 use crate::store::{NewUser, UserLookup, UserRecord, UserUpdate};
 use crate::token::TokenHash;
 use crate::user::{User, UserId};
@@ -213,8 +214,9 @@ impl Store for Breaker {
         &self,
         token: &TokenHash,
         now_ms: i64,
+        methods: crate::AuthMethods,
     ) -> Result<bool, StoreError> {
-        self.guard(self.store.reauthenticate_session(token, now_ms))
+        self.guard(self.store.reauthenticate_session(token, now_ms, methods))
             .await
     }
 
@@ -301,6 +303,46 @@ impl Store for Breaker {
 
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError> {
         self.guard(self.store.delete_expired(cutoffs)).await
+    }
+
+    async fn add_factors(
+        &self,
+        factors: Vec<NewFactor>,
+        replace: Option<(UserId, FactorKind)>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.guard(self.store.add_factors(factors, replace)).await
+    }
+
+    async fn list_factors(&self, user_id: UserId) -> Result<Vec<Factor>, StoreError> {
+        self.guard(self.store.list_factors(user_id)).await
+    }
+
+    async fn find_factor_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<(Factor, User)>, StoreError> {
+        self.guard(self.store.find_factor_by_credential(credential_id))
+            .await
+    }
+
+    async fn update_factor(
+        &self,
+        user_id: UserId,
+        id: i64,
+        update: FactorUpdate,
+    ) -> Result<bool, StoreError> {
+        self.guard(self.store.update_factor(user_id, id, update))
+            .await
+    }
+
+    async fn delete_factors(
+        &self,
+        user_id: UserId,
+        kind: Option<FactorKind>,
+        id: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        self.guard(self.store.delete_factors(user_id, kind, id))
+            .await
     }
 
     async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {

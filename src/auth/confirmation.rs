@@ -1,59 +1,14 @@
 //! Email confirmation: the link a new account is mailed, redeeming it, asking for another,
 //! and what registering an address that already has an account mails instead.
 
-use std::net::IpAddr;
-
-use super::outbox::{Link, Requester};
-use super::{Auth, AuthError, event};
+use super::outbox::Link;
+use super::{Auth, AuthError, Client, event};
 use crate::clock::duration_ms;
 use crate::mail::MailKind;
 use crate::store::{EndSessions, UserUpdate};
 use crate::store::{FirstLink, TokenPurpose};
 use crate::token::{self, TokenFormat, TokenHash};
 use crate::user::User;
-
-/// What a confirmation offers as proof that the confirmer knows the account's password
-/// (see [`Auth::confirm_email_with`]); the default offers none.
-#[derive(Clone, Copy, Default)]
-#[non_exhaustive]
-pub struct ConfirmationProof<'a> {
-    /// The password, as typed on the confirmation page.
-    pub password: Option<&'a str>,
-    /// The session token the client presented.
-    pub session_id: Option<&'a str>,
-    /// The client's address, for the login throttle a password counts against.
-    pub client_ip: Option<IpAddr>,
-}
-
-impl<'a> ConfirmationProof<'a> {
-    /// Offers the password.
-    pub fn password(mut self, password: Option<&'a str>) -> Self {
-        self.password = password;
-        self
-    }
-
-    /// Offers the session the client presented.
-    pub fn session_id(mut self, session_id: Option<&'a str>) -> Self {
-        self.session_id = session_id;
-        self
-    }
-
-    /// The client's address.
-    pub fn client_ip(mut self, client_ip: Option<IpAddr>) -> Self {
-        self.client_ip = client_ip;
-        self
-    }
-}
-
-impl std::fmt::Debug for ConfirmationProof<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ConfirmationProof")
-            .field("password", &self.password.map(|_| "[redacted]"))
-            .field("session_id", &self.session_id.map(|_| "[redacted]"))
-            .field("client_ip", &self.client_ip)
-            .finish()
-    }
-}
 
 /// A redeemed confirmation link.
 #[derive(Debug, Clone)]
@@ -137,20 +92,6 @@ impl Auth {
         }
     }
 
-    /// Redeems a confirmation link's token and marks the account's email confirmed, with
-    /// no proof of the password: the password of an account that was never confirmed is
-    /// cleared, and its sessions, links and trusted devices end (see
-    /// [`confirm_email_with`](Self::confirm_email_with), which keeps a proven password).
-    ///
-    /// # Errors
-    /// As [`confirm_email_with`](Self::confirm_email_with).
-    pub async fn confirm_email(&self, token: &str) -> Result<User, AuthError> {
-        Ok(self
-            .confirm_email_with(token, ConfirmationProof::default())
-            .await?
-            .user)
-    }
-
     /// `POST /confirmation`: redeems a confirmation link's token and marks the account's
     /// email confirmed.
     ///
@@ -168,17 +109,19 @@ impl Auth {
     /// to an address the account no longer has; [`AuthError::WrongPassword`] (the token is
     /// kept), [`AuthError::Throttled`] or [`AuthError::Overloaded`] when a password was
     /// given; a store failure.
-    pub async fn confirm_email_with(
+    pub async fn confirm_email(
         &self,
+        client: &Client,
         token: &str,
-        proof: ConfirmationProof<'_>,
+        password: Option<&str>,
     ) -> Result<Confirmed, AuthError> {
         let (_, owner) = self
             .peek_token(token, TokenPurpose::ConfirmEmail)
             .await?
             .ok_or(AuthError::InvalidToken)?;
         let mut update = UserUpdate::new().confirm_email(self.now_ms());
-        let proven = owner.email_confirmed() || self.password_proven(&owner, &proof).await?;
+        let proven =
+            owner.email_confirmed() || self.password_proven(&owner, client, password).await?;
         if !proven {
             update = clear_unproven_password(update);
         }
@@ -197,50 +140,41 @@ impl Auth {
         })
     }
 
-    /// Whether `proof` shows that the confirmer knows `owner`'s password: a live session
-    /// of the account, or the password itself (a wrong one is an error, counted as a
-    /// failed login).
+    /// Whether the confirmer shows that they know `owner`'s password: a live session of the
+    /// account presented by `client`, or the password itself (a wrong one is an error,
+    /// counted as a failed login).
     async fn password_proven(
         &self,
         owner: &User,
-        proof: &ConfirmationProof<'_>,
+        client: &Client,
+        password: Option<&str>,
     ) -> Result<bool, AuthError> {
-        if let Some(session) = proof.session_id {
+        if let Some(session) = client.session_id() {
             if let Some(user) = self.get_user_from_session_id(Some(session)).await? {
                 if user.id == owner.id {
                     return Ok(true);
                 }
             }
         }
-        let Some(password) = proof.password else {
+        let Some(password) = password else {
             return Ok(false);
         };
-        self.verify_password_of(owner, password, proof.client_ip, None)
+        self.verify_password_of(owner, password, client.ip, None)
             .await?;
         Ok(true)
     }
 
     /// `POST /confirmation/resend`: mails a new confirmation link if `email` has an
     /// unconfirmed account, with the same answer (and the same work on the request path)
-    /// for every email. Behind the auth layer, prefer
-    /// [`AuthContext::resend_confirmation`](crate::AuthContext::resend_confirmation), which
-    /// counts requests per client address.
+    /// for every email, counted against the client's
+    /// [`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip).
     ///
     /// # Errors
     /// [`AuthError::RateLimited`] for a client over its hourly limit; a store failure.
-    pub async fn resend_confirmation(&self, email: &str) -> Result<(), AuthError> {
-        self.resend_confirmation_from(email, Requester::default())
-            .await
-    }
-
-    pub(crate) async fn resend_confirmation_from(
-        &self,
-        email: &str,
-        requester: Requester<'_>,
-    ) -> Result<(), AuthError> {
+    pub async fn resend_confirmation(&self, client: &Client, email: &str) -> Result<(), AuthError> {
         self.mailer()?;
         let limit = self.inner.config.max_mails_per_hour;
-        self.accept_mail_request(TokenPurpose::ConfirmEmail, email, requester, limit)
+        self.accept_mail_request(TokenPurpose::ConfirmEmail, email, client, limit)
             .await
     }
 }

@@ -114,6 +114,25 @@ impl Auth {
         self.build_session_cookie(cookie)
     }
 
+    /// A `Set-Cookie` for a cookie of the crate's beside the session's (a trusted device,
+    /// a login waiting for its second factor): HttpOnly, `SameSite=Lax`, for every path,
+    /// `Secure` as the session cookie is; kept for `lifetime` (`None`: forgotten at once).
+    pub(super) fn side_cookie(
+        &self,
+        name: &str,
+        value: String,
+        lifetime: Option<std::time::Duration>,
+    ) -> Option<SessionCookie> {
+        let mut cookie = Cookie::new(name.to_owned(), value);
+        cookie.set_path("/");
+        cookie.set_http_only(true);
+        cookie.set_same_site(SameSite::Lax);
+        cookie.set_secure(self.config().cookie.secure);
+        let seconds = lifetime.map_or(0, |l| i64::try_from(l.as_secs()).unwrap_or(i64::MAX));
+        cookie.set_max_age(cookie::time::Duration::seconds(seconds));
+        SessionCookie::from_cookie(&cookie)
+    }
+
     /// The `Set-Cookie` that makes the browser forget its session cookie (an empty value
     /// that expires at once): for a logout handler, after [`Auth::log_out`].
     pub fn expired_session_cookie(&self) -> SessionCookie {

@@ -2,7 +2,7 @@
 //! and the change when the link is used (only if the account still has the old address).
 
 use super::outbox::Link;
-use super::{Auth, AuthError, event, normalize_new_email};
+use super::{Auth, AuthError, Client, event, normalize_new_email};
 use crate::mail::MailKind;
 use crate::store::UserUpdate;
 use crate::store::{StoreError, TokenPurpose};
@@ -25,11 +25,11 @@ impl Auth {
     /// failure.
     pub async fn request_email_change(
         &self,
-        session_id: Option<&str>,
+        client: &Client,
         new_email: &str,
     ) -> Result<(), AuthError> {
         self.mailer()?;
-        let (session, user) = self.require_session(session_id).await?;
+        let (session, user) = self.require_session(client.session_id()).await?;
         self.check_sudo(&session)?;
         let new_email = normalize_new_email(new_email)?;
         if new_email == user.email {

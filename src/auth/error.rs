@@ -7,6 +7,8 @@ use crate::config::ConfigError;
 use crate::password::{HashError, PasswordRejection, PoolError};
 use crate::store::StoreError;
 
+use super::SecondFactorPending;
+
 /// Why an [`Auth`](super::Auth) operation failed. How each becomes an HTTP response is
 /// decided in one place, the crate's `error` module.
 ///
@@ -58,6 +60,26 @@ pub enum AuthError {
     /// asks for it. No session was started.
     #[error("email not confirmed")]
     EmailNotConfirmed,
+    /// No user has this id.
+    #[error("no such user")]
+    UnknownUser,
+    /// The first factor was right and the account has a second one enrolled: no session
+    /// yet. The pending login is bound to the browser by its cookie (return
+    /// [`SecondFactorPending::cookie`] with the response); finish it with
+    /// [`Auth::finish_second_factor`](super::Auth::finish_second_factor).
+    #[error("second factor required")]
+    SecondFactorRequired(Box<SecondFactorPending>),
+    /// The authenticator code or recovery code is wrong, already used, or the pending
+    /// login it was given for is unknown or expired.
+    #[error("invalid code")]
+    InvalidCode,
+    /// An authenticator app is already enrolled: remove it before enrolling another.
+    #[error("a second factor of this kind is already enrolled")]
+    SecondFactorExists,
+    /// The action needs an enrolled second factor, and the account has none (or no
+    /// enrolment is under way).
+    #[error("no second factor enrolled")]
+    NoSecondFactor,
     /// Too many failed logins for this account or client; retry after the given time.
     #[error("too many failed attempts")]
     Throttled {

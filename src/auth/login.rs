@@ -3,20 +3,30 @@
 
 use std::net::IpAddr;
 
+use super::Client;
 use super::cookie::SessionCookie;
 use super::fair_share::HashTicket;
 use super::session::SessionStart;
 use super::throttle::LoginClaim;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES, event, normalize_email};
+use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::store::UserLookup;
 use crate::token::{self, TokenFormat, TokenHash};
-use crate::user::User;
+use crate::user::{User, UserId};
 
-/// A login attempt: the credentials, and what the request tells about its client.
-///
-/// Build one with [`LoginAttempt::new`] and the setters; inside a handler behind the auth
-/// layer, [`AuthContext::log_in`](crate::AuthContext::log_in) fills in the client address
-/// and presented session from the request itself.
+/// A login whose user is known, on its way to a session (see [`Auth::finish_login`]).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Login {
+    /// How the user proved who they are so far.
+    pub(super) methods: AuthMethods,
+    /// "Remember me".
+    pub(super) remember_me: bool,
+    /// Issue a trusted-device cookie (a password login from a client without one).
+    pub(super) trust_device: bool,
+}
+
+/// A login attempt: the credentials as typed, and whether to remember the session.
+/// Who attempts it is the [`Client`] the login takes.
 #[derive(Clone, Copy)]
 #[non_exhaustive]
 pub struct LoginAttempt<'a> {
@@ -24,61 +34,24 @@ pub struct LoginAttempt<'a> {
     pub email: &'a str,
     /// The password as typed.
     pub password: &'a str,
-    /// The client's address, for per-client throttling, when known.
-    pub client_ip: Option<IpAddr>,
-    /// The session token the client presented, if any (ended first when the config says so).
-    pub current_session: Option<&'a str>,
     /// "Remember me": a persistent cookie and the longer
     /// [`remembered_session_lifetime`](crate::AuthConfig::remembered_session_lifetime).
     pub remember_me: bool,
-    /// The client's `User-Agent` header, described in the user's list of sessions.
-    pub user_agent: Option<&'a str>,
-    /// The trusted-device cookie the client presented, if any (see
-    /// [`trusted_device_cookie`](crate::AuthConfig::trusted_device_cookie)).
-    pub trusted_device: Option<&'a str>,
 }
 
 impl<'a> LoginAttempt<'a> {
-    /// An attempt with these credentials, from an unknown client with no session.
+    /// An attempt with these credentials, not remembered.
     pub fn new(email: &'a str, password: &'a str) -> Self {
         Self {
             email,
             password,
-            client_ip: None,
-            current_session: None,
             remember_me: false,
-            user_agent: None,
-            trusted_device: None,
         }
-    }
-
-    /// The trusted-device cookie's value, when the client sent one.
-    pub fn trusted_device(mut self, token: Option<&'a str>) -> Self {
-        self.trusted_device = token;
-        self
     }
 
     /// Asks for a remembered session (persistent cookie, longer lifetime).
     pub fn remember_me(mut self, remember: bool) -> Self {
         self.remember_me = remember;
-        self
-    }
-
-    /// The client's `User-Agent` header (the list of sessions shows a short description).
-    pub fn user_agent(mut self, user_agent: Option<&'a str>) -> Self {
-        self.user_agent = user_agent;
-        self
-    }
-
-    /// The client's address (per-client throttling needs it).
-    pub fn client_ip(mut self, ip: Option<IpAddr>) -> Self {
-        self.client_ip = ip;
-        self
-    }
-
-    /// The session token the client presented (session-fixation defence needs it).
-    pub fn current_session(mut self, token: Option<&'a str>) -> Self {
-        self.current_session = token;
         self
     }
 }
@@ -87,9 +60,35 @@ impl std::fmt::Debug for LoginAttempt<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("LoginAttempt")
             .field("email", &self.email)
-            .field("client_ip", &self.client_ip)
             .field("remember_me", &self.remember_me)
             .finish_non_exhaustive()
+    }
+}
+
+/// How a user was verified by means of the application's own, for
+/// [`Auth::log_in_verified`]: which method, and whether to remember the session.
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Verified {
+    /// The method that proved who the user is.
+    pub method: AuthMethod,
+    /// "Remember me": a persistent cookie and the longer lifetime.
+    pub remember_me: bool,
+}
+
+impl Verified {
+    /// Verified by `method`, not remembered.
+    pub fn by(method: AuthMethod) -> Self {
+        Self {
+            method,
+            remember_me: false,
+        }
+    }
+
+    /// Asks for a remembered session.
+    pub fn remember_me(mut self, remember: bool) -> Self {
+        self.remember_me = remember;
+        self
     }
 }
 
@@ -103,6 +102,8 @@ pub struct LoggedIn {
     /// The `Set-Cookie` that hands the session to the browser: return it with the
     /// response.
     pub cookie: SessionCookie,
+    /// How the user proved who they are.
+    pub methods: AuthMethods,
 }
 
 impl std::fmt::Debug for LoggedIn {
@@ -110,25 +111,34 @@ impl std::fmt::Debug for LoggedIn {
         f.debug_struct("LoggedIn")
             .field("user", &self.user)
             .field("session_id", &"[redacted]")
+            .field("methods", &self.methods)
             .finish_non_exhaustive()
     }
 }
 
 impl Auth {
     /// Logs in with every protection: throttling per account and per client, one password
-    /// verification whatever the email, session-fixation defence, a new session.
+    /// verification whatever the email, then what every login does (see
+    /// [`log_in_verified`](Self::log_in_verified)).
     ///
-    /// Behind the auth layer, prefer [`AuthContext::log_in`](crate::AuthContext::log_in),
-    /// which takes the client address and presented session from the request.
+    /// Behind the auth layer, [`AuthContext::log_in`](crate::AuthContext::log_in) takes the
+    /// client from the request.
     ///
     /// # Errors
     /// [`AuthError::Throttled`], [`AuthError::InvalidCredentials`], [`AuthError::Overloaded`],
-    /// [`AuthError::ClientBusy`] or a store failure.
-    pub async fn log_in(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
+    /// [`AuthError::ClientBusy`], [`AuthError::EmailNotConfirmed`],
+    /// [`AuthError::SecondFactorRequired`] or a store failure.
+    pub async fn log_in(
+        &self,
+        client: &Client,
+        attempt: LoginAttempt<'_>,
+    ) -> Result<LoggedIn, AuthError> {
         let trusted = self
-            .trusted_device_key(attempt.trusted_device, attempt.email)
+            .trusted_device_key(client.device_token(), attempt.email)
             .await?;
-        let (claim, ticket) = self.claim_and_reserve(&attempt, trusted).await?;
+        let (claim, ticket) = self
+            .claim_and_reserve(attempt.email, client.ip, trusted)
+            .await?;
         let Some(user) = self
             .check_credentials(attempt.email, attempt.password, ticket)
             .await?
@@ -137,50 +147,115 @@ impl Auth {
         };
         let was_trusted = claim.is_trusted();
         self.settle_successful_login(claim).await?;
+        let login = Login {
+            methods: AuthMethod::Password.into(),
+            remember_me: attempt.remember_me,
+            trust_device: !was_trusted,
+        };
+        self.finish_login(client, user, login).await
+    }
+
+    /// Logs in a user whom the application verified by means of its own (single sign-on, a
+    /// PIN, an invite link), with everything a password login does after the password:
+    /// the account's failure throttle is respected (see
+    /// [`note_failed_verification`](Self::note_failed_verification)), an unconfirmed email
+    /// is refused when [`require_confirmed_email`](crate::AuthConfig::require_confirmed_email)
+    /// says so, an enrolled second factor is asked for unless `how` is one, the presented
+    /// session ends (fixation), and the new session records the client's address and user
+    /// agent, the method, and the time (for sudo mode).
+    ///
+    /// Behind the auth layer, use
+    /// [`AuthContext::log_in_verified`](crate::AuthContext::log_in_verified). The seed's
+    /// `create_session(email)` starts a session with none of this, for its contract only.
+    ///
+    /// # Errors
+    /// [`AuthError::UnknownUser`]; [`AuthError::Throttled`];
+    /// [`AuthError::EmailNotConfirmed`]; [`AuthError::SecondFactorRequired`] (finish with
+    /// [`finish_second_factor`](Self::finish_second_factor)); a store failure.
+    pub async fn log_in_verified(
+        &self,
+        client: &Client,
+        user_id: UserId,
+        how: Verified,
+    ) -> Result<LoggedIn, AuthError> {
+        let user = self
+            .store()
+            .find_user_by(UserLookup::Id(user_id))
+            .await?
+            .ok_or(AuthError::UnknownUser)?
+            .user;
+        self.check_account_not_throttled(&user).await?;
+        let login = Login {
+            methods: how.method.into(),
+            remember_me: how.remember_me,
+            trust_device: false,
+        };
+        self.finish_login(client, user, login).await
+    }
+
+    /// What every login does once its user is known: refuse an unconfirmed email when the
+    /// config says so, ask for an enrolled second factor unless one was used, end the
+    /// presented session, start a new one recording the methods, and hand out the cookies.
+    pub(super) async fn finish_login(
+        &self,
+        client: &Client,
+        user: User,
+        login: Login,
+    ) -> Result<LoggedIn, AuthError> {
         if self.inner.config.require_confirmed_email && !user.email_confirmed() {
-            // The password was right (so the failure count is cleared), but no session
-            // until the owner proves the address reaches them.
+            // The proof was right, but no session until the owner proves the address
+            // reaches them.
             event("login_unconfirmed", Some(user.id));
             return Err(AuthError::EmailNotConfirmed);
         }
-        if self.inner.config.end_presented_session_on_login {
-            if let Some(old) = attempt
-                .current_session
-                .filter(|t| t.len() <= MAX_TOKEN_BYTES)
-            {
-                self.store().delete_session(&TokenHash::of(old)).await?;
-            }
+        if !login.methods.has_second_factor() && self.second_factor_needed(&user, client).await? {
+            let pending = self.start_second_factor(&user, login).await?;
+            event("second_factor_required", Some(user.id));
+            return Err(AuthError::SecondFactorRequired(Box::new(pending)));
         }
+        self.end_presented_session(client).await?;
         let start = SessionStart {
-            remembered: attempt.remember_me,
-            user_agent: attempt.user_agent,
-            client_ip: attempt.client_ip,
+            remembered: login.remember_me,
+            user_agent: client.user_agent_str(),
+            client_ip: client.ip,
+            methods: login.methods,
         };
         let session_id = self.start_session(user.id, start).await?;
         event("logged_in", Some(user.id));
-        let cookie = if attempt.remember_me {
+        let cookie = if login.remember_me {
             self.persistent_session_cookie(&session_id)
         } else {
             self.session_cookie(&session_id)
         };
-        let device = if was_trusted {
-            None
-        } else {
+        let device = if login.trust_device {
             self.trust_device(&user).await?
+        } else {
+            None
         };
-        let cookie = cookie.with(device);
         Ok(LoggedIn {
-            cookie,
+            cookie: cookie.with(device),
             user,
             session_id,
+            methods: login.methods,
         })
     }
 
-    /// Ends the presented session and returns its user.
+    /// Ends the session the client presented, when the config says a login does.
+    async fn end_presented_session(&self, client: &Client) -> Result<(), AuthError> {
+        if self.inner.config.end_presented_session_on_login {
+            if let Some(old) = client.session_id().filter(|t| t.len() <= MAX_TOKEN_BYTES) {
+                self.store().delete_session(&TokenHash::of(old)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Ends the session the client presented and returns its user.
     ///
     /// # Errors
     /// [`AuthError::NoSession`] when the token is absent, unknown or expired; a store failure.
-    pub async fn log_out(&self, session_id: Option<&str>) -> Result<User, AuthError> {
+    pub async fn log_out(&self, client: &Client) -> Result<User, AuthError> {
+        let session_id = client.session_id();
         let user = self
             .get_user_from_session_id(session_id)
             .await?
@@ -201,11 +276,12 @@ impl Auth {
     /// lock users out.
     pub(super) async fn claim_and_reserve(
         &self,
-        attempt: &LoginAttempt<'_>,
+        email: &str,
+        client_ip: Option<IpAddr>,
         trusted: Option<String>,
     ) -> Result<(LoginClaim, HashTicket), AuthError> {
-        let claim = self.claim_login_attempt(attempt, trusted).await?;
-        match self.reserve_hash_for(attempt.client_ip) {
+        let claim = self.claim_login_attempt(email, client_ip, trusted).await?;
+        match self.reserve_hash_for(client_ip) {
             Ok(ticket) => Ok((claim, ticket)),
             Err(shed) => {
                 self.release_claim(claim).await?;

@@ -1,42 +1,12 @@
 //! Logging in with a mailed, single-use link.
 
-use std::net::IpAddr;
-
 use super::confirmation::clear_unproven_password;
-use super::login::LoggedIn;
-use super::outbox::Requester;
-use super::session::SessionStart;
+use super::login::{LoggedIn, Login};
 use super::throttle::account_key;
-use super::{Auth, AuthError, MAX_TOKEN_BYTES, event};
+use super::{Auth, AuthError, Client, event};
+use crate::auth_methods::AuthMethod;
 use crate::store::TokenPurpose;
 use crate::store::UserUpdate;
-use crate::token::TokenHash;
-
-/// Who redeems a magic link: what a login records about its client. `Debug` never shows
-/// the presented session's token.
-#[derive(Clone, Copy, Default)]
-#[non_exhaustive]
-pub struct MagicLinkLogin<'a> {
-    /// The client's address.
-    pub client_ip: Option<IpAddr>,
-    /// The session token the client presented, if any (ended first, as at a login).
-    pub current_session: Option<&'a str>,
-    /// The client's `User-Agent` header.
-    pub user_agent: Option<&'a str>,
-}
-
-impl std::fmt::Debug for MagicLinkLogin<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MagicLinkLogin")
-            .field("client_ip", &self.client_ip)
-            .field(
-                "current_session",
-                &self.current_session.map(|_| "[redacted]"),
-            )
-            .field("user_agent", &self.user_agent)
-            .finish()
-    }
-}
 
 impl Auth {
     /// `POST /magic_link`: mails a login link (valid
@@ -48,19 +18,10 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::RateLimited`] for a client over its hourly limit; a store failure.
-    pub async fn request_magic_link(&self, email: &str) -> Result<(), AuthError> {
-        self.request_magic_link_from(email, Requester::default())
-            .await
-    }
-
-    pub(crate) async fn request_magic_link_from(
-        &self,
-        email: &str,
-        requester: Requester<'_>,
-    ) -> Result<(), AuthError> {
+    pub async fn request_magic_link(&self, client: &Client, email: &str) -> Result<(), AuthError> {
         self.mailer()?;
         let limit = self.inner.config.max_mails_per_hour;
-        self.accept_mail_request(TokenPurpose::MagicLink, email, requester, limit)
+        self.accept_mail_request(TokenPurpose::MagicLink, email, client, limit)
             .await
     }
 
@@ -76,8 +37,8 @@ impl Auth {
     /// to an address the account no longer has; a store failure.
     pub async fn log_in_with_magic_link(
         &self,
+        client: &Client,
         token: &str,
-        login: MagicLinkLogin<'_>,
     ) -> Result<LoggedIn, AuthError> {
         let (_, owner) = self
             .peek_token(token, TokenPurpose::MagicLink)
@@ -92,25 +53,15 @@ impl Auth {
             .redeem_token(token, TokenPurpose::MagicLink, update)
             .await?
             .ok_or(AuthError::InvalidToken)?;
-        if self.inner.config.end_presented_session_on_login {
-            if let Some(old) = login.current_session.filter(|t| t.len() <= MAX_TOKEN_BYTES) {
-                self.store().delete_session(&TokenHash::of(old)).await?;
-            }
-        }
         self.store()
             .reset_counter(&account_key(&user.email))
             .await?;
-        let start = SessionStart {
-            remembered: false,
-            user_agent: login.user_agent,
-            client_ip: login.client_ip,
+        event("magic_link_redeemed", Some(user.id));
+        let login = Login {
+            methods: AuthMethod::MagicLink.into(),
+            remember_me: false,
+            trust_device: false,
         };
-        let session_id = self.start_session(user.id, start).await?;
-        event("logged_in_magic_link", Some(user.id));
-        Ok(LoggedIn {
-            cookie: self.session_cookie(&session_id),
-            user,
-            session_id,
-        })
+        self.finish_login(client, user, login).await
     }
 }

@@ -2,6 +2,7 @@
 //!
 //! One file per concern:
 //!
+//! - `client.rs`: [`Client`], who asks, taken by every flow;
 //! - `login.rs`: logging in and out, the flows a login form or handler uses;
 //! - `dummy_hash.rs`: what an unknown email is verified against;
 //! - `rehash.rs`: upgrading a stored hash to the configured algorithm after a login;
@@ -12,6 +13,9 @@
 //! - `session_cache.rs`: session lookups kept in memory, coherent with the store;
 //! - `session_list.rs`: a user's sessions as they see them, and ending them;
 //! - `sweep.rs`: deleting expired records, as a task of its own;
+//! - `second_factor.rs`: logins that wait for a second factor, and finishing them;
+//! - `totp.rs`: authenticator apps (enrolment, codes, removal);
+//! - `recovery_codes.rs`: single-use codes for a lost authenticator;
 //! - `sudo.rs`: reauthentication, and the recent authentication sensitive actions need;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
 //! - `reset.rs`: password reset on top of those tokens;
@@ -38,6 +42,7 @@ use crate::user::UserId;
 mod account;
 mod background;
 mod breaker;
+mod client;
 mod confirmation;
 mod cookie;
 mod dummy_hash;
@@ -48,8 +53,10 @@ mod fair_share;
 mod login;
 mod magic_link;
 mod outbox;
+mod recovery_codes;
 mod rehash;
 mod reset;
+mod second_factor;
 mod seed;
 mod session;
 mod session_cache;
@@ -58,19 +65,22 @@ mod sudo;
 mod sweep;
 mod throttle;
 mod tokens;
+mod totp;
 mod trusted_device;
 
 use crate::config::ConfigError;
-pub use confirmation::{ConfirmationProof, Confirmed};
+pub use client::Client;
+pub use confirmation::Confirmed;
 pub use cookie::SessionCookie;
 pub(crate) use email::{normalize_email, normalize_new_email};
 pub use error::AuthError;
-pub use login::{LoggedIn, LoginAttempt};
-pub use magic_link::MagicLinkLogin;
-pub(crate) use outbox::Requester;
+pub use login::{LoggedIn, LoginAttempt, Verified};
+pub use recovery_codes::RecoveryCodes;
 pub use reset::ResetRequested;
+pub use second_factor::{SecondFactorPending, SecondFactorProof};
 pub use session_cache::SessionCacheStats;
 pub use session_list::SessionInfo;
+pub use totp::TotpEnrolment;
 
 /// Longest session or emailed token looked up; anything longer cannot be one of ours.
 const MAX_TOKEN_BYTES: usize = 128;
@@ -88,8 +98,9 @@ const MAX_TOKEN_BYTES: usize = 128;
 /// config.require_confirmed_email = false; // this example skips the confirmation mail
 /// let auth = Auth::new(MemoryStore::new(), config)?;
 /// auth.register_user("bob@example.com", "correct horse battery staple").await?;
+/// let client = tower_auth::Client::new(None);
 /// let logged_in = auth
-///     .log_in(LoginAttempt::new("bob@example.com", "correct horse battery staple"))
+///     .log_in(&client, LoginAttempt::new("bob@example.com", "correct horse battery staple"))
 ///     .await?;
 /// let user = auth.get_user_from_session_id(Some(&logged_in.session_id)).await?;
 /// assert_eq!(user.map(|u| u.email).as_deref(), Some("bob@example.com"));

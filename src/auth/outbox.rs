@@ -1,11 +1,11 @@
 //! Mail, from the flows to the durable outbox and out: queueing a link with its token in
 //! one transaction, the uniform "mail me a link" request, and the worker that delivers.
 
-use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::Client;
 use super::throttle::account_counter;
 use super::tokens::IssueOptions;
 use super::{Auth, AuthError, ConfigError, event, normalize_email};
@@ -33,14 +33,6 @@ const NOTICE_TTL: Duration = Duration::from_secs(24 * 3600);
 
 /// A counter window of one hour, in milliseconds.
 const HOUR_MS: i64 = 3_600_000;
-
-/// Who asks for a mailed link: the client's address, and the trusted-device cookie it
-/// presented, if any.
-#[derive(Clone, Copy, Default)]
-pub(crate) struct Requester<'a> {
-    pub(crate) ip: Option<IpAddr>,
-    pub(crate) device: Option<&'a str>,
-}
 
 /// The link a message carries and who it is about, for [`Auth::mail_link`].
 pub(super) struct Link<'a> {
@@ -208,20 +200,16 @@ impl Auth {
         &self,
         purpose: TokenPurpose,
         email: &str,
-        requester: Requester<'_>,
+        client: &Client,
         per_hour: Option<u32>,
     ) -> Result<(), AuthError> {
         let kind = request_kind(purpose);
-        self.limit_per_client(
-            kind,
-            requester.ip,
-            self.inner.config.max_reset_requests_per_ip,
-        )
-        .await?;
+        self.limit_per_client(kind, client.ip, self.inner.config.max_reset_requests_per_ip)
+            .await?;
         let Ok(email) = normalize_email(email) else {
             return Ok(());
         };
-        let per_client = match requester.ip {
+        let per_client = match client.ip {
             Some(ip) => format!("{email}\0{ip}"),
             None => email.clone(),
         };
@@ -230,7 +218,7 @@ impl Auth {
             return Ok(());
         }
         let trusted = self
-            .trusted_device_key(requester.device, &email)
+            .trusted_device_key(client.device_token(), &email)
             .await?
             .is_some();
         if !trusted && self.over_recipient_limit(&email).await? {
@@ -259,7 +247,10 @@ impl Auth {
             TokenPurpose::ResetPassword => Some((MailKind::ResetPassword, config.reset_token_ttl)),
             TokenPurpose::MagicLink => Some((MailKind::MagicLink, config.magic_link_ttl)),
             TokenPurpose::ConfirmEmail => Some((MailKind::ConfirmEmail, config.confirm_email_ttl)),
-            TokenPurpose::ChangeEmail | TokenPurpose::TrustedDevice => None,
+            TokenPurpose::ChangeEmail
+            | TokenPurpose::TrustedDevice
+            | TokenPurpose::SecondFactorPending
+            | TokenPurpose::SecondFactorDevice => None,
         }
     }
 

@@ -1,9 +1,8 @@
 //! Password reset, on the emailed-token model: request a token, redeem it with a new
 //! password.
 
-use super::outbox::Requester;
 use super::throttle::account_key;
-use super::{Auth, AuthError, event, normalize_email};
+use super::{Auth, AuthError, Client, event, normalize_email};
 use crate::config::ResetDelivery;
 use crate::store::TokenPurpose;
 use crate::store::{EndSessions, UserUpdate};
@@ -38,10 +37,9 @@ impl std::fmt::Debug for ResetRequested {
 }
 
 impl Auth {
-    /// `POST /reset_password`: issues a token and delivers it as the config says, with no
-    /// per-client limit. Behind the auth layer, prefer
-    /// [`AuthContext::request_password_reset`](crate::AuthContext::request_password_reset),
-    /// which counts requests per client address.
+    /// `POST /reset_password`: issues a token and delivers it as the config says, counted
+    /// against the client's
+    /// [`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip).
     ///
     /// With [`ResetDelivery::InResponse`] the token is returned (unknown email:
     /// [`AuthError::UnknownEmail`]). With a sender, the answer is always
@@ -49,28 +47,20 @@ impl Auth {
     ///
     /// # Errors
     /// As described, or a store failure.
-    pub async fn request_password_reset(&self, email: &str) -> Result<ResetRequested, AuthError> {
-        self.request_password_reset_from(email, Requester::default())
-            .await
-    }
-
-    /// [`request_password_reset`](Self::request_password_reset) from `requester` (its
-    /// address and trusted-device cookie), counted against
-    /// [`max_reset_requests_per_ip`](crate::AuthConfig::max_reset_requests_per_ip).
     ///
     /// With [`ResetDelivery::Mail`], the request path does the same work for every email
     /// and records the request in the outbox, under the account's
     /// [`max_reset_requests_per_hour`](crate::AuthConfig::max_reset_requests_per_hour)
     /// (see `accept_mail_request`); the delivery worker issues the token and queues the
     /// link mail in one store transaction if the account exists.
-    pub(crate) async fn request_password_reset_from(
+    pub async fn request_password_reset(
         &self,
+        client: &Client,
         email: &str,
-        requester: Requester<'_>,
     ) -> Result<ResetRequested, AuthError> {
         let config = &self.inner.config;
         if config.reset_delivery == ResetDelivery::InResponse {
-            self.limit_per_client("reset", requester.ip, config.max_reset_requests_per_ip)
+            self.limit_per_client("reset", client.ip, config.max_reset_requests_per_ip)
                 .await?;
             let token = self.get_reset_password_token(email).await?;
             let email = normalize_email(email)?;
@@ -79,7 +69,7 @@ impl Auth {
         self.accept_mail_request(
             TokenPurpose::ResetPassword,
             email,
-            requester,
+            client,
             config.max_reset_requests_per_hour,
         )
         .await?;
@@ -87,31 +77,21 @@ impl Auth {
     }
 
     /// `PUT /reset_password`: sets a new password when `reset_token` is valid and was
-    /// issued to `email`; returns the user. The token dies on use.
+    /// issued to `email`; returns the user. The token dies on use; hashing counts against
+    /// the client's share of the pool. It logs no one in: an enrolled second factor is
+    /// still asked for at the next login.
     ///
     /// # Errors
     /// [`AuthError::InvalidResetToken`] (nothing changed), a weak password,
     /// [`AuthError::Overloaded`] or a store failure.
     pub async fn reset_password(
         &self,
+        client: &Client,
         email: &str,
         reset_token: &str,
         new_password: &str,
     ) -> Result<User, AuthError> {
-        self.redeem_reset_token(Some(email), reset_token, new_password, None)
-            .await
-    }
-
-    /// [`reset_password`](Self::reset_password) from `client_ip`, whose hashing counts
-    /// against the client's share of the pool.
-    pub(crate) async fn reset_password_from(
-        &self,
-        email: &str,
-        reset_token: &str,
-        new_password: &str,
-        client_ip: Option<std::net::IpAddr>,
-    ) -> Result<User, AuthError> {
-        self.redeem_reset_token(Some(email), reset_token, new_password, client_ip)
+        self.redeem_reset_token(Some(email), reset_token, new_password, client.ip)
             .await
     }
 

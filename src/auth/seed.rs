@@ -4,11 +4,22 @@
 //! says which in its first doc line: prefer those flows in new code.
 
 use super::session::SessionStart;
-use super::{Auth, AuthError, event, normalize_email};
+use super::{Auth, AuthError, Client, event, normalize_email};
 use crate::store::UserLookup;
-use crate::user::UserId;
+use crate::user::{User, UserId};
 
 impl Auth {
+    /// Registers a user (seed task 5) **with no per-client limit**: the seed's name for
+    /// [`register`](Self::register) from a client nothing is known about. Use
+    /// [`register`](Self::register) (or [`AuthContext::register`](crate::AuthContext::register))
+    /// in new code.
+    ///
+    /// # Errors
+    /// As [`register`](Self::register).
+    pub async fn register_user(&self, email: &str, password: &str) -> Result<User, AuthError> {
+        self.register(&Client::default(), email, password).await
+    }
+
     /// Checks a password **without throttling** (seed task 8): true when `password` is the
     /// password of the account `email`. Use [`log_in`](Self::log_in) to log a user in.
     ///
@@ -25,9 +36,11 @@ impl Auth {
             .is_some())
     }
 
-    /// Starts a session for `email` **without a password or throttling** (seed task 10):
-    /// returns its token, or `None` for an unknown email. Use [`log_in`](Self::log_in) to
-    /// log a user in.
+    /// Starts a session for `email` **without a password, throttling, second factor or
+    /// session rotation** (seed task 10), for the seed's contract only: returns its token,
+    /// or `None` for an unknown email. Use [`log_in`](Self::log_in) to log a user in, and
+    /// [`log_in_verified`](Self::log_in_verified) for a user the application verified by
+    /// means of its own.
     ///
     /// # Errors
     /// A store failure.

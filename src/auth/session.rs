@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use super::session_cache::Lookup;
 use super::{Auth, AuthError, MAX_TOKEN_BYTES};
+use crate::auth_methods::AuthMethods;
 use crate::clock::duration_ms;
 use crate::store::{Change, ExpiryCutoffs, Session, StoreError};
 use crate::token::{self, TokenHash};
@@ -24,6 +25,8 @@ pub(super) struct SessionStart<'a> {
     pub(super) user_agent: Option<&'a str>,
     /// The client's address, kept when the configuration records it.
     pub(super) client_ip: Option<IpAddr>,
+    /// How the user proved who they are.
+    pub(super) methods: AuthMethods,
 }
 
 impl Auth {
@@ -152,6 +155,7 @@ impl Auth {
                 remembered: start.remembered,
                 user_agent: user_agent.clone(),
                 client_ip: client_ip.clone(),
+                methods: start.methods,
                 ..Session::new(
                     TokenHash::of(&token),
                     user_id,

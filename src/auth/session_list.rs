@@ -2,7 +2,7 @@
 //! ended one by one, all but this one, or all. The same operations by user id serve a
 //! host app's administrators.
 
-use super::{Auth, AuthError, event};
+use super::{Auth, AuthError, Client, event};
 use crate::store::UserUpdate;
 use crate::store::{Session, StoreError};
 use crate::token::TokenHash;
@@ -32,6 +32,8 @@ pub struct SessionInfo {
     pub user_agent: Option<String>,
     /// The client's address at login, when recorded.
     pub client_ip: Option<String>,
+    /// How its user proved who they are in it (password, code, passkey...).
+    pub methods: crate::AuthMethods,
     /// This is the session the request came with.
     pub current: bool,
 }
@@ -48,6 +50,7 @@ impl SessionInfo {
             remembered: session.remembered,
             user_agent: session.user_agent,
             client_ip: session.client_ip,
+            methods: session.methods,
         }
     }
 }
@@ -69,11 +72,8 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::NoSession`] without a live session; a store failure.
-    pub async fn list_my_sessions(
-        &self,
-        session_id: Option<&str>,
-    ) -> Result<Vec<SessionInfo>, AuthError> {
-        let (current, user) = self.require_session(session_id).await?;
+    pub async fn list_my_sessions(&self, client: &Client) -> Result<Vec<SessionInfo>, AuthError> {
+        let (current, user) = self.require_session(client.session_id()).await?;
         self.sessions_of(user.id, Some(&current.token_hash)).await
     }
 
@@ -86,10 +86,10 @@ impl Auth {
     /// failure.
     pub async fn end_my_session(
         &self,
-        session_id: Option<&str>,
+        client: &Client,
         handle: &str,
     ) -> Result<SessionInfo, AuthError> {
-        let (current, user) = self.require_session(session_id).await?;
+        let (current, user) = self.require_session(client.session_id()).await?;
         self.end_session_by_handle(user.id, handle, Some(&current.token_hash))
             .await
     }
@@ -102,8 +102,8 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::NoSession`]; a store failure.
-    pub async fn end_other_sessions(&self, session_id: Option<&str>) -> Result<u64, AuthError> {
-        let (current, user) = self.require_session(session_id).await?;
+    pub async fn end_other_sessions(&self, client: &Client) -> Result<u64, AuthError> {
+        let (current, user) = self.require_session(client.session_id()).await?;
         self.check_sudo(&current)?;
         let ended = self
             .store()
@@ -134,8 +134,8 @@ impl Auth {
     ///
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::NoSession`]; a store failure.
-    pub async fn end_all_my_sessions(&self, session_id: Option<&str>) -> Result<u64, AuthError> {
-        let user = self.require_recent_authentication(session_id).await?;
+    pub async fn end_all_my_sessions(&self, client: &Client) -> Result<u64, AuthError> {
+        let user = self.require_recent_authentication(client).await?;
         self.end_sessions(user.id).await
     }
 

@@ -7,7 +7,8 @@ use std::net::IpAddr;
 
 use base64::Engine as _;
 
-use super::{Auth, AuthError, LoginAttempt, event};
+use super::{Auth, AuthError, Client, event};
+use crate::auth_methods::AuthMethod;
 use crate::clock::duration_ms;
 use crate::store::Session;
 use crate::token::TokenHash;
@@ -21,18 +22,17 @@ impl Auth {
     /// # Errors
     /// [`AuthError::WrongPassword`]; [`AuthError::Throttled`]; [`AuthError::NoSession`];
     /// [`AuthError::Overloaded`]; a store failure.
-    pub async fn reauthenticate(
-        &self,
-        session_id: Option<&str>,
-        password: &str,
-        client_ip: Option<IpAddr>,
-    ) -> Result<User, AuthError> {
-        let (session, user) = self.require_session(session_id).await?;
-        self.verify_own_password(&session, &user, password, client_ip)
+    pub async fn reauthenticate(&self, client: &Client, password: &str) -> Result<User, AuthError> {
+        let (session, user) = self.require_session(client.session_id()).await?;
+        self.verify_own_password(&session, &user, password, client.ip)
             .await?;
         if !self
             .store()
-            .reauthenticate_session(&session.token_hash, self.now_ms())
+            .reauthenticate_session(
+                &session.token_hash,
+                self.now_ms(),
+                AuthMethod::Password.into(),
+            )
             .await?
         {
             // The session ended while the password was being checked.
@@ -49,11 +49,8 @@ impl Auth {
     /// # Errors
     /// [`AuthError::ReauthenticationRequired`] when it did not (send the user to
     /// reauthenticate); [`AuthError::NoSession`]; a store failure.
-    pub async fn require_recent_authentication(
-        &self,
-        session_id: Option<&str>,
-    ) -> Result<User, AuthError> {
-        let (session, user) = self.require_session(session_id).await?;
+    pub async fn require_recent_authentication(&self, client: &Client) -> Result<User, AuthError> {
+        let (session, user) = self.require_session(client.session_id()).await?;
         self.check_sudo(&session)?;
         Ok(user)
     }
@@ -96,8 +93,9 @@ impl Auth {
         client_ip: Option<IpAddr>,
         trusted: Option<String>,
     ) -> Result<(), AuthError> {
-        let attempt = LoginAttempt::new(&user.email, password).client_ip(client_ip);
-        let (claim, ticket) = self.claim_and_reserve(&attempt, trusted).await?;
+        let (claim, ticket) = self
+            .claim_and_reserve(&user.email, client_ip, trusted)
+            .await?;
         match self
             .check_credentials(&user.email, password, ticket)
             .await?

@@ -12,10 +12,11 @@ use std::time::Duration;
 use base64::Engine as _;
 use sha2::{Digest, Sha256};
 
-use super::{Auth, AuthError, LoginAttempt, event, normalize_email};
+use super::{Auth, AuthError, Client, event, normalize_email};
 use crate::clock::duration_ms;
 use crate::store::Counter;
 use crate::store::UserLookup;
+use crate::user::{User, UserId};
 
 /// The counters one login attempt claimed (each with the end of the window it counted
 /// in), to settle when it succeeds or to give back when it is shed.
@@ -66,7 +67,8 @@ impl Auth {
     /// takes a place in the hashing pool.
     pub(super) async fn claim_login_attempt(
         &self,
-        attempt: &LoginAttempt<'_>,
+        email: &str,
+        client_ip: Option<IpAddr>,
         trusted: Option<String>,
     ) -> Result<LoginClaim, AuthError> {
         let config = &self.inner.config;
@@ -75,7 +77,7 @@ impl Auth {
         if let Some(key) = trusted {
             let counter = self.store().increment_counter(&key, now, window).await?;
             if counter.count > config.max_login_failures {
-                return Err(self.throttled(attempt.email, counter, now).await?);
+                return Err(self.throttled(email, counter, now).await?);
             }
             return Ok(LoginClaim {
                 account: None,
@@ -83,12 +85,12 @@ impl Auth {
                 trusted: Some((key, counter.window_ends_ms)),
             });
         }
-        let client = match attempt.client_ip {
+        let client = match client_ip {
             Some(ip) => {
                 let key = client_key(ip);
                 let counter = self.store().increment_counter(&key, now, window).await?;
                 if counter.count > config.max_login_failures_per_ip {
-                    return Err(self.throttled(attempt.email, counter, now).await?);
+                    return Err(self.throttled(email, counter, now).await?);
                 }
                 Some((key, counter.window_ends_ms))
             }
@@ -97,12 +99,12 @@ impl Auth {
                 None
             }
         };
-        let account = match normalize_email(attempt.email) {
-            Ok(email) => {
-                let key = account_key(&email);
+        let account = match normalize_email(email) {
+            Ok(normalized) => {
+                let key = account_key(&normalized);
                 let counter = self.store().increment_counter(&key, now, window).await?;
                 if counter.count > config.max_login_failures {
-                    return Err(self.throttled(attempt.email, counter, now).await?);
+                    return Err(self.throttled(email, counter, now).await?);
                 }
                 Some((key, counter.window_ends_ms))
             }
@@ -130,6 +132,59 @@ impl Auth {
         if let Some((key, window_ends_ms)) = claim.client {
             self.store().release_counter(&key, window_ends_ms).await?;
         }
+        Ok(())
+    }
+
+    /// [`AuthError::Throttled`] while `user`'s account is over its failure limit: a login
+    /// verified by other means waits out the window as a password login would.
+    pub(super) async fn check_account_not_throttled(&self, user: &User) -> Result<(), AuthError> {
+        let now = self.now_ms();
+        if let Some(counter) = self
+            .store()
+            .get_counter(&account_key(&user.email), now)
+            .await?
+        {
+            if counter.count >= self.inner.config.max_login_failures {
+                event("login_throttled", Some(user.id));
+                return Err(AuthError::Throttled {
+                    retry_after: Duration::from_millis(
+                        u64::try_from(counter.window_ends_ms - now).unwrap_or(0),
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// Counts a failed verification of the application's own (a wrong PIN, a refused
+    /// invite) against the account's and the client's login failure limits, as a wrong
+    /// password would be: past them, [`log_in`](Self::log_in) and
+    /// [`log_in_verified`](Self::log_in_verified) answer [`AuthError::Throttled`].
+    ///
+    /// # Errors
+    /// [`AuthError::UnknownUser`]; a store failure.
+    pub async fn note_failed_verification(
+        &self,
+        client: &Client,
+        user_id: UserId,
+    ) -> Result<(), AuthError> {
+        let user = self
+            .store()
+            .find_user_by(UserLookup::Id(user_id))
+            .await?
+            .ok_or(AuthError::UnknownUser)?
+            .user;
+        let now = self.now_ms();
+        let window = duration_ms(self.inner.config.login_failure_window);
+        self.store()
+            .increment_counter(&account_key(&user.email), now, window)
+            .await?;
+        if let Some(ip) = client.ip {
+            self.store()
+                .increment_counter(&client_key(ip), now, window)
+                .await?;
+        }
+        event("login_failed", Some(user.id));
         Ok(())
     }
 

@@ -9,7 +9,6 @@
 //! dead when the account's email changes), so it needs no table of its own.
 
 use base64::Engine as _;
-use cookie::{Cookie, SameSite};
 
 use super::cookie::SessionCookie;
 use super::tokens::IssueOptions;
@@ -75,15 +74,7 @@ impl Auth {
                 |_| Ok(Vec::new()),
             )
             .await?;
-        let mut cookie = Cookie::new(name.clone(), token);
-        cookie.set_path("/");
-        cookie.set_http_only(true);
-        cookie.set_same_site(SameSite::Lax);
-        cookie.set_secure(config.cookie.secure);
-        cookie.set_max_age(cookie::time::Duration::seconds(
-            i64::try_from(config.trusted_device_lifetime.as_secs()).unwrap_or(i64::MAX),
-        ));
-        Ok(SessionCookie::from_cookie(&cookie))
+        Ok(self.side_cookie(name, token, Some(config.trusted_device_lifetime)))
     }
 }
 

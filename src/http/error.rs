@@ -98,7 +98,11 @@ fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
             | AuthError::InvalidResetToken
             | AuthError::EmailNotConfirmed
             | AuthError::ReauthenticationRequired => StatusCode::FORBIDDEN,
-            AuthError::SessionNotFound => StatusCode::NOT_FOUND,
+            AuthError::SessionNotFound | AuthError::UnknownUser | AuthError::NoSecondFactor => {
+                StatusCode::NOT_FOUND
+            }
+            AuthError::SecondFactorRequired(_) | AuthError::InvalidCode => StatusCode::UNAUTHORIZED,
+            AuthError::SecondFactorExists => StatusCode::CONFLICT,
             AuthError::Throttled { .. } | AuthError::ClientBusy | AuthError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -134,6 +138,13 @@ fn message_of(err: &HttpError) -> String {
             AuthError::NoSession => "no valid session".into(),
             AuthError::ReauthenticationRequired => "reauthentication required".into(),
             AuthError::SessionNotFound => "no such session".into(),
+            AuthError::UnknownUser => "no such user".into(),
+            AuthError::SecondFactorRequired(_) => "second factor required".into(),
+            AuthError::InvalidCode => "invalid code".into(),
+            AuthError::SecondFactorExists => {
+                "a second factor of this kind is already enrolled".into()
+            }
+            AuthError::NoSecondFactor => "no second factor enrolled".into(),
             AuthError::UnknownEmail => "no account with this email".into(),
             AuthError::InvalidResetToken => "invalid or expired reset token".into(),
             AuthError::InvalidToken => "invalid or expired token".into(),
@@ -184,12 +195,22 @@ impl HttpError {
                 page,
             )
                 .into_response(),
-            None => json_response(
-                status,
-                &serde_json::json!({ "message": message_of(&self) }),
-                style,
-            ),
+            None => {
+                let mut body = serde_json::json!({ "message": message_of(&self) });
+                if let HttpError::Auth(AuthError::SecondFactorRequired(pending)) = &self {
+                    body["second_factor"] = serde_json::json!(pending.factors);
+                }
+                json_response(status, &body, style)
+            }
         };
+        if let HttpError::Auth(AuthError::SecondFactorRequired(pending)) = &self {
+            // The pending login's cookie: the second step is only for this browser.
+            for value in pending.cookie.header_values() {
+                response
+                    .headers_mut()
+                    .append(header::SET_COOKIE, value.clone());
+            }
+        }
         let retry_after = match &self {
             HttpError::Auth(
                 AuthError::Throttled { retry_after } | AuthError::RateLimited { retry_after },

@@ -7,7 +7,7 @@ use axum::extract::ConnectInfo;
 use http::{HeaderValue, Request};
 use tower::{Layer, Service};
 
-use crate::auth::{Auth, AuthError, LoggedIn, LoginAttempt, SessionInfo};
+use crate::auth::{Auth, AuthError, Client, LoggedIn, LoginAttempt, SessionInfo};
 use crate::config::AuthConfig;
 use crate::http::cookie_headers::CookieHeaders;
 use crate::user::User;
@@ -223,6 +223,32 @@ impl AuthContext {
             .cloned()
     }
 
+    /// The request's client: its address, `User-Agent` and the session and device cookies
+    /// it presented, for [`Auth`]'s flows.
+    pub fn client(&self) -> Client {
+        let config = self.auth.config();
+        let mut client = Client::new(self.client_ip)
+            .user_agent(self.user_agent())
+            .session(self.session_id().as_deref())
+            .device(self.device_cookie().as_deref());
+        client.second_factor_device = config
+            .second_factors
+            .as_ref()
+            .and_then(|sf| sf.device_cookie.as_ref())
+            .and_then(|name| self.cookies.get(name));
+        client
+    }
+
+    /// The pending login's token the browser presented (a login waiting for its second
+    /// factor), if any.
+    pub fn pending_login(&self) -> Option<String> {
+        self.auth
+            .config()
+            .second_factors
+            .as_ref()
+            .and_then(|sf| self.cookies.get(&sf.pending_cookie))
+    }
+
     /// Logs in with every protection of the crate's `POST /sessions`: per-account and
     /// per-client throttling, session-fixation defence (the presented session ends), a
     /// new session that records the client's user agent (and address, when configured).
@@ -234,39 +260,66 @@ impl AuthContext {
         self.log_in_with(LoginAttempt::new(email, password)).await
     }
 
-    /// Registers a user, as [`Auth::register_user`], counted against the client's
-    /// [`max_registrations_per_ip`](AuthConfig::max_registrations_per_ip) and its share of
-    /// the hashing pool.
+    /// [`log_in`](Self::log_in) with options, such as "remember me":
+    /// `context.log_in_with(LoginAttempt::new(email, password).remember_me(true))`.
     ///
     /// # Errors
-    /// As [`Auth::register_user`], and [`AuthError::RateLimited`] or
-    /// [`AuthError::ClientBusy`] (429).
-    pub async fn register(&self, email: &str, password: &str) -> Result<User, AuthError> {
+    /// As [`Auth::log_in`].
+    pub async fn log_in_with(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
+        self.auth.log_in(&self.client(), attempt).await
+    }
+
+    /// Logs in a user the application verified by means of its own, with every protection
+    /// of a password login after the password ([`Auth::log_in_verified`]).
+    ///
+    /// # Errors
+    /// As [`Auth::log_in_verified`].
+    pub async fn log_in_verified(
+        &self,
+        user_id: crate::UserId,
+        how: crate::Verified,
+    ) -> Result<LoggedIn, AuthError> {
         self.auth
-            .register_from(email, password, self.client_ip)
+            .log_in_verified(&self.client(), user_id, how)
             .await
     }
 
-    /// Asks for a password reset, as [`Auth::request_password_reset`], counted against the
-    /// client's [`max_reset_requests_per_ip`](AuthConfig::max_reset_requests_per_ip).
+    /// Counts a failed verification of the application's own against the account's and
+    /// this client's login limits ([`Auth::note_failed_verification`]).
     ///
     /// # Errors
-    /// As [`Auth::request_password_reset`], and [`AuthError::RateLimited`] (429).
+    /// As [`Auth::note_failed_verification`].
+    pub async fn note_failed_verification(&self, user_id: crate::UserId) -> Result<(), AuthError> {
+        self.auth
+            .note_failed_verification(&self.client(), user_id)
+            .await
+    }
+
+    /// Registers a user, as [`Auth::register`].
+    ///
+    /// # Errors
+    /// As [`Auth::register`].
+    pub async fn register(&self, email: &str, password: &str) -> Result<User, AuthError> {
+        self.auth.register(&self.client(), email, password).await
+    }
+
+    /// Asks for a password reset, as [`Auth::request_password_reset`].
+    ///
+    /// # Errors
+    /// As [`Auth::request_password_reset`].
     pub async fn request_password_reset(
         &self,
         email: &str,
     ) -> Result<crate::ResetRequested, AuthError> {
-        let device = self.device_cookie();
         self.auth
-            .request_password_reset_from(email, self.requester(device.as_deref()))
+            .request_password_reset(&self.client(), email)
             .await
     }
 
-    /// Sets a new password with a reset token, as [`Auth::reset_password`], hashing within
-    /// the client's share of the pool.
+    /// Sets a new password with a reset token, as [`Auth::reset_password`].
     ///
     /// # Errors
-    /// As [`Auth::reset_password`], and [`AuthError::ClientBusy`] (429).
+    /// As [`Auth::reset_password`].
     pub async fn reset_password(
         &self,
         email: &str,
@@ -274,32 +327,24 @@ impl AuthContext {
         new_password: &str,
     ) -> Result<User, AuthError> {
         self.auth
-            .reset_password_from(email, reset_token, new_password, self.client_ip)
+            .reset_password(&self.client(), email, reset_token, new_password)
             .await
     }
 
-    /// Asks for a new confirmation link, as [`Auth::resend_confirmation`], counted against
-    /// the client's [`max_reset_requests_per_ip`](AuthConfig::max_reset_requests_per_ip).
+    /// Asks for a new confirmation link, as [`Auth::resend_confirmation`].
     ///
     /// # Errors
     /// As [`Auth::resend_confirmation`].
     pub async fn resend_confirmation(&self, email: &str) -> Result<(), AuthError> {
-        let device = self.device_cookie();
-        self.auth
-            .resend_confirmation_from(email, self.requester(device.as_deref()))
-            .await
+        self.auth.resend_confirmation(&self.client(), email).await
     }
 
-    /// Asks for a magic (login) link, as [`Auth::request_magic_link`], counted against the
-    /// client's [`max_reset_requests_per_ip`](AuthConfig::max_reset_requests_per_ip).
+    /// Asks for a magic (login) link, as [`Auth::request_magic_link`].
     ///
     /// # Errors
     /// As [`Auth::request_magic_link`].
     pub async fn request_magic_link(&self, email: &str) -> Result<(), AuthError> {
-        let device = self.device_cookie();
-        self.auth
-            .request_magic_link_from(email, self.requester(device.as_deref()))
-            .await
+        self.auth.request_magic_link(&self.client(), email).await
     }
 
     /// The trusted-device cookie the client presented, if any.
@@ -311,47 +356,32 @@ impl AuthContext {
             .and_then(|name| self.cookies.get(name))
     }
 
-    fn requester<'a>(&self, device: Option<&'a str>) -> crate::auth::Requester<'a> {
-        crate::auth::Requester {
-            ip: self.client_ip,
-            device,
-        }
-    }
-
-    /// Logs in with a magic link's token, as [`Auth::log_in_with_magic_link`], with the
-    /// client's address, user agent and presented session taken from the request. Return
+    /// Logs in with a magic link's token, as [`Auth::log_in_with_magic_link`]. Return
     /// [`LoggedIn::cookie`] with the response.
     ///
     /// # Errors
     /// As [`Auth::log_in_with_magic_link`].
     pub async fn log_in_with_magic_link(&self, token: &str) -> Result<LoggedIn, AuthError> {
-        let presented = self.session_id();
-        let login = crate::MagicLinkLogin {
-            client_ip: self.client_ip,
-            current_session: presented.as_deref(),
-            user_agent: self.user_agent(),
-        };
-        self.auth.log_in_with_magic_link(token, login).await
+        self.auth
+            .log_in_with_magic_link(&self.client(), token)
+            .await
     }
 
     /// Confirms the account's email with a confirmation link's token, as
-    /// [`Auth::confirm_email_with`]: the account keeps its password when `password` is
-    /// right or the request presents a session of the account; otherwise (never confirmed
-    /// before) its password is cleared.
+    /// [`Auth::confirm_email`]: the account keeps its password when `password` is right or
+    /// the request presents a session of the account; otherwise (never confirmed before)
+    /// its password is cleared.
     ///
     /// # Errors
-    /// As [`Auth::confirm_email_with`].
+    /// As [`Auth::confirm_email`].
     pub async fn confirm_email(
         &self,
         token: &str,
         password: Option<&str>,
     ) -> Result<crate::Confirmed, AuthError> {
-        let presented = self.session_id();
-        let proof = crate::ConfirmationProof::default()
-            .password(password)
-            .session_id(presented.as_deref())
-            .client_ip(self.client_ip);
-        self.auth.confirm_email_with(token, proof).await
+        self.auth
+            .confirm_email(&self.client(), token, password)
+            .await
     }
 
     /// Asks to move the logged-in account to `new_email`, as
@@ -361,30 +391,8 @@ impl AuthContext {
     /// As [`Auth::request_email_change`].
     pub async fn request_email_change(&self, new_email: &str) -> Result<(), AuthError> {
         self.auth
-            .request_email_change(self.session_id().as_deref(), new_email)
+            .request_email_change(&self.client(), new_email)
             .await
-    }
-
-    /// [`log_in`](Self::log_in) with options, such as "remember me":
-    /// `context.log_in_with(LoginAttempt::new(email, password).remember_me(true))`. The
-    /// client address, presented session, trusted-device cookie and user agent come from the
-    /// request unless the attempt names them (the user agent only when the context was
-    /// taken as an axum extractor; from a plain tower service, name it in the attempt).
-    ///
-    /// # Errors
-    /// As [`Auth::log_in`].
-    pub async fn log_in_with(&self, attempt: LoginAttempt<'_>) -> Result<LoggedIn, AuthError> {
-        let presented = self.session_id();
-        let user_agent = self.user_agent();
-        let device = self.device_cookie();
-        let attempt = LoginAttempt {
-            client_ip: attempt.client_ip.or(self.client_ip),
-            current_session: attempt.current_session.or(presented.as_deref()),
-            user_agent: attempt.user_agent.or(user_agent),
-            trusted_device: attempt.trusted_device.or(device.as_deref()),
-            ..attempt
-        };
-        self.auth.log_in(attempt).await
     }
 
     /// Ends the presented session and returns its user; clear the browser's cookie with
@@ -393,7 +401,7 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::log_out`].
     pub async fn log_out(&self) -> Result<User, AuthError> {
-        self.auth.log_out(self.session_id().as_deref()).await
+        self.auth.log_out(&self.client()).await
     }
 
     /// The live sessions of the logged-in user, this one marked `current`
@@ -402,9 +410,7 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::list_my_sessions`].
     pub async fn sessions(&self) -> Result<Vec<SessionInfo>, AuthError> {
-        self.auth
-            .list_my_sessions(self.session_id().as_deref())
-            .await
+        self.auth.list_my_sessions(&self.client()).await
     }
 
     /// Ends one of the logged-in user's sessions by its handle ([`Auth::end_my_session`]).
@@ -412,9 +418,7 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::end_my_session`].
     pub async fn end_session(&self, handle: &str) -> Result<SessionInfo, AuthError> {
-        self.auth
-            .end_my_session(self.session_id().as_deref(), handle)
-            .await
+        self.auth.end_my_session(&self.client(), handle).await
     }
 
     /// Ends every session of the logged-in user but this one ([`Auth::end_other_sessions`]).
@@ -422,9 +426,7 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::end_other_sessions`].
     pub async fn end_other_sessions(&self) -> Result<u64, AuthError> {
-        self.auth
-            .end_other_sessions(self.session_id().as_deref())
-            .await
+        self.auth.end_other_sessions(&self.client()).await
     }
 
     /// Ends every session of the logged-in user, this one too; needs a recent
@@ -433,9 +435,7 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::end_all_my_sessions`].
     pub async fn end_all_sessions(&self) -> Result<u64, AuthError> {
-        self.auth
-            .end_all_my_sessions(self.session_id().as_deref())
-            .await
+        self.auth.end_all_my_sessions(&self.client()).await
     }
 
     /// Proves the user's identity again with their password ([`Auth::reauthenticate`]).
@@ -443,9 +443,7 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::reauthenticate`].
     pub async fn reauthenticate(&self, password: &str) -> Result<User, AuthError> {
-        self.auth
-            .reauthenticate(self.session_id().as_deref(), password, self.client_ip)
-            .await
+        self.auth.reauthenticate(&self.client(), password).await
     }
 
     /// The logged-in user, if this session authenticated within the
@@ -455,7 +453,7 @@ impl AuthContext {
     /// As [`Auth::require_recent_authentication`].
     pub async fn require_recent_authentication(&self) -> Result<User, AuthError> {
         self.auth
-            .require_recent_authentication(self.session_id().as_deref())
+            .require_recent_authentication(&self.client())
             .await
     }
 
@@ -470,12 +468,7 @@ impl AuthContext {
         new_password: &str,
     ) -> Result<User, AuthError> {
         self.auth
-            .change_password(
-                self.session_id().as_deref(),
-                current_password,
-                new_password,
-                self.client_ip,
-            )
+            .change_password(&self.client(), current_password, new_password)
             .await
     }
 
@@ -485,9 +478,7 @@ impl AuthContext {
     /// # Errors
     /// As [`Auth::delete_account`].
     pub async fn delete_account(&self, password: Option<&str>) -> Result<User, AuthError> {
-        self.auth
-            .delete_account(self.session_id().as_deref(), password, self.client_ip)
-            .await
+        self.auth.delete_account(&self.client(), password).await
     }
 
     /// The request's `User-Agent`, when it is text.

@@ -147,6 +147,19 @@ impl Auth {
                 .route("/sessions/{id}", delete(end_session))
                 .route("/password", put(change_password))
                 .route("/users/me", delete(delete_account));
+            if self.config().second_factors.is_some() {
+                router = router
+                    .route("/sessions/second_factor", post(finish_second_factor))
+                    .route("/second_factors", get(second_factor_status))
+                    .route(
+                        "/second_factors/totp",
+                        post(start_totp).put(confirm_totp).delete(disable_totp),
+                    )
+                    .route(
+                        "/second_factors/recovery_codes",
+                        post(regenerate_recovery_codes),
+                    );
+            }
         }
         router
             .layer(self.same_origin_layer())
@@ -211,7 +224,11 @@ async fn register(
 
 /// `200 {"email", "message": "logged in"}` with the new session's cookie.
 fn logged_in_answer(auth: &Auth, logged_in: crate::auth::LoggedIn) -> Response {
-    let body = json!({ "email": logged_in.user.email, "message": "logged in" });
+    let body = json!({
+        "email": logged_in.user.email,
+        "message": "logged in",
+        "methods": logged_in.methods,
+    });
     (logged_in.cookie, ok_json(auth, StatusCode::OK, &body)).into_response()
 }
 
@@ -226,7 +243,7 @@ fn check_your_email(auth: &Auth) -> Response {
 }
 
 /// `POST /confirmation`: `token`, and optionally `password` to keep it (see
-/// [`Auth::confirm_email_with`]); `200 {"email", "message", "password_kept"}`.
+/// [`Auth::confirm_email`]); `200 {"email", "message", "password_kept"}`.
 async fn confirm_email(
     State(auth): State<Auth>,
     context: AuthContext,
@@ -472,6 +489,130 @@ async fn reset_with(
         auth,
         StatusCode::OK,
         &json!({ "email": user.email, "message": "Password updated" }),
+    ))
+}
+
+/// `POST /sessions/second_factor`: finishes the login the pending-login cookie names with
+/// `code` (authenticator app) or `recovery_code`; `remember_device` skips the second
+/// factor on this browser for a while. Answers as `POST /sessions`.
+async fn finish_second_factor(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    let proof = match (form.optional("code"), form.optional("recovery_code")) {
+        (Some(code), None) => crate::SecondFactorProof::Totp(code),
+        (None, Some(code)) => crate::SecondFactorProof::RecoveryCode(code),
+        _ => {
+            return Err(reject(
+                &auth,
+                HttpError::BadRequest("give one of code or recovery_code".into()),
+            ));
+        }
+    };
+    let pending = context.pending_login().unwrap_or_default();
+    let logged_in = auth
+        .finish_second_factor(
+            &context.client(),
+            &pending,
+            proof,
+            form.flag("remember_device"),
+        )
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(logged_in_answer(&auth, logged_in))
+}
+
+/// `GET /second_factors`: `{"totp": bool, "recovery_codes_left": n}` for the session's user.
+async fn second_factor_status(
+    State(auth): State<Auth>,
+    context: AuthContext,
+) -> Result<Response, AuthRejection> {
+    let client = context.client();
+    let left = auth
+        .recovery_codes_left(&client)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    let totp = auth
+        .totp_enrolled(&client)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(ok_json(
+        &auth,
+        StatusCode::OK,
+        &json!({ "totp": totp, "recovery_codes_left": left }),
+    ))
+}
+
+/// `POST /second_factors/totp` (sudo): a new authenticator secret, as
+/// `{"secret", "uri", "qr_svg"}`; enrolment completes with `PUT`.
+async fn start_totp(
+    State(auth): State<Auth>,
+    context: AuthContext,
+) -> Result<Response, AuthRejection> {
+    let enrolment = auth
+        .start_totp_enrolment(&context.client())
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(ok_json(
+        &auth,
+        StatusCode::OK,
+        &json!({
+            "secret": enrolment.secret,
+            "uri": enrolment.uri,
+            "qr_svg": enrolment.qr_svg,
+        }),
+    ))
+}
+
+/// `PUT /second_factors/totp` (sudo): `code` from the app completes the enrolment;
+/// `{"message", "recovery_codes"}` (shown once).
+async fn confirm_totp(
+    State(auth): State<Auth>,
+    context: AuthContext,
+    req: Request,
+) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
+    let codes = auth
+        .confirm_totp(&context.client(), form.required(&auth, "code")?)
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(ok_json(
+        &auth,
+        StatusCode::OK,
+        &json!({ "message": "authenticator app enrolled", "recovery_codes": codes }),
+    ))
+}
+
+/// `DELETE /second_factors/totp` (sudo): removes the authenticator app.
+async fn disable_totp(
+    State(auth): State<Auth>,
+    context: AuthContext,
+) -> Result<Response, AuthRejection> {
+    if !auth
+        .disable_totp(&context.client())
+        .await
+        .map_err(|e| reject(&auth, e))?
+    {
+        return Err(reject(&auth, AuthError::NoSecondFactor));
+    }
+    Ok(ok_message(&auth, "authenticator app removed"))
+}
+
+/// `POST /second_factors/recovery_codes` (sudo): new recovery codes, the old ones void.
+async fn regenerate_recovery_codes(
+    State(auth): State<Auth>,
+    context: AuthContext,
+) -> Result<Response, AuthRejection> {
+    let codes = auth
+        .regenerate_recovery_codes(&context.client())
+        .await
+        .map_err(|e| reject(&auth, e))?;
+    Ok(ok_json(
+        &auth,
+        StatusCode::OK,
+        &json!({ "recovery_codes": codes }),
     ))
 }
 

@@ -19,17 +19,26 @@ pub enum MailKind {
     EmailChangeRequested,
     /// A link to choose a new password.
     ResetPassword,
+    /// A second factor (authenticator app, passkey) was added (no token).
+    SecondFactorAdded,
+    /// A second factor was removed (no token).
+    SecondFactorRemoved,
+    /// A recovery code was used to log in (no token).
+    RecoveryCodeUsed,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 9] = [
         Self::ConfirmEmail,
         Self::AlreadyRegistered,
         Self::MagicLink,
         Self::ChangeEmail,
         Self::EmailChangeRequested,
         Self::ResetPassword,
+        Self::SecondFactorAdded,
+        Self::SecondFactorRemoved,
+        Self::RecoveryCodeUsed,
     ];
 
     /// The kind's name, the stem of its template names (`magic_link.subject.txt`,
@@ -42,6 +51,9 @@ impl MailKind {
             Self::ChangeEmail => "change_email",
             Self::EmailChangeRequested => "email_change_requested",
             Self::ResetPassword => "reset_password",
+            Self::SecondFactorAdded => "second_factor_added",
+            Self::SecondFactorRemoved => "second_factor_removed",
+            Self::RecoveryCodeUsed => "recovery_code_used",
         }
     }
 }
@@ -94,7 +106,7 @@ impl std::fmt::Debug for MailTemplates {
 }
 
 /// The built-in templates, by name.
-const DEFAULTS: [(&str, &str); 18] = {
+const DEFAULTS: [(&str, &str); 27] = {
     macro_rules! kind {
         ($name:literal) => {
             [
@@ -119,7 +131,12 @@ const DEFAULTS: [(&str, &str); 18] = {
     let [j, k, l] = kind!("change_email");
     let [m, n, o] = kind!("email_change_requested");
     let [p, q, r] = kind!("reset_password");
-    [a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r]
+    let [s, t, u] = kind!("second_factor_added");
+    let [v, w, x] = kind!("second_factor_removed");
+    let [y, z, aa] = kind!("recovery_code_used");
+    [
+        a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y, z, aa,
+    ]
 };
 
 impl Default for MailTemplates {

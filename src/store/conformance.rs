@@ -44,6 +44,8 @@ use super::{
     Swept, TokenPurpose,
 };
 use super::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
+use super::{FactorKind, FactorUpdate, NewFactor};
+use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::token::TokenHash;
 use crate::user::{User, UserId};
 
@@ -143,6 +145,9 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.concurrent_mail_claims_never_share_a_message().await;
     suite.mail_requests_are_answered_once().await;
     suite.changes_are_announced_as_they_commit().await;
+    suite.factors_round_trip_and_replace_per_kind().await;
+    suite.factor_updates_are_compare_and_set().await;
+    suite.credential_ids_are_unique_across_accounts().await;
     // Last: its sweep removes 1970 records, which earlier checks count exactly.
     suite.the_outbox_claims_each_message_once_per_lease().await;
 }
@@ -1303,7 +1308,7 @@ impl Suite {
 
         let reauthenticated = self
             .store
-            .reauthenticate_session(&first.token_hash, LIVE_MS + 20)
+            .reauthenticate_session(&first.token_hash, LIVE_MS + 20, AuthMethods::default())
             .await
             .unwrap_or_else(|e| panic!("reauthenticate_session failed: {e:?}"));
         assert!(reauthenticated);
@@ -1378,13 +1383,249 @@ impl Suite {
         );
     }
 
+    async fn add_factors(
+        &self,
+        factors: Vec<NewFactor>,
+        replace: Option<(UserId, FactorKind)>,
+    ) -> Vec<i64> {
+        self.store
+            .add_factors(factors, replace)
+            .await
+            .unwrap_or_else(|e| panic!("add_factors failed: {e:?}"))
+    }
+
+    async fn factors_of(&self, user: UserId) -> Vec<super::Factor> {
+        self.store
+            .list_factors(user)
+            .await
+            .unwrap_or_else(|e| panic!("list_factors failed: {e:?}"))
+    }
+
+    async fn factors_round_trip_and_replace_per_kind(&self) {
+        let user = self.new_user("factors");
+        let user = user.await;
+        let other = self.new_user("factors-other").await;
+        let mut app = NewFactor::new(user.id, FactorKind::Totp, "sealed".into(), LIVE_MS);
+        app.confirmed = false;
+        app.name = "phone".into();
+        let ids = self.add_factors(vec![app], None).await;
+        assert_eq!(ids.len(), 1, "add_factors must return one id per factor");
+        let codes: Vec<NewFactor> = (0..3)
+            .map(|n| {
+                NewFactor::new(
+                    user.id,
+                    FactorKind::RecoveryCode,
+                    format!("code{n}"),
+                    LIVE_MS,
+                )
+            })
+            .collect();
+        self.add_factors(codes, None).await;
+        self.add_factors(
+            vec![NewFactor::new(
+                other.id,
+                FactorKind::RecoveryCode,
+                "theirs".into(),
+                LIVE_MS,
+            )],
+            None,
+        )
+        .await;
+        let stored = self.factors_of(user.id).await;
+        assert_eq!(
+            stored.len(),
+            4,
+            "list_factors must return the user's factors only"
+        );
+        let totp = &stored[0];
+        assert_eq!(
+            (
+                totp.id,
+                totp.kind,
+                totp.name.as_str(),
+                totp.secret.as_str(),
+                totp.confirmed,
+                totp.counter,
+                totp.last_used_ms
+            ),
+            (ids[0], FactorKind::Totp, "phone", "sealed", false, 0, None),
+            "a factor must read back as it was added, oldest first"
+        );
+        let fresh: Vec<NewFactor> = (0..2)
+            .map(|n| {
+                NewFactor::new(
+                    user.id,
+                    FactorKind::RecoveryCode,
+                    format!("new{n}"),
+                    LIVE_MS,
+                )
+            })
+            .collect();
+        self.add_factors(fresh, Some((user.id, FactorKind::RecoveryCode)))
+            .await;
+        let stored = self.factors_of(user.id).await;
+        let secrets: Vec<&str> = stored
+            .iter()
+            .filter(|f| f.kind == FactorKind::RecoveryCode)
+            .map(|f| f.secret.as_str())
+            .collect();
+        assert_eq!(
+            secrets,
+            ["new0", "new1"],
+            "replace must remove the kind's earlier factors"
+        );
+        assert_eq!(stored.len(), 3, "replace must leave other kinds alone");
+        assert_eq!(
+            self.factors_of(other.id).await.len(),
+            1,
+            "replace must leave other users alone"
+        );
+        let missing = self
+            .store
+            .add_factors(
+                vec![NewFactor::new(
+                    UNKNOWN_ID,
+                    FactorKind::Totp,
+                    "x".into(),
+                    LIVE_MS,
+                )],
+                None,
+            )
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::NotFound)),
+            "a factor of an unknown user must be NotFound, got {missing:?}"
+        );
+        let deleted = self
+            .store
+            .delete_factors(user.id, Some(FactorKind::RecoveryCode), None)
+            .await
+            .unwrap_or_else(|e| panic!("delete_factors failed: {e:?}"));
+        assert_eq!(deleted, 2);
+        self.store
+            .delete_user(user.id)
+            .await
+            .unwrap_or_else(|e| panic!("delete_user failed: {e:?}"));
+        assert!(
+            self.factors_of(user.id).await.is_empty(),
+            "deleting a user must delete its factors"
+        );
+    }
+
+    async fn factor_updates_are_compare_and_set(&self) {
+        let user = self.new_user("factor-cas").await;
+        let mut app = NewFactor::new(user.id, FactorKind::Totp, "sealed".into(), LIVE_MS);
+        app.confirmed = false;
+        let id = self.add_factors(vec![app], None).await[0];
+        let step = |counter: i64, confirm: bool| FactorUpdate {
+            counter_below: Some(counter),
+            counter: Some(counter),
+            confirm,
+            last_used_ms: Some(LIVE_MS + counter),
+            ..FactorUpdate::default()
+        };
+        let update = |u: FactorUpdate| self.store.update_factor(user.id, id, u);
+        assert!(
+            update(step(100, true)).await.unwrap_or(false),
+            "a first use must apply"
+        );
+        assert!(
+            !update(step(100, false)).await.unwrap_or(true),
+            "the same step again must not apply"
+        );
+        assert!(
+            !update(step(99, false)).await.unwrap_or(true),
+            "an earlier step must not apply"
+        );
+        let other = self.new_user("factor-cas-other").await;
+        let theirs = self
+            .store
+            .update_factor(other.id, id, step(200, false))
+            .await;
+        assert!(!theirs.unwrap_or(true), "another user's id must not apply");
+        let stored = &self.factors_of(user.id).await[0];
+        assert_eq!(
+            (stored.counter, stored.confirmed, stored.last_used_ms),
+            (100, true, Some(LIVE_MS + 100))
+        );
+        let mut concurrent = JoinSet::new();
+        for _ in 0..8 {
+            let store = Arc::clone(&self.store);
+            let user_id = user.id;
+            concurrent.spawn(async move {
+                store
+                    .update_factor(
+                        user_id,
+                        id,
+                        FactorUpdate {
+                            counter_below: Some(101),
+                            counter: Some(101),
+                            ..FactorUpdate::default()
+                        },
+                    )
+                    .await
+            });
+        }
+        let mut applied = 0;
+        while let Some(result) = concurrent.join_next().await {
+            if result
+                .unwrap_or_else(|e| panic!("task failed: {e}"))
+                .unwrap_or_else(|e| panic!("update_factor failed: {e:?}"))
+            {
+                applied += 1;
+            }
+        }
+        assert_eq!(
+            applied, 1,
+            "of concurrent uses of one step, exactly one must apply"
+        );
+    }
+
+    async fn credential_ids_are_unique_across_accounts(&self) {
+        let first = self.new_user("credential-a").await;
+        let second = self.new_user("credential-b").await;
+        let credential = format!("cred-{}", self.run_id);
+        let mut key = NewFactor::new(first.id, FactorKind::Passkey, "{}".into(), LIVE_MS);
+        key.credential_id = Some(credential.clone());
+        self.add_factors(vec![key.clone()], None).await;
+        let found = self
+            .store
+            .find_factor_by_credential(&credential)
+            .await
+            .unwrap_or_else(|e| panic!("find_factor_by_credential failed: {e:?}"));
+        assert_eq!(
+            found.map(|(f, u)| (f.user_id, u.id)),
+            Some((first.id, first.id))
+        );
+        let mut theirs = key.clone();
+        theirs.user_id = second.id;
+        let taken = self.store.add_factors(vec![theirs], None).await;
+        assert!(
+            matches!(taken, Err(StoreError::Duplicate)),
+            "a credential id of another account must be Duplicate, got {taken:?}"
+        );
+        assert!(
+            self.factors_of(second.id).await.is_empty(),
+            "a refused add must store nothing"
+        );
+        let none = self
+            .store
+            .find_factor_by_credential("no-such-credential")
+            .await;
+        assert!(matches!(none, Ok(None)));
+    }
+
     async fn reauthentication_sets_only_the_authentication_time(&self) {
         let user = self.new_user("reauth").await;
         let session = self.live_session("reauth", user.id);
         self.create_session(session.clone(), false).await;
         let reauthenticated = self
             .store
-            .reauthenticate_session(&session.token_hash, LIVE_MS + 60_000)
+            .reauthenticate_session(
+                &session.token_hash,
+                LIVE_MS + 60_000,
+                AuthMethod::Totp.into(),
+            )
             .await
             .unwrap_or_else(|e| panic!("reauthenticate_session failed: {e:?}"));
         assert!(
@@ -1395,14 +1636,15 @@ impl Suite {
             self.find_session(&session.token_hash).await.map(|(s, _)| s),
             Some(Session {
                 authenticated_at_ms: LIVE_MS + 60_000,
+                methods: session.methods.with(AuthMethod::Totp),
                 ..session.clone()
             }),
-            "reauthenticate_session must set authenticated_at_ms and nothing else"
+            "reauthenticate_session must set authenticated_at_ms, add the methods, and change nothing else"
         );
         let missing = self.fresh_token("reauth-unknown");
         let result = self
             .store
-            .reauthenticate_session(&missing, LIVE_MS)
+            .reauthenticate_session(&missing, LIVE_MS, AuthMethods::default())
             .await
             .unwrap_or_else(|e| panic!("reauthenticate_session failed: {e:?}"));
         assert!(

@@ -10,6 +10,8 @@ use super::{
     OutgoingMail, QueuedMail, Session, Store, StoreError, Swept, TokenPurpose,
 };
 use super::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
+use super::{Factor, FactorKind, FactorUpdate, NewFactor};
+use crate::auth_methods::AuthMethods;
 use crate::token::TokenHash;
 use crate::user::{User, UserId};
 
@@ -43,6 +45,9 @@ struct Tables {
     /// When each outbox row is next due.
     outbox_due: HashMap<i64, i64>,
     next_mail_id: i64,
+    /// Second factors, by id (ids only grow, so iteration order is creation order).
+    factors: std::collections::BTreeMap<i64, Factor>,
+    next_factor_id: i64,
 }
 
 impl Tables {
@@ -222,6 +227,7 @@ impl Store for MemoryStore {
         t.by_email.remove(&record.user.email);
         t.sessions.retain(|_, s| s.user_id != id);
         t.tokens.retain(|_, token| token.user_id != id);
+        t.factors.retain(|_, factor| factor.user_id != id);
         drop(t);
         self.announce(Change::User(id), Ok(true))
     }
@@ -295,10 +301,12 @@ impl Store for MemoryStore {
         &self,
         token: &TokenHash,
         now_ms: i64,
+        methods: AuthMethods,
     ) -> Result<bool, StoreError> {
         let found = match self.lock().sessions.get_mut(token) {
             Some(session) => {
                 session.authenticated_at_ms = now_ms;
+                session.methods = session.methods.union(methods);
                 true
             }
             None => false,
@@ -502,5 +510,126 @@ impl Store for MemoryStore {
 
     async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {
         Ok(ChangeFeed::InProcess(self.changes.clone()))
+    }
+
+    async fn add_factors(
+        &self,
+        factors: Vec<NewFactor>,
+        replace: Option<(UserId, FactorKind)>,
+    ) -> Result<Vec<i64>, StoreError> {
+        let mut t = self.lock();
+        // Checked whole before anything changes: all or nothing, as a transaction.
+        let mut credentials = std::collections::HashSet::new();
+        for factor in &factors {
+            if !t.users.contains_key(&factor.user_id) {
+                return Err(StoreError::NotFound);
+            }
+            if let Some(id) = &factor.credential_id {
+                let taken = t.factors.values().any(|f| {
+                    f.credential_id.as_ref() == Some(id)
+                        && replace.is_none_or(|(user, kind)| f.user_id != user || f.kind != kind)
+                });
+                if taken || !credentials.insert(id.clone()) {
+                    return Err(StoreError::Duplicate);
+                }
+            }
+        }
+        if let Some((user, kind)) = replace {
+            t.factors.retain(|_, f| f.user_id != user || f.kind != kind);
+        }
+        let mut ids = Vec::with_capacity(factors.len());
+        for factor in factors {
+            t.next_factor_id += 1;
+            let id = t.next_factor_id;
+            t.factors.insert(
+                id,
+                Factor {
+                    id,
+                    user_id: factor.user_id,
+                    kind: factor.kind,
+                    credential_id: factor.credential_id,
+                    name: factor.name,
+                    secret: factor.secret,
+                    counter: factor.counter,
+                    confirmed: factor.confirmed,
+                    created_at_ms: factor.created_at_ms,
+                    last_used_ms: None,
+                },
+            );
+            ids.push(id);
+        }
+        Ok(ids)
+    }
+
+    async fn list_factors(&self, user_id: UserId) -> Result<Vec<Factor>, StoreError> {
+        Ok(self
+            .lock()
+            .factors
+            .values()
+            .filter(|f| f.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn find_factor_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<(Factor, User)>, StoreError> {
+        let t = self.lock();
+        Ok(t.factors
+            .values()
+            .find(|f| f.credential_id.as_deref() == Some(credential_id))
+            .and_then(|f| {
+                let user = t.users.get(&f.user_id)?;
+                Some((f.clone(), user.user.clone()))
+            }))
+    }
+
+    async fn update_factor(
+        &self,
+        user_id: UserId,
+        id: i64,
+        update: FactorUpdate,
+    ) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let Some(factor) = t.factors.get_mut(&id).filter(|f| f.user_id == user_id) else {
+            return Ok(false);
+        };
+        if update
+            .counter_below
+            .is_some_and(|below| factor.counter >= below)
+        {
+            return Ok(false);
+        }
+        if let Some(counter) = update.counter {
+            factor.counter = counter;
+        }
+        if let Some(secret) = update.secret {
+            factor.secret = secret;
+        }
+        if let Some(name) = update.name {
+            factor.name = name;
+        }
+        factor.confirmed |= update.confirm;
+        if update.last_used_ms.is_some() {
+            factor.last_used_ms = update.last_used_ms;
+        }
+        Ok(true)
+    }
+
+    async fn delete_factors(
+        &self,
+        user_id: UserId,
+        kind: Option<FactorKind>,
+        id: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        let mut t = self.lock();
+        let before = t.factors.len();
+        t.factors.retain(|fid, f| {
+            !(f.user_id == user_id
+                && kind.is_none_or(|k| f.kind == k)
+                && id.is_none_or(|i| *fid == i))
+        });
+        Ok((before - t.factors.len()) as u64)
     }
 }

@@ -157,6 +157,15 @@ macro_rules! migrations {
                     "/0006_sweep_indexes.sql"
                 )),
             },
+            Migration {
+                version: 7,
+                description: "second factors",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $backend,
+                    "/0007_second_factors.sql"
+                )),
+            },
         ]
     };
 }
@@ -258,6 +267,7 @@ pub(crate) mod sqlite {
     /// The tables [`drop_all`] removes, in an order foreign keys allow.
     const TABLES: &[&str] = &[
         "auth_outbox",
+        "auth_factors",
         "auth_sessions",
         "auth_tokens",
         "auth_counters",
@@ -352,7 +362,7 @@ pub(crate) mod postgres {
     /// lost).
     pub(crate) async fn drop_all(pool: &PgPool) -> Result<(), StoreError> {
         sqlx::raw_sql(
-            "DROP TABLE IF EXISTS auth_outbox, auth_sessions, auth_tokens, auth_counters, \
+            "DROP TABLE IF EXISTS auth_outbox, auth_factors, auth_sessions, auth_tokens, auth_counters, \
              auth_users, auth_schema_migrations; \
              DROP FUNCTION IF EXISTS auth_announce_session_change(), \
              auth_announce_user_change()",

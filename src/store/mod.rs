@@ -5,12 +5,14 @@
 
 use async_trait::async_trait;
 
+use crate::auth_methods::AuthMethods;
 use crate::user::{User, UserId};
 
 mod changes;
 #[cfg(any(test, feature = "test-util"))]
 #[cfg_attr(docsrs, doc(cfg(feature = "test-util")))]
 pub mod conformance;
+mod factors;
 mod inputs;
 mod memory;
 #[cfg(any(feature = "sqlite", feature = "postgres"))]
@@ -27,6 +29,7 @@ mod sqlite;
 
 pub use crate::token::TokenHash;
 pub use changes::{Change, ChangeFeed, ChangeHub, ChangeListener};
+pub use factors::{Factor, FactorKind, FactorUpdate, NewFactor};
 pub use inputs::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -149,12 +152,14 @@ pub trait Store: Send + Sync + 'static {
     /// Every session of a user, expired or not (the caller decides), in no particular order.
     async fn list_user_sessions(&self, user_id: UserId) -> Result<Vec<Session>, StoreError>;
 
-    /// Records that the session's user proved who they are at `now_ms` (sets
-    /// `authenticated_at_ms`); true when the session exists.
+    /// Records that the session's user proved who they are at `now_ms` with `methods`
+    /// (sets `authenticated_at_ms`, adds `methods` to the session's); true when the session
+    /// exists.
     async fn reauthenticate_session(
         &self,
         token: &TokenHash,
         now_ms: i64,
+        methods: AuthMethods,
     ) -> Result<bool, StoreError>;
 
     /// Stores an emailed token and queues the `mail` that carries it, in one transaction:
@@ -259,6 +264,47 @@ pub trait Store: Send + Sync + 'static {
     /// (`window_ends_ms <= now_ms`) and outbox entries past their expiry. Returns how many of
     /// each.
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError>;
+
+    /// Adds second factors to an account and returns their ids, in one transaction. With
+    /// `replace`, the account's factors of that kind are removed first, in the same
+    /// transaction (new recovery codes void the old; a new authenticator app enrolment
+    /// replaces an unfinished one).
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] when a credential id is another factor's (of any account);
+    /// [`StoreError::NotFound`] when the user does not exist; nothing is stored then.
+    async fn add_factors(
+        &self,
+        factors: Vec<NewFactor>,
+        replace: Option<(UserId, FactorKind)>,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// The second factors of an account, oldest first.
+    async fn list_factors(&self, user_id: UserId) -> Result<Vec<Factor>, StoreError>;
+
+    /// The factor with this credential id (a passkey), and its user.
+    async fn find_factor_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<(Factor, User)>, StoreError>;
+
+    /// Applies `update` to factor `id` of `user_id`; false when there is no such factor or
+    /// its counter is not below [`FactorUpdate::counter_below`].
+    async fn update_factor(
+        &self,
+        user_id: UserId,
+        id: i64,
+        update: FactorUpdate,
+    ) -> Result<bool, StoreError>;
+
+    /// Deletes the factors of `user_id` of `kind` (every kind: `None`), or only factor `id`
+    /// when given; returns how many went.
+    async fn delete_factors(
+        &self,
+        user_id: UserId,
+        kind: Option<FactorKind>,
+        id: Option<i64>,
+    ) -> Result<u64, StoreError>;
 
     /// How this process hears of changes to users and sessions, which decides whether
     /// [`Auth`](crate::Auth) may keep session lookups in memory (see

@@ -5,6 +5,7 @@ use std::fmt;
 
 use sha2::{Digest, Sha256};
 
+use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::token::TokenHash;
 use crate::user::UserId;
 
@@ -36,11 +37,13 @@ pub struct Session {
     pub user_agent: Option<String>,
     /// The client's address at login, when the configuration records it.
     pub client_ip: Option<String>,
+    /// How its user proved who they are, at login and since.
+    pub methods: AuthMethods,
 }
 
 impl Session {
     /// A session for `user_id` started at `now_ms`, expiring at `expires_at_ms`: seen and
-    /// authenticated now, not remembered, no client details.
+    /// authenticated (by password) now, not remembered, no client details.
     pub fn new(token_hash: TokenHash, user_id: UserId, now_ms: i64, expires_at_ms: i64) -> Self {
         Self {
             token_hash,
@@ -52,6 +55,7 @@ impl Session {
             remembered: false,
             user_agent: None,
             client_ip: None,
+            methods: AuthMethod::Password.into(),
         }
     }
 
@@ -83,6 +87,12 @@ pub enum TokenPurpose {
     /// Recognise a client that logged in to the account before (a trusted-device cookie),
     /// so that others' failed logins do not lock it out. Never mailed.
     TrustedDevice,
+    /// A login waiting for its second factor: the password (or link) was right, the
+    /// browser holding this token may finish it with a code or passkey. Never mailed.
+    SecondFactorPending,
+    /// A browser whose owner asked not to be asked for a second factor on it for a while.
+    /// Never mailed.
+    SecondFactorDevice,
 }
 
 impl TokenPurpose {
@@ -94,6 +104,8 @@ impl TokenPurpose {
             Self::MagicLink => "magic_link",
             Self::ChangeEmail => "change_email",
             Self::TrustedDevice => "trusted_device",
+            Self::SecondFactorPending => "second_factor_pending",
+            Self::SecondFactorDevice => "second_factor_device",
         }
     }
 
@@ -105,6 +117,8 @@ impl TokenPurpose {
             Self::MagicLink,
             Self::ChangeEmail,
             Self::TrustedDevice,
+            Self::SecondFactorPending,
+            Self::SecondFactorDevice,
         ]
         .into_iter()
         .find(|p| p.as_str() == name)

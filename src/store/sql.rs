@@ -18,7 +18,7 @@ pub(crate) const SWEEP_BATCH: i64 = 1000;
 macro_rules! session_columns {
     () => {
         "s.token_hash, s.user_id, s.created_at_ms, s.last_seen_ms, s.expires_at_ms, \
-         s.authenticated_at_ms, s.remembered, s.user_agent, s.client_ip"
+         s.authenticated_at_ms, s.remembered, s.user_agent, s.client_ip, s.methods"
     };
 }
 
@@ -58,6 +58,14 @@ macro_rules! token_columns {
 macro_rules! token_returning {
     () => {
         "token_hash, user_id, purpose, sent_to, account_email, created_at_ms, expires_at_ms"
+    };
+}
+
+/// Columns of `auth_factors` (aliased `f`) as `factor_from_row(row, first)` reads them.
+macro_rules! factor_columns {
+    () => {
+        "f.id, f.user_id, f.kind, f.credential_id, f.name, f.secret, f.counter, f.confirmed, \
+         f.created_at_ms, f.last_used_ms"
     };
 }
 
@@ -202,6 +210,33 @@ macro_rules! impl_sql_store {
                 remembered: row.try_get(first + 6).map_err($crate::store::map_sqlx)?,
                 user_agent: row.try_get(first + 7).map_err($crate::store::map_sqlx)?,
                 client_ip: row.try_get(first + 8).map_err($crate::store::map_sqlx)?,
+                methods: $crate::AuthMethods::from_bits(
+                    row.try_get(first + 9).map_err($crate::store::map_sqlx)?,
+                ),
+            })
+        }
+
+        fn factor_from_row(
+            row: &$row,
+            first: usize,
+        ) -> Result<$crate::store::Factor, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            let kind: String = row.try_get(first + 2).map_err($crate::store::map_sqlx)?;
+            Ok($crate::store::Factor {
+                id: row.try_get(first).map_err($crate::store::map_sqlx)?,
+                user_id: $crate::user::UserId(
+                    row.try_get(first + 1).map_err($crate::store::map_sqlx)?,
+                ),
+                kind: $crate::store::FactorKind::parse(&kind).ok_or_else(|| {
+                    $crate::store::StoreError::Backend("unknown factor kind".into())
+                })?,
+                credential_id: row.try_get(first + 3).map_err($crate::store::map_sqlx)?,
+                name: row.try_get(first + 4).map_err($crate::store::map_sqlx)?,
+                secret: row.try_get(first + 5).map_err($crate::store::map_sqlx)?,
+                counter: row.try_get(first + 6).map_err($crate::store::map_sqlx)?,
+                confirmed: row.try_get(first + 7).map_err($crate::store::map_sqlx)?,
+                created_at_ms: row.try_get(first + 8).map_err($crate::store::map_sqlx)?,
+                last_used_ms: row.try_get(first + 9).map_err($crate::store::map_sqlx)?,
             })
         }
 
@@ -493,8 +528,8 @@ macro_rules! impl_sql_store {
                 sqlx::query(
                     "INSERT INTO auth_sessions \
                        (token_hash, user_id, created_at_ms, last_seen_ms, expires_at_ms, \
-                        authenticated_at_ms, remembered, user_agent, client_ip) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                        authenticated_at_ms, remembered, user_agent, client_ip, methods) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
                 )
                 .bind(&session.token_hash.as_bytes()[..])
                 .bind(session.user_id.0)
@@ -505,6 +540,7 @@ macro_rules! impl_sql_store {
                 .bind(session.remembered)
                 .bind(&session.user_agent)
                 .bind(&session.client_ip)
+                .bind(session.methods.bits())
                 .execute(&mut *tx)
                 .await
                 .map_err($crate::store::map_sqlx)?;
@@ -584,12 +620,15 @@ macro_rules! impl_sql_store {
                 &self,
                 token: &$crate::token::TokenHash,
                 now_ms: i64,
+                methods: $crate::AuthMethods,
             ) -> Result<bool, $crate::store::StoreError> {
                 let result = sqlx::query(
-                    "UPDATE auth_sessions SET authenticated_at_ms = $2 WHERE token_hash = $1",
+                    "UPDATE auth_sessions SET authenticated_at_ms = $2, methods = methods | $3 \
+                     WHERE token_hash = $1",
                 )
                 .bind(&token.as_bytes()[..])
                 .bind(now_ms)
+                .bind(methods.bits())
                 .execute(&self.pool)
                 .await
                 .map_err($crate::store::map_sqlx)?;
@@ -898,11 +937,148 @@ macro_rules! impl_sql_store {
                 Ok($crate::store::Swept::new(sessions, tokens, counters, mail))
             }
 
+            async fn add_factors(
+                &self,
+                factors: Vec<$crate::store::NewFactor>,
+                replace: Option<($crate::user::UserId, $crate::store::FactorKind)>,
+            ) -> Result<Vec<i64>, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                if let Some((user_id, kind)) = replace {
+                    sqlx::query("DELETE FROM auth_factors WHERE user_id = $1 AND kind = $2")
+                        .bind(user_id.0)
+                        .bind(kind.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::map_sqlx)?;
+                }
+                let mut ids = Vec::with_capacity(factors.len());
+                for factor in factors {
+                    let exists = sqlx::query("SELECT 1 FROM auth_users WHERE id = $1")
+                        .bind(factor.user_id.0)
+                        .fetch_optional(&mut *tx)
+                        .await
+                        .map_err($crate::store::map_sqlx)?;
+                    if exists.is_none() {
+                        return Err($crate::store::StoreError::NotFound);
+                    }
+                    let row = sqlx::query(
+                        "INSERT INTO auth_factors \
+                           (user_id, kind, credential_id, name, secret, counter, confirmed, \
+                            created_at_ms) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+                    )
+                    .bind(factor.user_id.0)
+                    .bind(factor.kind.as_str())
+                    .bind(&factor.credential_id)
+                    .bind(&factor.name)
+                    .bind(&factor.secret)
+                    .bind(factor.counter)
+                    .bind(factor.confirmed)
+                    .bind(factor.created_at_ms)
+                    .fetch_one(&mut *tx)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                    ids.push(row.try_get(0).map_err($crate::store::map_sqlx)?);
+                }
+                tx.commit().await.map_err($crate::store::map_sqlx)?;
+                Ok(ids)
+            }
+
+            async fn list_factors(
+                &self,
+                user_id: $crate::user::UserId,
+            ) -> Result<Vec<$crate::store::Factor>, $crate::store::StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", factor_columns!(), " FROM auth_factors f \
+                     WHERE f.user_id = $1 ORDER BY f.id"
+                ))
+                .bind(user_id.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                rows.iter().map(|row| factor_from_row(row, 0)).collect()
+            }
+
+            async fn find_factor_by_credential(
+                &self,
+                credential_id: &str,
+            ) -> Result<
+                Option<($crate::store::Factor, $crate::user::User)>,
+                $crate::store::StoreError,
+            > {
+                let row = sqlx::query(concat!(
+                    "SELECT ", user_columns!(), ", ", factor_columns!(),
+                    " FROM auth_factors f JOIN auth_users u ON u.id = f.user_id \
+                     WHERE f.credential_id = $1"
+                ))
+                .bind(credential_id)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                match row {
+                    None => Ok(None),
+                    Some(row) => Ok(Some((
+                        factor_from_row(&row, super::sql::USER_COLUMNS)?,
+                        user_from_row(&row)?,
+                    ))),
+                }
+            }
+
+            async fn update_factor(
+                &self,
+                user_id: $crate::user::UserId,
+                id: i64,
+                update: $crate::store::FactorUpdate,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let result = sqlx::query(
+                    "UPDATE auth_factors SET \
+                       counter = COALESCE($3, counter), \
+                       secret = COALESCE($4, secret), \
+                       name = COALESCE($5, name), \
+                       confirmed = (confirmed OR $6), \
+                       last_used_ms = COALESCE($7, last_used_ms) \
+                     WHERE user_id = $1 AND id = $2 AND ($8 IS NULL OR counter < $8)",
+                )
+                .bind(user_id.0)
+                .bind(id)
+                .bind(update.counter)
+                .bind(update.secret)
+                .bind(update.name)
+                .bind(update.confirm)
+                .bind(update.last_used_ms)
+                .bind(update.counter_below)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                Ok(result.rows_affected() > 0)
+            }
+
+            async fn delete_factors(
+                &self,
+                user_id: $crate::user::UserId,
+                kind: Option<$crate::store::FactorKind>,
+                id: Option<i64>,
+            ) -> Result<u64, $crate::store::StoreError> {
+                let result = sqlx::query(
+                    "DELETE FROM auth_factors WHERE user_id = $1 \
+                     AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR id = $3)",
+                )
+                .bind(user_id.0)
+                .bind(kind.map($crate::store::FactorKind::as_str))
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                Ok(result.rows_affected())
+            }
+
             $($more)*
         }
     };
 }
 
+pub(crate) use factor_columns;
 pub(crate) use impl_sql_store;
 pub(crate) use outbox_columns;
 pub(crate) use session_columns;

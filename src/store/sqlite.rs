@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 
 use super::migrate;
 use super::sql::{
-    impl_sql_store, outbox_columns, session_columns, session_join, token_columns, token_returning,
-    user_columns, valid_token,
+    factor_columns, impl_sql_store, outbox_columns, session_columns, session_join, token_columns,
+    token_returning, user_columns, valid_token,
 };
 use super::{
     ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutgoingMail,
@@ -463,8 +463,48 @@ impl Store for SqliteStore {
         &self,
         token: &TokenHash,
         now_ms: i64,
+        methods: crate::AuthMethods,
     ) -> Result<bool, StoreError> {
-        self.sql.reauthenticate_session(token, now_ms).await
+        self.sql
+            .reauthenticate_session(token, now_ms, methods)
+            .await
+    }
+
+    async fn add_factors(
+        &self,
+        factors: Vec<super::NewFactor>,
+        replace: Option<(UserId, super::FactorKind)>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.sql.add_factors(factors, replace).await
+    }
+
+    async fn list_factors(&self, user_id: UserId) -> Result<Vec<super::Factor>, StoreError> {
+        self.sql.list_factors(user_id).await
+    }
+
+    async fn find_factor_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<(super::Factor, User)>, StoreError> {
+        self.sql.find_factor_by_credential(credential_id).await
+    }
+
+    async fn update_factor(
+        &self,
+        user_id: UserId,
+        id: i64,
+        update: super::FactorUpdate,
+    ) -> Result<bool, StoreError> {
+        self.sql.update_factor(user_id, id, update).await
+    }
+
+    async fn delete_factors(
+        &self,
+        user_id: UserId,
+        kind: Option<super::FactorKind>,
+        id: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        self.sql.delete_factors(user_id, kind, id).await
     }
 
     async fn create_token(

@@ -19,6 +19,7 @@ use tower_auth::store::{
     Counter, EmailToken, ExpiryCutoffs, NewUser, Session, Swept, TokenHash, TokenPurpose,
     UserLookup, UserRecord, UserUpdate,
 };
+use tower_auth::store::{Factor, FactorKind, FactorUpdate, NewFactor};
 use tower_auth::store::{MailRequest, OutgoingMail, QueuedMail};
 use tower_auth::{MemoryStore, Store, StoreError, User, UserId};
 
@@ -194,9 +195,10 @@ impl Store for InstrumentedStore {
         &self,
         token: &TokenHash,
         now_ms: i64,
+        methods: tower_auth::AuthMethods,
     ) -> Result<bool, StoreError> {
         self.enter("reauthenticate_session")?
-            .reauthenticate_session(token, now_ms)
+            .reauthenticate_session(token, now_ms, methods)
             .await
     }
 
@@ -293,5 +295,50 @@ impl Store for InstrumentedStore {
 
     async fn delete_expired(&self, cutoffs: ExpiryCutoffs) -> Result<Swept, StoreError> {
         self.enter("delete_expired")?.delete_expired(cutoffs).await
+    }
+
+    async fn add_factors(
+        &self,
+        factors: Vec<NewFactor>,
+        replace: Option<(UserId, FactorKind)>,
+    ) -> Result<Vec<i64>, StoreError> {
+        self.enter("add_factors")?
+            .add_factors(factors, replace)
+            .await
+    }
+
+    async fn list_factors(&self, user_id: UserId) -> Result<Vec<Factor>, StoreError> {
+        self.enter("list_factors")?.list_factors(user_id).await
+    }
+
+    async fn find_factor_by_credential(
+        &self,
+        credential_id: &str,
+    ) -> Result<Option<(Factor, User)>, StoreError> {
+        self.enter("find_factor_by_credential")?
+            .find_factor_by_credential(credential_id)
+            .await
+    }
+
+    async fn update_factor(
+        &self,
+        user_id: UserId,
+        id: i64,
+        update: FactorUpdate,
+    ) -> Result<bool, StoreError> {
+        self.enter("update_factor")?
+            .update_factor(user_id, id, update)
+            .await
+    }
+
+    async fn delete_factors(
+        &self,
+        user_id: UserId,
+        kind: Option<FactorKind>,
+        id: Option<i64>,
+    ) -> Result<u64, StoreError> {
+        self.enter("delete_factors")?
+            .delete_factors(user_id, kind, id)
+            .await
     }
 }
