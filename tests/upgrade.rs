@@ -151,6 +151,7 @@ fn assert_tables(mut tables: Vec<String>) {
         tables,
         [
             "auth_counters",
+            "auth_factors",
             "auth_outbox",
             "auth_schema_migrations",
             "auth_sessions",
