@@ -1,7 +1,9 @@
 //! A small server-rendered site on tower-auth: register, confirm the email, log in (with
 //! "remember me"), magic links, a profile, password and email change, the list of my
-//! sessions, account deletion, forgotten passwords, log out. Plain HTML forms (no
-//! JavaScript), MiniJinja templates (examples/web_app_templates), the hardened preset,
+//! sessions, account deletion, forgotten passwords, log out; an authenticator app with
+//! recovery codes, and passkeys (log in with one alone, or as the second step). Plain HTML
+//! forms (JavaScript only for the passkey ceremonies, which call the crate's router nested
+//! under `/auth`), MiniJinja templates (examples/web_app_templates), the hardened preset,
 //! SQLite, and mail in a development outbox directory.
 //!
 //! ```sh
@@ -22,7 +24,8 @@ use minijinja::{Environment, Value, context};
 use serde::Deserialize;
 use tower_auth::{
     Auth, AuthConfig, AuthContext, AuthError, CurrentUser, LoginAttempt, LoginRequiredLayer,
-    MailKind, Mailer, MaybeUser, NoStoreLayer, safe_next,
+    MailKind, Mailer, MaybeUser, NoStoreLayer, SecondFactorConfig, SecondFactorKey,
+    SecondFactorProof, safe_next,
 };
 
 #[derive(Parser, Debug)]
@@ -51,6 +54,11 @@ struct Args {
     /// bcrypt cost (12 in production; lower only to test).
     #[arg(long, default_value_t = 12)]
     bcrypt_cost: u32,
+    /// The key that seals authenticator secrets and passkey ceremonies: 32 bytes in base64
+    /// (`openssl rand -base64 32`). Without it a random one is made at start, and
+    /// authenticator apps set up before a restart stop working.
+    #[arg(long, env = "WEB_APP_SECOND_FACTOR_KEY")]
+    second_factor_key: Option<String>,
 }
 
 /// The site: the auth service and the page templates.
@@ -87,6 +95,26 @@ fn pages() -> Environment<'static> {
         (
             "sessions.html",
             include_str!("web_app_templates/sessions.html"),
+        ),
+        (
+            "passkey.js.html",
+            include_str!("web_app_templates/passkey.js.html"),
+        ),
+        (
+            "second_factor.html",
+            include_str!("web_app_templates/second_factor.html"),
+        ),
+        (
+            "security.html",
+            include_str!("web_app_templates/security.html"),
+        ),
+        (
+            "totp_enrol.html",
+            include_str!("web_app_templates/totp_enrol.html"),
+        ),
+        (
+            "recovery_codes.html",
+            include_str!("web_app_templates/recovery_codes.html"),
         ),
     ] {
         env.add_template(name, source)
@@ -230,6 +258,15 @@ fn explain(error: &AuthError) -> (StatusCode, String) {
         ),
         E::NoSession => say(StatusCode::UNAUTHORIZED, "Log in first."),
         E::SessionNotFound => say(StatusCode::NOT_FOUND, "That session has already ended."),
+        E::InvalidCode => say(
+            StatusCode::UNAUTHORIZED,
+            "That code is wrong or was already used. Try the next one.",
+        ),
+        E::SecondFactorExists => say(
+            StatusCode::CONFLICT,
+            "That is already set up on your account.",
+        ),
+        E::NoSecondFactor => say(StatusCode::NOT_FOUND, "Nothing like that is set up."),
         other => {
             tracing::error!(error = %other, "request failed");
             say(
@@ -336,6 +373,9 @@ async fn log_in(
             redirect_with(safe_next(form.next.as_deref()), "You are logged in."),
         )
             .into_response(),
+        Err(AuthError::SecondFactorRequired(pending)) => {
+            second_step(*pending, safe_next(form.next.as_deref()))
+        }
         Err(e) => site.form_error(
             "login.html",
             &headers,
@@ -517,6 +557,7 @@ async fn use_link(
                 redirect_with("/profile", "You are logged in."),
             )
                 .into_response(),
+            Err(AuthError::SecondFactorRequired(pending)) => second_step(*pending, "/profile"),
             Err(e) => show(e),
         },
         Link::EmailChange => match site.auth.confirm_email_change(token).await {
@@ -755,9 +796,269 @@ async fn end_other_sessions(
     )
 }
 
+// ----- second factors ------------------------------------------------------------------------
+
+/// The first factor was right: the browser keeps the pending login's cookie and goes to
+/// the second step.
+fn second_step(pending: tower_auth::SecondFactorPending, next: &str) -> Response {
+    let query = form_urlencoded(&[("next", next), ("factors", &pending.factors.join(","))]);
+    let to = format!("/login/second-factor?{query}");
+    (
+        pending.cookie,
+        (StatusCode::SEE_OTHER, [(header::LOCATION, to)]),
+    )
+        .into_response()
+}
+
+/// `name=value&...`, each value percent-encoded.
+fn form_urlencoded(pairs: &[(&str, &str)]) -> String {
+    let encode = |v| percent_encoding::utf8_percent_encode(v, percent_encoding::NON_ALPHANUMERIC);
+    pairs
+        .iter()
+        .map(|(name, value)| format!("{name}={}", encode(value)))
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SecondStepQuery {
+    next: Option<String>,
+    factors: String,
+}
+
+async fn second_factor_form(
+    State(site): State<Site>,
+    headers: HeaderMap,
+    Query(query): Query<SecondStepQuery>,
+) -> Response {
+    let factors: Vec<&str> = query.factors.split(',').collect();
+    site.page(
+        StatusCode::OK,
+        "second_factor.html",
+        &headers,
+        None,
+        None,
+        context! { next => safe_next(query.next.as_deref()), factors => factors },
+    )
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct SecondStepForm {
+    code: Option<String>,
+    recovery_code: Option<String>,
+    remember_device: Option<String>,
+    next: Option<String>,
+}
+
+async fn second_factor(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<SecondStepForm>,
+) -> Response {
+    let next = safe_next(form.next.as_deref()).to_owned();
+    let proof = match (&form.code, &form.recovery_code) {
+        (Some(code), _) => SecondFactorProof::Totp(code),
+        (None, Some(code)) => SecondFactorProof::RecoveryCode(code),
+        (None, None) => SecondFactorProof::Totp(""),
+    };
+    let pending = context.pending_login().unwrap_or_default();
+    let finished = site
+        .auth
+        .finish_second_factor(
+            &context.client(),
+            &pending,
+            proof,
+            form.remember_device.is_some(),
+        )
+        .await;
+    match finished {
+        Ok(logged_in) => {
+            (logged_in.cookie, redirect_with(&next, "You are logged in.")).into_response()
+        }
+        Err(e @ (AuthError::InvalidToken | AuthError::Throttled { .. })) => {
+            site.form_error("login.html", &headers, None, &e, context! { next => next })
+        }
+        Err(e) => site.form_error(
+            "second_factor.html",
+            &headers,
+            None,
+            &e,
+            context! { next => next, factors => ["totp", "passkey", "recovery_code"] },
+        ),
+    }
+}
+
+async fn security(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+) -> Response {
+    let client = context.client();
+    let status = async {
+        let totp = site.auth.totp_enrolled(&client).await?;
+        let codes_left = site.auth.recovery_codes_left(&client).await?;
+        let passkeys = site.auth.passkeys(&client).await?;
+        Ok::<_, AuthError>((totp, codes_left, passkeys))
+    }
+    .await;
+    site.or_show(
+        status,
+        "profile.html",
+        &headers,
+        Some(&user.email),
+        context! {},
+        |(totp, codes_left, passkeys)| {
+            site.page(
+                StatusCode::OK,
+                "security.html",
+                &headers,
+                Some(&user.email),
+                None,
+                context! { totp, codes_left, passkeys },
+            )
+        },
+    )
+}
+
+async fn start_totp(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+) -> Response {
+    let started = site.auth.start_totp_enrolment(&context.client()).await;
+    match started {
+        Ok(enrolment) => site.page(
+            StatusCode::OK,
+            "totp_enrol.html",
+            &headers,
+            Some(&user.email),
+            None,
+            context! { qr_svg => enrolment.qr_svg, secret => enrolment.secret },
+        ),
+        Err(e) => security_error(&site, &e),
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CodeForm {
+    code: String,
+    name: String,
+}
+
+async fn confirm_totp(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    match site.auth.confirm_totp(&context.client(), &form.code).await {
+        Ok(codes) => site.page(
+            StatusCode::OK,
+            "recovery_codes.html",
+            &headers,
+            Some(&user.email),
+            None,
+            context! { codes => codes.0 },
+        ),
+        Err(e) => security_error(&site, &e),
+    }
+}
+
+/// Back to the security page, saying what went wrong.
+fn security_error(_site: &Site, error: &AuthError) -> Response {
+    let (_, message) = explain(error);
+    redirect_with("/security", &message)
+}
+
+async fn remove_totp(State(site): State<Site>, context: AuthContext) -> Response {
+    match site.auth.disable_totp(&context.client()).await {
+        Ok(_) => redirect_with("/security", "The authenticator app is removed."),
+        Err(e) => security_error(&site, &e),
+    }
+}
+
+async fn new_recovery_codes(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    context: AuthContext,
+    headers: HeaderMap,
+) -> Response {
+    match site.auth.regenerate_recovery_codes(&context.client()).await {
+        Ok(codes) => site.page(
+            StatusCode::OK,
+            "recovery_codes.html",
+            &headers,
+            Some(&user.email),
+            None,
+            context! { codes => codes.0 },
+        ),
+        Err(e) => security_error(&site, &e),
+    }
+}
+
+async fn shown_recovery_codes(
+    State(site): State<Site>,
+    CurrentUser(user): CurrentUser,
+    headers: HeaderMap,
+) -> Response {
+    let codes: Vec<String> = Vec::new();
+    site.page(
+        StatusCode::OK,
+        "recovery_codes.html",
+        &headers,
+        Some(&user.email),
+        None,
+        context! { codes },
+    )
+}
+
+async fn rename_passkey(
+    State(site): State<Site>,
+    context: AuthContext,
+    Path(id): Path<i64>,
+    Form(form): Form<CodeForm>,
+) -> Response {
+    match site
+        .auth
+        .rename_passkey(&context.client(), id, &form.name)
+        .await
+    {
+        Ok(()) => redirect_with("/security", "The passkey is renamed."),
+        Err(e) => security_error(&site, &e),
+    }
+}
+
+async fn remove_passkey(
+    State(site): State<Site>,
+    context: AuthContext,
+    Path(id): Path<i64>,
+) -> Response {
+    match site.auth.delete_passkey(&context.client(), id).await {
+        Ok(()) => redirect_with("/security", "The passkey is removed."),
+        Err(e) => security_error(&site, &e),
+    }
+}
+
 fn app(site: Site) -> Router {
     let auth = site.auth.clone();
     let private = Router::new()
+        .route("/security", get(security))
+        .route("/security/totp", post(start_totp))
+        .route("/security/totp/confirm", post(confirm_totp))
+        .route("/security/totp/remove", post(remove_totp))
+        .route(
+            "/security/recovery-codes",
+            get(shown_recovery_codes).post(new_recovery_codes),
+        )
+        .route("/security/passkeys/{id}/rename", post(rename_passkey))
+        .route("/security/passkeys/{id}/remove", post(remove_passkey))
         .route("/profile", get(profile))
         .route("/password", post(change_password))
         .route("/email", post(change_email))
@@ -771,6 +1072,10 @@ fn app(site: Site) -> Router {
         .route("/", get(home))
         .route("/register", get(register_form).post(register))
         .route("/login", get(login_form).post(log_in))
+        .route(
+            "/login/second-factor",
+            get(second_factor_form).post(second_factor),
+        )
         .route("/logout", post(log_out))
         .route("/reset", get(reset_page).post(reset));
     for ask in [Ask::MagicLink, Ask::PasswordReset, Ask::Confirmation] {
@@ -807,6 +1112,9 @@ fn app(site: Site) -> Router {
         .layer(auth.same_origin_layer())
         .layer(auth.layer())
         .with_state(site)
+        // The crate's own routes (with their own layers), for the passkey ceremonies'
+        // JavaScript.
+        .nest("/auth", auth.router())
 }
 
 #[tokio::main]
@@ -830,6 +1138,21 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     .link_path(MailKind::ResetPassword, "/reset")?;
     let mut config = AuthConfig::hardened_with(mailer);
     config.bcrypt_cost = args.bcrypt_cost;
+    let key = match &args.second_factor_key {
+        Some(text) => SecondFactorKey::from_base64(text)?,
+        None => {
+            tracing::warn!(
+                "no --second-factor-key: a random one is made; authenticator apps set up now \
+                 stop working when the app restarts"
+            );
+            let mut bytes = [0u8; 32];
+            getrandom::fill(&mut bytes)?;
+            SecondFactorKey::from_bytes(bytes)
+        }
+    };
+    config.second_factors = Some(SecondFactorConfig::new(key, "tower-auth web app"));
+    // Passkeys are bound to the site's origin (its host is the relying party id).
+    config.public_origin = Some(args.public_url.trim_end_matches('/').to_owned());
     let auth = Auth::connect(&args.database_url, config).await?;
     let site = Site {
         auth,

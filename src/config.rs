@@ -244,6 +244,11 @@ pub struct SecondFactorConfig {
     pub device_cookie: Option<String>,
     /// How long such a browser skips the second factor. Default: 30 days.
     pub device_lifetime: Duration,
+    /// The cookie that carries a passkey ceremony's state between its two requests
+    /// (sealed with [`key`](Self::key), single use, 5 minutes). Passkeys also need
+    /// [`AuthConfig::public_origin`]: its host is the relying party id, and only it may
+    /// answer a ceremony. Default: `__Host-passkey_ceremony`.
+    pub ceremony_cookie: String,
 }
 
 impl SecondFactorConfig {
@@ -257,6 +262,7 @@ impl SecondFactorConfig {
             pending_lifetime: Duration::from_secs(5 * 60),
             device_cookie: Some("__Host-second_factor_device".into()),
             device_lifetime: Duration::from_secs(30 * 24 * 3600),
+            ceremony_cookie: "__Host-passkey_ceremony".into(),
         }
     }
 }
@@ -469,7 +475,9 @@ impl AuthConfig {
             }
         }
         if let Some(second) = &self.second_factors {
-            let names = std::iter::once(&second.pending_cookie).chain(&second.device_cookie);
+            let names = [&second.pending_cookie, &second.ceremony_cookie]
+                .into_iter()
+                .chain(&second.device_cookie);
             for name in names {
                 check_cookie_name(name, cookie.secure)?;
                 if *name == cookie.name || Some(name) == self.trusted_device_cookie.as_ref() {

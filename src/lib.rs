@@ -309,6 +309,9 @@ pub use auth::{
     ResetRequested, SecondFactorPending, SecondFactorProof, SessionCacheStats, SessionCookie,
     SessionInfo, TotpEnrolment, Verified,
 };
+#[cfg(feature = "passkeys")]
+#[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+pub use auth::{PasskeyAdded, PasskeyChallenge, PasskeyInfo};
 pub use auth_methods::{AuthMethod, AuthMethods};
 pub use config::{
     AuthConfig, ConfigError, CookieConfig, NoSessionStatus, ResetDelivery, SecondFactorConfig,

@@ -208,10 +208,10 @@ impl ExecutorLoad {
         };
         let now = Instant::now();
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(sample) = &*last {
-            if now.duration_since(sample.at) < Self::WINDOW {
-                return sample.cores > Self::THRESHOLD;
-            }
+        if let Some(sample) = &*last
+            && now.duration_since(sample.at) < Self::WINDOW
+        {
+            return sample.cores > Self::THRESHOLD;
         }
         let metrics = runtime.metrics();
         let busy_total: Duration = (0..metrics.num_workers())
@@ -407,15 +407,15 @@ impl HashPool {
             if let Poll::Ready(permit) = regular.as_mut().poll(cx) {
                 return Poll::Ready(permit);
             }
-            if let Some(waiting) = &mut spare {
-                if let Poll::Ready(permit) = waiting.as_mut().poll(cx) {
-                    if permit.is_err() || !self.executor.busy() {
-                        return Poll::Ready(permit);
-                    }
-                    // Busy again since this job queued: pass the spare on, wait for a
-                    // regular permit.
-                    spare = None;
+            if let Some(waiting) = &mut spare
+                && let Poll::Ready(permit) = waiting.as_mut().poll(cx)
+            {
+                if permit.is_err() || !self.executor.busy() {
+                    return Poll::Ready(permit);
                 }
+                // Busy again since this job queued: pass the spare on, wait for a
+                // regular permit.
+                spare = None;
             }
             Poll::Pending
         })

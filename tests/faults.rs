@@ -542,7 +542,7 @@ async fn an_outage_under_open_loop_traffic_answers_503_at_once() {
                     .get(format!("{base}/profile"))
                     .header("cookie", format!("session_id={cookie}"));
                 requests.spawn(record("profile", profile, Arc::clone(&outcomes)));
-                if n % 3 == 0 {
+                if n.is_multiple_of(3) {
                     let email = format!("open-loop-{n}@example.com");
                     let register = http
                         .post(format!("{base}/users"))

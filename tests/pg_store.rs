@@ -709,7 +709,7 @@ async fn lookups_given_up_strand_no_other_lookup() {
             // A third are dropped (as a server drops a disconnected client's request)
             // while waiting, told to lead, or with their statement on the wire; the rest
             // wait for their answer.
-            if (i as u64 + round) % 3 == 0 {
+            if (i as u64 + round).is_multiple_of(3) {
                 impatient.push(lookups.spawn(async move {
                     let _ = store.find_session(&token).await;
                 }));

@@ -149,12 +149,11 @@ impl Auth {
         client: &Client,
         password: Option<&str>,
     ) -> Result<bool, AuthError> {
-        if let Some(session) = client.session_id() {
-            if let Some(user) = self.get_user_from_session_id(Some(session)).await? {
-                if user.id == owner.id {
-                    return Ok(true);
-                }
-            }
+        if let Some(session) = client.session_id()
+            && let Some(user) = self.get_user_from_session_id(Some(session)).await?
+            && user.id == owner.id
+        {
+            return Ok(true);
         }
         let Some(password) = password else {
             return Ok(false);

@@ -242,10 +242,10 @@ impl Auth {
 
     /// Ends the session the client presented, when the config says a login does.
     async fn end_presented_session(&self, client: &Client) -> Result<(), AuthError> {
-        if self.inner.config.end_presented_session_on_login {
-            if let Some(old) = client.session_id().filter(|t| t.len() <= MAX_TOKEN_BYTES) {
-                self.store().delete_session(&TokenHash::of(old)).await?;
-            }
+        if self.inner.config.end_presented_session_on_login
+            && let Some(old) = client.session_id().filter(|t| t.len() <= MAX_TOKEN_BYTES)
+        {
+            self.store().delete_session(&TokenHash::of(old)).await?;
         }
         Ok(())
     }

@@ -15,6 +15,7 @@
 //! - `sweep.rs`: deleting expired records, as a task of its own;
 //! - `second_factor.rs`: logins that wait for a second factor, and finishing them;
 //! - `totp.rs`: authenticator apps (enrolment, codes, removal);
+//! - `passkeys.rs`: passkeys (WebAuthn): registration, login, second factor;
 //! - `recovery_codes.rs`: single-use codes for a lost authenticator;
 //! - `sudo.rs`: reauthentication, and the recent authentication sensitive actions need;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
@@ -53,9 +54,12 @@ mod fair_share;
 mod login;
 mod magic_link;
 mod outbox;
+#[cfg(feature = "passkeys")]
+mod passkeys;
 mod recovery_codes;
 mod rehash;
 mod reset;
+mod sealing;
 mod second_factor;
 mod seed;
 mod session;
@@ -75,6 +79,8 @@ pub use cookie::SessionCookie;
 pub(crate) use email::{normalize_email, normalize_new_email};
 pub use error::AuthError;
 pub use login::{LoggedIn, LoginAttempt, Verified};
+#[cfg(feature = "passkeys")]
+pub use passkeys::{PasskeyAdded, PasskeyChallenge, PasskeyInfo};
 pub use recovery_codes::RecoveryCodes;
 pub use reset::ResetRequested;
 pub use second_factor::{SecondFactorPending, SecondFactorProof};
@@ -143,6 +149,9 @@ struct Inner {
     mail_wake: Arc<tokio::sync::Notify>,
     /// Held while this instance delivers a batch, so a flush waits for the worker's.
     delivering: tokio::sync::Mutex<()>,
+    /// The passkey relying party (`None` when passkeys are off).
+    #[cfg(feature = "passkeys")]
+    webauthn: Option<Arc<webauthn_rs::Webauthn>>,
     /// Session lookups kept in memory (`None` when the config turns the cache off).
     session_cache: Option<Arc<session_cache::SessionCache>>,
 }
@@ -202,8 +211,12 @@ impl AuthBuilder {
             self.config.effective_hash_permits(),
             self.config.hash_queue,
         );
+        #[cfg(feature = "passkeys")]
+        let webauthn = passkeys::relying_party(&self.config)?;
         let auth = Auth {
             inner: Arc::new(Inner {
+                #[cfg(feature = "passkeys")]
+                webauthn,
                 store: Arc::new(breaker::Breaker::new(self.store)),
                 hasher: pool,
                 clock: self.clock,

@@ -59,6 +59,16 @@ pub enum SecondFactorProof<'a> {
     Totp(&'a str),
     /// One of the account's recovery codes (each works once).
     RecoveryCode(&'a str),
+    /// A passkey of the account: the browser's answer (the `PublicKeyCredential` as JSON)
+    /// to the ceremony [`Auth::start_passkey_second_factor`] began, and that ceremony's
+    /// cookie.
+    #[cfg(feature = "passkeys")]
+    Passkey {
+        /// The browser's answer.
+        credential: &'a str,
+        /// The ceremony cookie's value.
+        ceremony: &'a str,
+    },
 }
 
 impl std::fmt::Debug for SecondFactorProof<'_> {
@@ -66,6 +76,8 @@ impl std::fmt::Debug for SecondFactorProof<'_> {
         f.write_str(match self {
             Self::Totp(_) => "Totp([redacted])",
             Self::RecoveryCode(_) => "RecoveryCode([redacted])",
+            #[cfg(feature = "passkeys")]
+            Self::Passkey { .. } => "Passkey(..)",
         })
     }
 }
@@ -214,6 +226,14 @@ impl Auth {
             SecondFactorProof::RecoveryCode(code) => {
                 self.use_recovery_code(&user, code).await?;
                 AuthMethod::RecoveryCode
+            }
+            #[cfg(feature = "passkeys")]
+            SecondFactorProof::Passkey {
+                credential,
+                ceremony,
+            } => {
+                self.check_passkey(&user, ceremony, credential).await?;
+                AuthMethod::Passkey
             }
         };
         self.store().reset_counter(&key).await?;

@@ -143,15 +143,14 @@ impl Auth {
             .store()
             .get_counter(&account_key(&user.email), now)
             .await?
+            && counter.count >= self.inner.config.max_login_failures
         {
-            if counter.count >= self.inner.config.max_login_failures {
-                event("login_throttled", Some(user.id));
-                return Err(AuthError::Throttled {
-                    retry_after: Duration::from_millis(
-                        u64::try_from(counter.window_ends_ms - now).unwrap_or(0),
-                    ),
-                });
-            }
+            event("login_throttled", Some(user.id));
+            return Err(AuthError::Throttled {
+                retry_after: Duration::from_millis(
+                    u64::try_from(counter.window_ends_ms - now).unwrap_or(0),
+                ),
+            });
         }
         Ok(())
     }

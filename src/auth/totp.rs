@@ -3,15 +3,12 @@
 //! removal. Each accepted time step is recorded, so a code cannot be used twice. The
 //! shared secret is sealed at rest with the configured key, bound to its account.
 
-use base64::Engine as _;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
-use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use totp_rs::{Algorithm, TOTP};
 
 use super::recovery_codes::RecoveryCodes;
+use super::sealing::{seal, unseal};
 use super::{Auth, AuthError, Client, event};
 use crate::auth_methods::AuthMethod;
-use crate::config::SecondFactorKey;
 use crate::mail::MailKind;
 use crate::store::{Factor, FactorKind, FactorUpdate, NewFactor};
 use crate::user::{User, UserId};
@@ -20,8 +17,6 @@ use crate::user::{User, UserId};
 const STEP: u64 = 30;
 /// Bytes of a new shared secret (160 bits, RFC 4226's recommendation).
 const SECRET_BYTES: usize = 20;
-/// The prefix of a sealed secret's stored form (the sealing's version).
-const SEALED_PREFIX: &str = "v1:";
 
 /// An authenticator app enrolment under way: what the user scans or types into the app.
 /// Enrolment completes with [`Auth::confirm_totp`]. `Debug` never shows the secret.
@@ -64,7 +59,7 @@ impl Auth {
         }
         let mut secret = [0u8; SECRET_BYTES];
         getrandom::fill(&mut secret).map_err(AuthError::Random)?;
-        let sealed = seal(&config.key, user.id, &secret)?;
+        let sealed = seal(&config.key, &account_aad(user.id), &secret)?;
         let mut factor = NewFactor::new(user.id, FactorKind::Totp, sealed, self.now_ms());
         factor.confirmed = false;
         factor.name = "authenticator app".into();
@@ -195,7 +190,7 @@ impl Auth {
             event("second_factor_failed", Some(user.id));
             return Err(AuthError::InvalidCode);
         }
-        let secret = unseal(&config.key, user.id, &factor.secret)?;
+        let secret = unseal(&config.key, &account_aad(user.id), &factor.secret)?;
         let totp = totp_of(&secret, &config.issuer, &user.email)?;
         let now_ms = self.now_ms();
         let now = u64::try_from(now_ms / 1000).unwrap_or(0);
@@ -227,6 +222,14 @@ impl Auth {
     }
 }
 
+/// What an authenticator secret is sealed together with: its account, so a sealed secret
+/// copied to another account does not open.
+fn account_aad(user_id: UserId) -> Vec<u8> {
+    let mut aad = b"tower-auth totp secret\0".to_vec();
+    aad.extend(user_id.0.to_be_bytes());
+    aad
+}
+
 /// The RFC 6238 generator of `secret` for `account` (skew 0: the caller tries each step).
 fn totp_of(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, AuthError> {
     TOTP::new(
@@ -241,79 +244,21 @@ fn totp_of(secret: &[u8], issuer: &str, account: &str) -> Result<TOTP, AuthError
     .map_err(|e| AuthError::Mail(Box::new(std::io::Error::other(e.to_string()))))
 }
 
-/// `secret` sealed with `key` for the account `user_id` (its id is authenticated with it:
-/// a sealed secret copied to another account does not open).
-fn seal(key: &SecondFactorKey, user_id: UserId, secret: &[u8]) -> Result<String, AuthError> {
-    let cipher = XChaCha20Poly1305::new(key.bytes().into());
-    let mut nonce = [0u8; 24];
-    getrandom::fill(&mut nonce).map_err(AuthError::Random)?;
-    let aad = user_id.0.to_be_bytes();
-    let sealed = cipher
-        .encrypt(
-            XNonce::from_slice(&nonce),
-            Payload {
-                msg: secret,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| sealing_failed())?;
-    let mut stored = nonce.to_vec();
-    stored.extend(sealed);
-    Ok(format!(
-        "{SEALED_PREFIX}{}",
-        base64::engine::general_purpose::STANDARD_NO_PAD.encode(stored)
-    ))
-}
-
-/// The secret `stored` seals, when `key` opens it for `user_id`.
-fn unseal(key: &SecondFactorKey, user_id: UserId, stored: &str) -> Result<Vec<u8>, AuthError> {
-    let bytes = stored
-        .strip_prefix(SEALED_PREFIX)
-        .and_then(|b64| {
-            base64::engine::general_purpose::STANDARD_NO_PAD
-                .decode(b64)
-                .ok()
-        })
-        .filter(|bytes| bytes.len() > 24)
-        .ok_or_else(sealing_failed)?;
-    let (nonce, sealed) = bytes.split_at(24);
-    let cipher = XChaCha20Poly1305::new(key.bytes().into());
-    let aad = user_id.0.to_be_bytes();
-    cipher
-        .decrypt(
-            XNonce::from_slice(nonce),
-            Payload {
-                msg: sealed,
-                aad: &aad,
-            },
-        )
-        .map_err(|_| sealing_failed())
-}
-
-/// A sealed secret that does not open (another key, a damaged row): the operator's
-/// problem, a 500 with a generic body.
-fn sealing_failed() -> AuthError {
-    AuthError::Store(crate::store::StoreError::Backend(
-        "an authenticator secret does not open with the configured second-factor key".into(),
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::SecondFactorKey;
 
     #[test]
     fn sealed_secrets_open_only_with_their_key_and_account() {
         let key = SecondFactorKey::from_bytes([7; 32]);
-        let sealed = seal(&key, UserId(1), b"12345678901234567890").unwrap();
+        let sealed = seal(&key, &account_aad(UserId(1)), b"12345678901234567890").unwrap();
         assert!(!sealed.contains("12345678901234567890"));
-        assert_eq!(
-            unseal(&key, UserId(1), &sealed).unwrap(),
-            b"12345678901234567890"
-        );
-        assert!(unseal(&key, UserId(2), &sealed).is_err());
+        let opened = unseal(&key, &account_aad(UserId(1)), &sealed).unwrap();
+        assert_eq!(opened, b"12345678901234567890");
+        assert!(unseal(&key, &account_aad(UserId(2)), &sealed).is_err());
         let other = SecondFactorKey::from_bytes([8; 32]);
-        assert!(unseal(&other, UserId(1), &sealed).is_err());
+        assert!(unseal(&other, &account_aad(UserId(1)), &sealed).is_err());
     }
 
     #[test]

@@ -239,6 +239,15 @@ impl AuthContext {
         client
     }
 
+    /// The passkey ceremony's cookie the browser presented, if any.
+    pub fn passkey_ceremony(&self) -> Option<String> {
+        self.auth
+            .config()
+            .second_factors
+            .as_ref()
+            .and_then(|sf| self.cookies.get(&sf.ceremony_cookie))
+    }
+
     /// The pending login's token the browser presented (a login waiting for its second
     /// factor), if any.
     pub fn pending_login(&self) -> Option<String> {

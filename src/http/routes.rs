@@ -16,6 +16,9 @@ use crate::http::error::{Answer, HttpError, json_response, werkzeug_reason_phras
 use crate::http::extract::{AuthRejection, CurrentUser};
 use crate::http::layer::AuthContext;
 use crate::http::link_pages;
+#[cfg(feature = "passkeys")]
+#[path = "passkey_routes.rs"]
+mod passkeys;
 use crate::http::no_store::NoStoreLayer;
 
 /// Werkzeug's redirect page, as the seed's server sends with its 302.
@@ -159,6 +162,26 @@ impl Auth {
                         "/second_factors/recovery_codes",
                         post(regenerate_recovery_codes),
                     );
+                #[cfg(feature = "passkeys")]
+                if self.config().public_origin.is_some() {
+                    router = router
+                        .route("/passkeys", get(passkeys::list))
+                        .route(
+                            "/passkeys/register/start",
+                            post(passkeys::start_registration),
+                        )
+                        .route("/passkeys/register", post(passkeys::finish_registration))
+                        .route(
+                            "/passkeys/{id}",
+                            put(passkeys::rename).delete(passkeys::remove),
+                        )
+                        .route("/sessions/passkey/start", post(passkeys::start_login))
+                        .route("/sessions/passkey", post(passkeys::finish_login))
+                        .route(
+                            "/sessions/second_factor/passkey/start",
+                            post(passkeys::start_second_factor),
+                        );
+                }
             }
         }
         router
@@ -224,11 +247,12 @@ async fn register(
 
 /// `200 {"email", "message": "logged in"}` with the new session's cookie.
 fn logged_in_answer(auth: &Auth, logged_in: crate::auth::LoggedIn) -> Response {
-    let body = json!({
-        "email": logged_in.user.email,
-        "message": "logged in",
-        "methods": logged_in.methods,
-    });
+    let mut body = json!({ "email": logged_in.user.email, "message": "logged in" });
+    // With second factors on, how the user proved who they are (the seed's answer, and
+    // the hardened one without them, stay as they were).
+    if auth.config().second_factors.is_some() {
+        body["methods"] = json!(logged_in.methods);
+    }
     (logged_in.cookie, ok_json(auth, StatusCode::OK, &body)).into_response()
 }
 
@@ -501,13 +525,24 @@ async fn finish_second_factor(
     req: Request,
 ) -> Result<Response, AuthRejection> {
     let form = Form::read(&auth, req).await?;
-    let proof = match (form.optional("code"), form.optional("recovery_code")) {
-        (Some(code), None) => crate::SecondFactorProof::Totp(code),
-        (None, Some(code)) => crate::SecondFactorProof::RecoveryCode(code),
+    #[cfg(feature = "passkeys")]
+    let ceremony = context.passkey_ceremony().unwrap_or_default();
+    let proof = match (
+        form.optional("code"),
+        form.optional("recovery_code"),
+        form.optional("passkey"),
+    ) {
+        (Some(code), None, None) => crate::SecondFactorProof::Totp(code),
+        (None, Some(code), None) => crate::SecondFactorProof::RecoveryCode(code),
+        #[cfg(feature = "passkeys")]
+        (None, None, Some(credential)) => crate::SecondFactorProof::Passkey {
+            credential,
+            ceremony: &ceremony,
+        },
         _ => {
             return Err(reject(
                 &auth,
-                HttpError::BadRequest("give one of code or recovery_code".into()),
+                HttpError::BadRequest("give one of code, recovery_code or passkey".into()),
             ));
         }
     };

@@ -45,10 +45,10 @@ where
     }
 
     fn call(&mut self, mut req: Request<B>) -> Self::Future {
-        if req.uri().path().contains("//") {
-            if let Some(uri) = merged(req.uri()) {
-                *req.uri_mut() = uri;
-            }
+        if req.uri().path().contains("//")
+            && let Some(uri) = merged(req.uri())
+        {
+            *req.uri_mut() = uri;
         }
         self.inner.call(req)
     }

@@ -222,9 +222,9 @@ impl MailTemplates {
 /// "15 minutes", "1 hour", "3 days": how long a link works, for people.
 pub(crate) fn human_duration(d: std::time::Duration) -> String {
     let secs = d.as_secs();
-    let (n, unit) = if secs % 86_400 == 0 && secs >= 86_400 {
+    let (n, unit) = if secs.is_multiple_of(86_400) && secs >= 86_400 {
         (secs / 86_400, "day")
-    } else if secs % 3_600 == 0 && secs >= 3_600 {
+    } else if secs.is_multiple_of(3_600) && secs >= 3_600 {
         (secs / 3_600, "hour")
     } else {
         (secs.div_ceil(60).max(1), "minute")

@@ -69,10 +69,10 @@ impl Tables {
     /// Applies `update` to the user `id`, or changes nothing and fails.
     fn update_user(&mut self, id: UserId, update: UserUpdate) -> Result<User, StoreError> {
         let current = self.users.get(&id).ok_or(StoreError::NotFound)?;
-        if let Some(email) = &update.email {
-            if self.by_email.get(email).is_some_and(|owner| *owner != id) {
-                return Err(StoreError::Duplicate);
-            }
+        if let Some(email) = &update.email
+            && self.by_email.get(email).is_some_and(|owner| *owner != id)
+        {
+            return Err(StoreError::Duplicate);
         }
         let old_email = current.user.email.clone();
         let record = self.users.get_mut(&id).ok_or(StoreError::NotFound)?;
@@ -465,10 +465,10 @@ impl Store for MemoryStore {
     }
 
     async fn release_counter(&self, key: &str, window_ends_ms: i64) -> Result<(), StoreError> {
-        if let Some(counter) = self.lock().counters.get_mut(key) {
-            if counter.window_ends_ms == window_ends_ms {
-                counter.count = counter.count.saturating_sub(1);
-            }
+        if let Some(counter) = self.lock().counters.get_mut(key)
+            && counter.window_ends_ms == window_ends_ms
+        {
+            counter.count = counter.count.saturating_sub(1);
         }
         Ok(())
     }
