@@ -216,6 +216,11 @@ async fn a_login_ceremony_cannot_register_a_passkey() {
         list.json::<serde_json::Value>().await.unwrap(),
         json!({ "passkeys": [] })
     );
+    // Registering a passkey is sensitive: a session that authenticated long ago is refused.
+    app.clock.advance(std::time::Duration::from_secs(16 * 60));
+    app.post("/passkeys/register/start", &cookies, &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
 }
 
 #[tokio::test]

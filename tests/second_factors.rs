@@ -26,6 +26,7 @@ const START_MS: i64 = 1_800_000_000_000;
 
 struct App {
     auth: Auth,
+    store: MemoryStore,
     clock: ManualClock,
     mail: Capture,
     server: TestServer,
@@ -67,13 +68,15 @@ impl App {
             "Example App",
         ));
         let clock = ManualClock::new(START_MS);
-        let auth = Auth::builder(MemoryStore::new(), config)
+        let store = MemoryStore::new();
+        let auth = Auth::builder(store.clone(), config)
             .clock(clock.clone())
             .build()
             .expect("valid config");
         let server = serve_auth(&auth).await;
         Self {
             auth,
+            store,
             clock,
             mail,
             server,
@@ -227,6 +230,27 @@ async fn enrolled(app: &App, browser: &mut Browser) -> (Vec<u8>, Vec<String>) {
         started.body["secret"].as_str().unwrap()
     )));
     assert_eq!(secret.len(), 20);
+    // At rest the secret is sealed: neither its bytes nor its base32 are in the store.
+    let user =
+        tower_auth::Store::find_user_by(&app.store, tower_auth::store::UserLookup::Email(ALICE))
+            .await
+            .expect("store")
+            .expect("alice");
+    let stored = tower_auth::Store::list_factors(&app.store, user.user.id)
+        .await
+        .expect("store");
+    assert_eq!(stored.len(), 1);
+    let base32 = started.body["secret"].as_str().unwrap();
+    assert!(!stored[0].secret.contains(base32));
+    assert!(
+        stored[0].secret.starts_with("v1:"),
+        "sealed: {:?}",
+        stored[0]
+    );
+    assert!(
+        !format!("{:?}", stored[0]).contains(&stored[0].secret),
+        "Debug hides it"
+    );
 
     // An unfinished enrolment asks nothing at login.
     let mut other = Browser::from(9);
