@@ -27,6 +27,7 @@ use tower_auth::{
     MailKind, Mailer, MaybeUser, NoStoreLayer, SecondFactorConfig, SecondFactorKey,
     SecondFactorProof, safe_next,
 };
+use tower_auth::{Provider, ProviderCallback, ProviderSignIn, ProvidersConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "A server-rendered site on tower-auth")]
@@ -59,6 +60,22 @@ struct Args {
     /// authenticator apps set up before a restart stop working.
     #[arg(long, env = "WEB_APP_SECOND_FACTOR_KEY")]
     second_factor_key: Option<String>,
+    /// An OpenID Connect provider to offer "Sign in with" for: its issuer URL.
+    #[arg(long, env = "WEB_APP_OIDC_ISSUER")]
+    oidc_issuer: Option<String>,
+    /// The client id the provider gave this site.
+    #[arg(
+        long,
+        env = "WEB_APP_OIDC_CLIENT_ID",
+        default_value = "tower-auth-web-app"
+    )]
+    oidc_client_id: String,
+    /// The client secret, if the provider gave one.
+    #[arg(long, env = "WEB_APP_OIDC_CLIENT_SECRET")]
+    oidc_client_secret: Option<String>,
+    /// What the "Sign in with" button says.
+    #[arg(long, default_value = "your provider")]
+    oidc_name: String,
 }
 
 /// The site: the auth service and the page templates.
@@ -267,6 +284,16 @@ fn explain(error: &AuthError) -> (StatusCode, String) {
             "That is already set up on your account.",
         ),
         E::NoSecondFactor => say(StatusCode::NOT_FOUND, "Nothing like that is set up."),
+        E::LinkRefused(reason) => (StatusCode::CONFLICT, format!("Not signed in: {reason}.")),
+        E::ProviderRefused(_) => say(
+            StatusCode::UNAUTHORIZED,
+            "The provider did not sign you in. Try again.",
+        ),
+        E::ProviderUnavailable => say(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The provider cannot be reached right now. Try again in a moment.",
+        ),
+        E::UnknownProvider => say(StatusCode::NOT_FOUND, "No such provider."),
         other => {
             tracing::error!(error = %other, "request failed");
             say(
@@ -355,8 +382,78 @@ async fn login_form(
         &headers,
         None,
         None,
-        context! { next => next },
+        context! { providers => site.providers(&next), next => next },
     )
+}
+
+impl Site {
+    /// The sign-in providers, for "Sign in with" buttons: `[{id, name, start}]`, `start`
+    /// the crate's route that sends the browser to the provider, then on to `next`.
+    fn providers(&self, next: &str) -> Vec<Value> {
+        self.auth
+            .config()
+            .providers
+            .iter()
+            .flat_map(|config| &config.providers)
+            .map(|p| {
+                let start = format!(
+                    "/auth/oidc/{}/start?{}",
+                    p.id,
+                    form_urlencoded(&[("next", next)])
+                );
+                context! { id => p.id, name => p.display_name, start => start }
+            })
+            .collect()
+    }
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+}
+
+/// Where a provider sends the browser back: logged in (or on to the second step), linked,
+/// or the login page saying what went wrong.
+async fn provider_callback(
+    State(site): State<Site>,
+    context: AuthContext,
+    headers: HeaderMap,
+    Path(provider): Path<String>,
+    Query(query): Query<CallbackQuery>,
+) -> Response {
+    let state_cookie = site
+        .auth
+        .config()
+        .providers
+        .as_ref()
+        .and_then(|config| context.cookie(&config.state_cookie))
+        .unwrap_or_default();
+    let mut callback = ProviderCallback::default();
+    callback.code = query.code.as_deref();
+    callback.state = query.state.as_deref();
+    callback.error = query.error.as_deref();
+    let finished = site
+        .auth
+        .finish_provider_sign_in(&context.client(), &provider, &state_cookie, callback)
+        .await;
+    match finished {
+        Ok(ProviderSignIn::LoggedIn { logged_in, next }) => {
+            (logged_in.cookie, redirect_with(&next, "You are logged in.")).into_response()
+        }
+        Ok(ProviderSignIn::Linked { next }) => redirect_with(&next, "The provider is linked."),
+        Ok(_) => redirect_with("/", "Signed in."),
+        Err(AuthError::SecondFactorRequired(pending)) => second_step(*pending, "/"),
+        Err(e) => site.form_error(
+            "login.html",
+            &headers,
+            None,
+            &e,
+            context! { next => "/", providers => site.providers("/") },
+        ),
+    }
 }
 
 async fn log_in(
@@ -381,7 +478,11 @@ async fn log_in(
             &headers,
             None,
             &e,
-            context! { email => form.email, next => safe_next(form.next.as_deref()) },
+            context! {
+                email => form.email,
+                next => safe_next(form.next.as_deref()),
+                providers => site.providers(safe_next(form.next.as_deref())),
+            },
         ),
     }
 }
@@ -902,7 +1003,8 @@ async fn security(
         let totp = site.auth.totp_enrolled(&client).await?;
         let codes_left = site.auth.recovery_codes_left(&client).await?;
         let passkeys = site.auth.passkeys(&client).await?;
-        Ok::<_, AuthError>((totp, codes_left, passkeys))
+        let identities = site.auth.identities(&client).await?;
+        Ok::<_, AuthError>((totp, codes_left, passkeys, identities))
     }
     .await;
     site.or_show(
@@ -911,14 +1013,16 @@ async fn security(
         &headers,
         Some(&user.email),
         context! {},
-        |(totp, codes_left, passkeys)| {
+        |(totp, codes_left, passkeys, identities)| {
             site.page(
                 StatusCode::OK,
                 "security.html",
                 &headers,
                 Some(&user.email),
                 None,
-                context! { totp, codes_left, passkeys },
+                context! {
+                    totp, codes_left, passkeys, identities, providers => site.providers("/security")
+                },
             )
         },
     )
@@ -1035,6 +1139,17 @@ async fn rename_passkey(
     }
 }
 
+async fn unlink_identity(
+    State(site): State<Site>,
+    context: AuthContext,
+    Path(id): Path<i64>,
+) -> Response {
+    match site.auth.unlink_identity(&context.client(), id).await {
+        Ok(()) => redirect_with("/security", "The provider is unlinked."),
+        Err(e) => security_error(&site, &e),
+    }
+}
+
 async fn remove_passkey(
     State(site): State<Site>,
     context: AuthContext,
@@ -1059,6 +1174,7 @@ fn app(site: Site) -> Router {
         )
         .route("/security/passkeys/{id}/rename", post(rename_passkey))
         .route("/security/passkeys/{id}/remove", post(remove_passkey))
+        .route("/security/identities/{id}/unlink", post(unlink_identity))
         .route("/profile", get(profile))
         .route("/password", post(change_password))
         .route("/email", post(change_email))
@@ -1076,6 +1192,7 @@ fn app(site: Site) -> Router {
             "/login/second-factor",
             get(second_factor_form).post(second_factor),
         )
+        .route("/oidc/{provider}/callback", get(provider_callback))
         .route("/logout", post(log_out))
         .route("/reset", get(reset_page).post(reset));
     for ask in [Ask::MagicLink, Ask::PasswordReset, Ask::Confirmation] {
@@ -1150,9 +1267,22 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             SecondFactorKey::from_bytes(bytes)
         }
     };
-    config.second_factors = Some(SecondFactorConfig::new(key, "tower-auth web app"));
+    config.second_factors = Some(SecondFactorConfig::new(key.clone(), "tower-auth web app"));
     // Passkeys are bound to the site's origin (its host is the relying party id).
-    config.public_origin = Some(args.public_url.trim_end_matches('/').to_owned());
+    let origin = args.public_url.trim_end_matches('/').to_owned();
+    config.public_origin = Some(origin.clone());
+    if let Some(issuer) = &args.oidc_issuer {
+        // The provider sends the browser back to this site's own callback page.
+        let provider = Provider::new(
+            "idp",
+            &args.oidc_name,
+            issuer,
+            &args.oidc_client_id,
+            args.oidc_client_secret.clone(),
+            format!("{origin}/oidc/idp/callback"),
+        );
+        config.providers = Some(ProvidersConfig::new(key.clone(), vec![provider]));
+    }
     let auth = Auth::connect(&args.database_url, config).await?;
     let site = Site {
         auth,

@@ -220,6 +220,9 @@ pub struct AuthConfig {
     /// the router then has no routes for them. Both presets: `None`; set it with
     /// [`SecondFactorConfig::new`] and a key of your own.
     pub second_factors: Option<SecondFactorConfig>,
+    /// Sign-in providers (OpenID Connect): `None` turns them off, and the router then has
+    /// no routes for them. Both presets: `None`.
+    pub providers: Option<crate::provider_config::ProvidersConfig>,
 }
 
 /// How second factors work: the key that seals authenticator secrets at rest, the name an
@@ -421,6 +424,7 @@ impl Default for AuthConfig {
             sweep_interval: Some(Duration::from_secs(10 * 60)),
             body_read_timeout: Duration::from_secs(10),
             second_factors: None,
+            providers: None,
         }
     }
 }
@@ -486,6 +490,20 @@ impl AuthConfig {
             }
             if second.issuer.is_empty() || second.issuer.contains(':') {
                 return Err(ConfigError::SecondFactorIssuer(second.issuer.clone()));
+            }
+        }
+        if let Some(providers) = &self.providers {
+            check_cookie_name(&providers.state_cookie, cookie.secure)?;
+            let mut seen = std::collections::HashSet::new();
+            for provider in &providers.providers {
+                let valid_id = !provider.id.is_empty()
+                    && provider
+                        .id
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+                if !valid_id || !seen.insert(provider.id.as_str()) {
+                    return Err(ConfigError::ProviderId(provider.id.clone()));
+                }
             }
         }
         if self.max_login_failures == 0 {

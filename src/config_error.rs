@@ -65,6 +65,10 @@ pub enum ConfigError {
     /// reserves).
     #[error("second-factor issuer {0:?} must be a non-empty name without `:`")]
     SecondFactorIssuer(String),
+    /// A provider id that is empty, repeated, or has characters other than letters,
+    /// digits, `-` and `_`.
+    #[error("provider id {0:?} must be unique, of letters, digits, `-` and `_`")]
+    ProviderId(String),
     /// Second factors are asked for but not configured (`AuthConfig::second_factors`).
     #[error("second factors are off: set AuthConfig::second_factors")]
     NoSecondFactors,

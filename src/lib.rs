@@ -299,6 +299,7 @@ pub mod mail;
 mod origin;
 pub mod password;
 mod per_ip;
+mod provider_config;
 pub mod store;
 mod token;
 mod user;
@@ -309,6 +310,9 @@ pub use auth::{
     ResetRequested, SecondFactorPending, SecondFactorProof, SessionCacheStats, SessionCookie,
     SessionInfo, TotpEnrolment, Verified,
 };
+#[cfg(feature = "oidc")]
+#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+pub use auth::{IdentityInfo, ProviderCallback, ProviderRedirect, ProviderSignIn};
 #[cfg(feature = "passkeys")]
 #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
 pub use auth::{PasskeyAdded, PasskeyChallenge, PasskeyInfo};
@@ -325,6 +329,7 @@ pub use http::same_origin::SameOriginLayer;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use http::serve;
+pub use provider_config::{Provider, ProvidersConfig};
 
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
 

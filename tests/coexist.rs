@@ -80,7 +80,7 @@ macro_rules! start_app {
                 .expect("tower-auth bookkeeping");
         assert_eq!(
             ours,
-            [1, 2, 3, 4, 5, 6, 7],
+            [1, 2, 3, 4, 5, 6, 7, 8],
             "tower-auth's migration history is its own"
         );
 

@@ -8,15 +8,17 @@
 mod http_support;
 #[path = "support/mail.rs"]
 mod mail;
+#[path = "support/totp.rs"]
+mod totp;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr};
 
-use hmac::{Hmac, Mac};
 use http_support::{Answer, TestServer, form, serve_auth};
 use mail::Capture;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
+use totp::{base32_decode, totp};
 use tower_auth::clock::ManualClock;
 use tower_auth::{Auth, AuthConfig, Mailer, MemoryStore, SecondFactorConfig, SecondFactorKey};
 
@@ -157,37 +159,6 @@ impl App {
     fn next_step(&self) {
         self.clock.advance(std::time::Duration::from_secs(30));
     }
-}
-
-/// RFC 6238 with SHA-1, 6 digits, 30-second steps, computed here.
-fn totp(secret: &[u8], unix_seconds: u64) -> String {
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret).expect("any key length");
-    mac.update(&(unix_seconds / 30).to_be_bytes());
-    let digest = mac.finalize().into_bytes();
-    let offset = usize::from(digest[19] & 0x0f);
-    let binary = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
-    format!("{:06}", binary % 1_000_000)
-}
-
-/// RFC 4648 base32 without padding, as authenticator apps read it.
-fn base32_decode(text: &str) -> Vec<u8> {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut out) = (0u32, 0u32, Vec::new());
-    for c in text.trim_end_matches('=').bytes() {
-        let index = alphabet.iter().position(|a| *a == c).expect("base32") as u32;
-        value = (value << 5) | index;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            out.push((value >> bits) as u8);
-        }
-    }
-    out
 }
 
 #[test]

@@ -152,6 +152,7 @@ fn assert_tables(mut tables: Vec<String>) {
         [
             "auth_counters",
             "auth_factors",
+            "auth_identities",
             "auth_outbox",
             "auth_schema_migrations",
             "auth_sessions",

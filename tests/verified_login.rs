@@ -6,6 +6,8 @@
 
 #[path = "support/http.rs"]
 mod http_support;
+#[path = "support/totp.rs"]
+mod totp;
 
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
@@ -14,6 +16,7 @@ use axum::{Json, Router};
 use http_support::{Answer, TestServer, serve};
 use reqwest::StatusCode;
 use serde_json::json;
+use totp::totp_now;
 use tower_auth::{
     Auth, AuthContext, AuthError, AuthMethod, Client, LoginAttempt, MemoryStore,
     SecondFactorConfig, SecondFactorKey, UserId, Verified,
@@ -186,35 +189,4 @@ async fn an_enrolled_second_factor_is_still_asked_for() {
             .iter()
             .any(|c| c.starts_with("__Host-second_factor="))
     );
-}
-
-/// The current RFC 6238 code of a base32 secret, computed here.
-fn totp_now(secret: &str) -> String {
-    use hmac::{Hmac, Mac};
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
-    let (mut bits, mut value, mut key) = (0u32, 0u32, Vec::new());
-    for c in secret.bytes() {
-        let index = alphabet.iter().position(|a| *a == c).expect("base32") as u32;
-        value = (value << 5) | index;
-        bits += 5;
-        if bits >= 8 {
-            bits -= 8;
-            key.push((value >> bits) as u8);
-        }
-    }
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(&key).unwrap();
-    mac.update(&(now / 30).to_be_bytes());
-    let digest = mac.finalize().into_bytes();
-    let offset = usize::from(digest[19] & 0x0f);
-    let binary = u32::from_be_bytes([
-        digest[offset] & 0x7f,
-        digest[offset + 1],
-        digest[offset + 2],
-        digest[offset + 3],
-    ]);
-    format!("{:06}", binary % 1_000_000)
 }

@@ -19,7 +19,7 @@ use crate::store::{
     ChangeFeed, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutgoingMail, QueuedMail, Session,
     Store, StoreError, Swept, TokenPurpose,
 };
-use crate::store::{Factor, FactorKind, FactorUpdate, NewFactor};
+use crate::store::{Factor, FactorKind, FactorUpdate, Identity, NewFactor, NewIdentity};
 use crate::store::{NewUser, UserLookup, UserRecord, UserUpdate};
 use crate::token::TokenHash;
 use crate::user::{User, UserId};
@@ -343,6 +343,27 @@ impl Store for Breaker {
     ) -> Result<u64, StoreError> {
         self.guard(self.store.delete_factors(user_id, kind, id))
             .await
+    }
+
+    async fn add_identity(&self, identity: NewIdentity) -> Result<i64, StoreError> {
+        self.guard(self.store.add_identity(identity)).await
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<(Identity, User)>, StoreError> {
+        self.guard(self.store.find_identity(provider, subject))
+            .await
+    }
+
+    async fn list_identities(&self, user_id: UserId) -> Result<Vec<Identity>, StoreError> {
+        self.guard(self.store.list_identities(user_id)).await
+    }
+
+    async fn delete_identity(&self, user_id: UserId, id: i64) -> Result<bool, StoreError> {
+        self.guard(self.store.delete_identity(user_id, id)).await
     }
 
     async fn change_feed(&self) -> Result<ChangeFeed, StoreError> {

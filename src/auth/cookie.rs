@@ -133,6 +133,12 @@ impl Auth {
         SessionCookie::from_cookie(&cookie)
     }
 
+    /// The `Set-Cookie` that makes the browser forget a cookie of the crate's beside the
+    /// session's (see `side_cookie`).
+    pub fn forget_cookie(&self, name: &str) -> Option<SessionCookie> {
+        self.side_cookie(name, String::new(), None)
+    }
+
     /// The `Set-Cookie` that makes the browser forget its session cookie (an empty value
     /// that expires at once): for a logout handler, after [`Auth::log_out`].
     pub fn expired_session_cookie(&self) -> SessionCookie {

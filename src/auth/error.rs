@@ -80,6 +80,20 @@ pub enum AuthError {
     /// enrolment is under way).
     #[error("no second factor enrolled")]
     NoSecondFactor,
+    /// No sign-in provider has this id.
+    #[error("no such provider")]
+    UnknownProvider,
+    /// The sign-in provider cannot be reached (discovery or token request failed or timed
+    /// out); retry shortly.
+    #[error("the sign-in provider cannot be reached")]
+    ProviderUnavailable,
+    /// The provider refused the sign-in, or its answer did not verify (the reason, short
+    /// and safe to show).
+    #[error("the sign-in provider refused: {0}")]
+    ProviderRefused(String),
+    /// The identity cannot be linked or unlinked, for the reason given.
+    #[error("{0}")]
+    LinkRefused(&'static str),
     /// Too many failed logins for this account or client; retry after the given time.
     #[error("too many failed attempts")]
     Throttled {

@@ -20,6 +20,7 @@
 //! - `sudo.rs`: reauthentication, and the recent authentication sensitive actions need;
 //! - `tokens.rs`: secrets sent to a person (one model for every emailed flow);
 //! - `reset.rs`: password reset on top of those tokens;
+//! - `oidc.rs`: signing in with OpenID Connect providers, and linking identities;
 //! - `outbox.rs`: mail, from a flow to the durable outbox, and the worker that delivers it;
 //! - `confirmation.rs`: email confirmation, and registration's mail;
 //! - `magic_link.rs`: logging in with a mailed link;
@@ -53,6 +54,8 @@ mod error;
 mod fair_share;
 mod login;
 mod magic_link;
+#[cfg(feature = "oidc")]
+mod oidc;
 mod outbox;
 #[cfg(feature = "passkeys")]
 mod passkeys;
@@ -79,6 +82,8 @@ pub use cookie::SessionCookie;
 pub(crate) use email::{normalize_email, normalize_new_email};
 pub use error::AuthError;
 pub use login::{LoggedIn, LoginAttempt, Verified};
+#[cfg(feature = "oidc")]
+pub use oidc::{IdentityInfo, ProviderCallback, ProviderRedirect, ProviderSignIn};
 #[cfg(feature = "passkeys")]
 pub use passkeys::{PasskeyAdded, PasskeyChallenge, PasskeyInfo};
 pub use recovery_codes::RecoveryCodes;
@@ -149,6 +154,9 @@ struct Inner {
     mail_wake: Arc<tokio::sync::Notify>,
     /// Held while this instance delivers a batch, so a flush waits for the worker's.
     delivering: tokio::sync::Mutex<()>,
+    /// Sign-in providers' metadata, discovered once each.
+    #[cfg(feature = "oidc")]
+    discovered: oidc::Discovered,
     /// The passkey relying party (`None` when passkeys are off).
     #[cfg(feature = "passkeys")]
     webauthn: Option<Arc<webauthn_rs::Webauthn>>,
@@ -217,6 +225,8 @@ impl AuthBuilder {
             inner: Arc::new(Inner {
                 #[cfg(feature = "passkeys")]
                 webauthn,
+                #[cfg(feature = "oidc")]
+                discovered: oidc::Discovered::default(),
                 store: Arc::new(breaker::Breaker::new(self.store)),
                 hasher: pool,
                 clock: self.clock,

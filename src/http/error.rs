@@ -102,7 +102,10 @@ fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
                 StatusCode::NOT_FOUND
             }
             AuthError::SecondFactorRequired(_) | AuthError::InvalidCode => StatusCode::UNAUTHORIZED,
-            AuthError::SecondFactorExists => StatusCode::CONFLICT,
+            AuthError::SecondFactorExists | AuthError::LinkRefused(_) => StatusCode::CONFLICT,
+            AuthError::UnknownProvider => StatusCode::NOT_FOUND,
+            AuthError::ProviderRefused(_) => StatusCode::UNAUTHORIZED,
+            AuthError::ProviderUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             AuthError::Throttled { .. } | AuthError::ClientBusy | AuthError::RateLimited { .. } => {
                 StatusCode::TOO_MANY_REQUESTS
             }
@@ -145,6 +148,12 @@ fn message_of(err: &HttpError) -> String {
                 "a second factor of this kind is already enrolled".into()
             }
             AuthError::NoSecondFactor => "no second factor enrolled".into(),
+            AuthError::UnknownProvider => "no such provider".into(),
+            AuthError::ProviderUnavailable => {
+                "the sign-in provider cannot be reached; retry shortly".into()
+            }
+            AuthError::ProviderRefused(reason) => format!("the sign-in provider refused: {reason}"),
+            AuthError::LinkRefused(reason) => (*reason).into(),
             AuthError::UnknownEmail => "no account with this email".into(),
             AuthError::InvalidResetToken => "invalid or expired reset token".into(),
             AuthError::InvalidToken => "invalid or expired token".into(),
@@ -218,6 +227,7 @@ impl HttpError {
             HttpError::Auth(
                 AuthError::Overloaded
                 | AuthError::ClientBusy
+                | AuthError::ProviderUnavailable
                 | AuthError::Store(StoreError::Unavailable(_)),
             ) => Some(1),
             _ => None,

@@ -239,6 +239,11 @@ impl AuthContext {
         client
     }
 
+    /// The value of the cookie `name` the browser presented (the first, if several).
+    pub fn cookie(&self, name: &str) -> Option<String> {
+        self.cookies.get(name)
+    }
+
     /// The passkey ceremony's cookie the browser presented, if any.
     pub fn passkey_ceremony(&self) -> Option<String> {
         self.auth

@@ -16,6 +16,9 @@ use crate::http::error::{Answer, HttpError, json_response, werkzeug_reason_phras
 use crate::http::extract::{AuthRejection, CurrentUser};
 use crate::http::layer::AuthContext;
 use crate::http::link_pages;
+#[cfg(feature = "oidc")]
+#[path = "oidc_routes.rs"]
+mod oidc;
 #[cfg(feature = "passkeys")]
 #[path = "passkey_routes.rs"]
 mod passkeys;
@@ -183,6 +186,16 @@ impl Auth {
                         );
                 }
             }
+        }
+        #[cfg(feature = "oidc")]
+        if self.config().providers.is_some() {
+            router = router
+                .route("/oidc/providers", get(oidc::list_providers))
+                .route("/oidc/{provider}/start", get(oidc::start))
+                .route("/oidc/{provider}/link", post(oidc::link))
+                .route("/oidc/{provider}/callback", get(oidc::callback))
+                .route("/identities", get(oidc::list))
+                .route("/identities/{id}", delete(oidc::unlink));
         }
         router
             .layer(self.same_origin_layer())

@@ -25,11 +25,13 @@ pub enum MailKind {
     SecondFactorRemoved,
     /// A recovery code was used to log in (no token).
     RecoveryCodeUsed,
+    /// A sign-in provider's identity was linked to the account (no token).
+    ProviderLinked,
 }
 
 impl MailKind {
     /// Every kind.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::ConfirmEmail,
         Self::AlreadyRegistered,
         Self::MagicLink,
@@ -39,6 +41,7 @@ impl MailKind {
         Self::SecondFactorAdded,
         Self::SecondFactorRemoved,
         Self::RecoveryCodeUsed,
+        Self::ProviderLinked,
     ];
 
     /// The kind's name, the stem of its template names (`magic_link.subject.txt`,
@@ -54,6 +57,7 @@ impl MailKind {
             Self::SecondFactorAdded => "second_factor_added",
             Self::SecondFactorRemoved => "second_factor_removed",
             Self::RecoveryCodeUsed => "recovery_code_used",
+            Self::ProviderLinked => "provider_linked",
         }
     }
 }
@@ -106,7 +110,7 @@ impl std::fmt::Debug for MailTemplates {
 }
 
 /// The built-in templates, by name.
-const DEFAULTS: [(&str, &str); 27] = {
+const DEFAULTS: [(&str, &str); 30] = {
     macro_rules! kind {
         ($name:literal) => {
             [
@@ -134,8 +138,10 @@ const DEFAULTS: [(&str, &str); 27] = {
     let [s, t, u] = kind!("second_factor_added");
     let [v, w, x] = kind!("second_factor_removed");
     let [y, z, aa] = kind!("recovery_code_used");
+    let [ab, ac, ad] = kind!("provider_linked");
     [
-        a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y, z, aa,
+        a, b, c, d, e, f, g, h, i, j, k, l, m, n, o, p, q, r, s, t, u, v, w, x, y, z, aa, ab, ac,
+        ad,
     ]
 };
 

@@ -44,7 +44,7 @@ use super::{
     Swept, TokenPurpose,
 };
 use super::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
-use super::{FactorKind, FactorUpdate, NewFactor};
+use super::{FactorKind, FactorUpdate, NewFactor, NewIdentity};
 use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::token::TokenHash;
 use crate::user::{User, UserId};
@@ -148,6 +148,7 @@ pub async fn run_shared(store: Arc<dyn Store>) {
     suite.factors_round_trip_and_replace_per_kind().await;
     suite.factor_updates_are_compare_and_set().await;
     suite.credential_ids_are_unique_across_accounts().await;
+    suite.identities_link_one_account_each().await;
     // Last: its sweep removes 1970 records, which earlier checks count exactly.
     suite.the_outbox_claims_each_message_once_per_lease().await;
 }
@@ -1613,6 +1614,88 @@ impl Suite {
             .find_factor_by_credential("no-such-credential")
             .await;
         assert!(matches!(none, Ok(None)));
+    }
+
+    async fn identities_link_one_account_each(&self) {
+        let first = self.new_user("identity-a").await;
+        let second = self.new_user("identity-b").await;
+        let subject = format!("sub-{}", self.run_id);
+        let link = |user: UserId, provider: &str| {
+            NewIdentity::new(
+                user,
+                provider,
+                subject.clone(),
+                Some("a@idp.invalid".into()),
+                LIVE_MS,
+            )
+        };
+        let id = self
+            .store
+            .add_identity(link(first.id, "idp"))
+            .await
+            .unwrap_or_else(|e| panic!("add_identity failed: {e:?}"));
+        let found = self
+            .store
+            .find_identity("idp", &subject)
+            .await
+            .unwrap_or_else(|e| panic!("find_identity failed: {e:?}"));
+        let (identity, user) = found.expect("the linked identity");
+        assert_eq!(
+            (
+                identity.id,
+                identity.user_id,
+                identity.email.as_deref(),
+                user.id
+            ),
+            (id, first.id, Some("a@idp.invalid"), first.id)
+        );
+        let taken = self.store.add_identity(link(second.id, "idp")).await;
+        assert!(
+            matches!(taken, Err(StoreError::Duplicate)),
+            "one (provider, subject) links one account, got {taken:?}"
+        );
+        // The same subject at another provider is another identity.
+        self.store
+            .add_identity(link(second.id, "other-idp"))
+            .await
+            .unwrap_or_else(|e| panic!("add_identity failed: {e:?}"));
+        let missing = self.store.add_identity(link(UNKNOWN_ID, "third-idp")).await;
+        assert!(matches!(missing, Err(StoreError::NotFound)), "{missing:?}");
+        let listed = self
+            .store
+            .list_identities(first.id)
+            .await
+            .unwrap_or_else(|e| panic!("list_identities failed: {e:?}"));
+        assert_eq!(listed.len(), 1);
+        assert!(
+            !self
+                .store
+                .delete_identity(second.id, id)
+                .await
+                .unwrap_or(true),
+            "another account cannot unlink it"
+        );
+        assert!(
+            self.store
+                .delete_identity(first.id, id)
+                .await
+                .unwrap_or(false)
+        );
+        assert!(matches!(
+            self.store.find_identity("idp", &subject).await,
+            Ok(None)
+        ));
+        self.store
+            .delete_user(second.id)
+            .await
+            .unwrap_or_else(|e| panic!("delete_user failed: {e:?}"));
+        assert!(
+            matches!(
+                self.store.find_identity("other-idp", &subject).await,
+                Ok(None)
+            ),
+            "deleting a user unlinks its identities"
+        );
     }
 
     async fn reauthentication_sets_only_the_authentication_time(&self) {

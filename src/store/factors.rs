@@ -1,5 +1,6 @@
-//! Second factors as a [`Store`](super::Store) keeps them: one record per authenticator
-//! app, recovery code or passkey of an account.
+//! Ways into an account besides its password, as a [`Store`](super::Store) keeps them:
+//! second factors (one record per authenticator app, recovery code or passkey) and
+//! identities at sign-in providers.
 
 use std::fmt;
 
@@ -157,5 +158,59 @@ impl fmt::Debug for FactorUpdate {
             .field("name", &self.name)
             .field("confirm", &self.confirm)
             .finish_non_exhaustive()
+    }
+}
+
+/// An identity at a sign-in provider linked to an account: one (provider, subject) links
+/// to at most one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Identity {
+    /// The store-assigned id.
+    pub id: i64,
+    /// The account it signs in to.
+    pub user_id: UserId,
+    /// The provider's configured id ("google").
+    pub provider: String,
+    /// The provider's stable id of the person (`sub`).
+    pub subject: String,
+    /// The email the provider gave when the link was made, if any.
+    pub email: Option<String>,
+    /// When it was linked, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// An identity to link (see [`Identity`] for the fields).
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct NewIdentity {
+    /// The account it signs in to.
+    pub user_id: UserId,
+    /// The provider's configured id.
+    pub provider: String,
+    /// The provider's stable id of the person.
+    pub subject: String,
+    /// The email the provider gave, if any.
+    pub email: Option<String>,
+    /// When it is linked, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+impl NewIdentity {
+    /// `provider`'s `subject`, linked to `user_id` at `now_ms`.
+    pub fn new(
+        user_id: UserId,
+        provider: impl Into<String>,
+        subject: impl Into<String>,
+        email: Option<String>,
+        now_ms: i64,
+    ) -> Self {
+        Self {
+            user_id,
+            provider: provider.into(),
+            subject: subject.into(),
+            email,
+            created_at_ms: now_ms,
+        }
     }
 }

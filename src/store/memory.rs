@@ -10,7 +10,7 @@ use super::{
     OutgoingMail, QueuedMail, Session, Store, StoreError, Swept, TokenPurpose,
 };
 use super::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
-use super::{Factor, FactorKind, FactorUpdate, NewFactor};
+use super::{Factor, FactorKind, FactorUpdate, Identity, NewFactor, NewIdentity};
 use crate::auth_methods::AuthMethods;
 use crate::token::TokenHash;
 use crate::user::{User, UserId};
@@ -48,6 +48,9 @@ struct Tables {
     /// Second factors, by id (ids only grow, so iteration order is creation order).
     factors: std::collections::BTreeMap<i64, Factor>,
     next_factor_id: i64,
+    /// Provider identities, by id.
+    identities: std::collections::BTreeMap<i64, Identity>,
+    next_identity_id: i64,
 }
 
 impl Tables {
@@ -228,6 +231,7 @@ impl Store for MemoryStore {
         t.sessions.retain(|_, s| s.user_id != id);
         t.tokens.retain(|_, token| token.user_id != id);
         t.factors.retain(|_, factor| factor.user_id != id);
+        t.identities.retain(|_, identity| identity.user_id != id);
         drop(t);
         self.announce(Change::User(id), Ok(true))
     }
@@ -631,5 +635,66 @@ impl Store for MemoryStore {
                 && id.is_none_or(|i| *fid == i))
         });
         Ok((before - t.factors.len()) as u64)
+    }
+
+    async fn add_identity(&self, identity: NewIdentity) -> Result<i64, StoreError> {
+        let mut t = self.lock();
+        if !t.users.contains_key(&identity.user_id) {
+            return Err(StoreError::NotFound);
+        }
+        if t.identities
+            .values()
+            .any(|i| i.provider == identity.provider && i.subject == identity.subject)
+        {
+            return Err(StoreError::Duplicate);
+        }
+        t.next_identity_id += 1;
+        let id = t.next_identity_id;
+        t.identities.insert(
+            id,
+            Identity {
+                id,
+                user_id: identity.user_id,
+                provider: identity.provider,
+                subject: identity.subject,
+                email: identity.email,
+                created_at_ms: identity.created_at_ms,
+            },
+        );
+        Ok(id)
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<(Identity, User)>, StoreError> {
+        let t = self.lock();
+        Ok(t.identities
+            .values()
+            .find(|i| i.provider == provider && i.subject == subject)
+            .and_then(|i| {
+                let user = t.users.get(&i.user_id)?;
+                Some((i.clone(), user.user.clone()))
+            }))
+    }
+
+    async fn list_identities(&self, user_id: UserId) -> Result<Vec<Identity>, StoreError> {
+        Ok(self
+            .lock()
+            .identities
+            .values()
+            .filter(|i| i.user_id == user_id)
+            .cloned()
+            .collect())
+    }
+
+    async fn delete_identity(&self, user_id: UserId, id: i64) -> Result<bool, StoreError> {
+        let mut t = self.lock();
+        let owned = t.identities.get(&id).is_some_and(|i| i.user_id == user_id);
+        if owned {
+            t.identities.remove(&id);
+        }
+        Ok(owned)
     }
 }

@@ -166,6 +166,15 @@ macro_rules! migrations {
                     "/0007_second_factors.sql"
                 )),
             },
+            Migration {
+                version: 8,
+                description: "provider identities",
+                sql: include_str!(concat!(
+                    "../../migrations/",
+                    $backend,
+                    "/0008_identities.sql"
+                )),
+            },
         ]
     };
 }
@@ -268,6 +277,7 @@ pub(crate) mod sqlite {
     const TABLES: &[&str] = &[
         "auth_outbox",
         "auth_factors",
+        "auth_identities",
         "auth_sessions",
         "auth_tokens",
         "auth_counters",
@@ -362,7 +372,7 @@ pub(crate) mod postgres {
     /// lost).
     pub(crate) async fn drop_all(pool: &PgPool) -> Result<(), StoreError> {
         sqlx::raw_sql(
-            "DROP TABLE IF EXISTS auth_outbox, auth_factors, auth_sessions, auth_tokens, auth_counters, \
+            "DROP TABLE IF EXISTS auth_outbox, auth_factors, auth_identities, auth_sessions, auth_tokens, auth_counters, \
              auth_users, auth_schema_migrations; \
              DROP FUNCTION IF EXISTS auth_announce_session_change(), \
              auth_announce_user_change()",

@@ -29,7 +29,7 @@ mod sqlite;
 
 pub use crate::token::TokenHash;
 pub use changes::{Change, ChangeFeed, ChangeHub, ChangeListener};
-pub use factors::{Factor, FactorKind, FactorUpdate, NewFactor};
+pub use factors::{Factor, FactorKind, FactorUpdate, Identity, NewFactor, NewIdentity};
 pub use inputs::{EndSessions, NewUser, UserLookup, UserRecord, UserUpdate};
 pub use memory::MemoryStore;
 #[cfg(feature = "postgres")]
@@ -305,6 +305,26 @@ pub trait Store: Send + Sync + 'static {
         kind: Option<FactorKind>,
         id: Option<i64>,
     ) -> Result<u64, StoreError>;
+
+    /// Links a provider identity to an account; returns its id.
+    ///
+    /// # Errors
+    /// [`StoreError::Duplicate`] when (provider, subject) is linked already (to any
+    /// account); [`StoreError::NotFound`] when the user does not exist.
+    async fn add_identity(&self, identity: NewIdentity) -> Result<i64, StoreError>;
+
+    /// The identity (provider, subject) and the account it is linked to.
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<(Identity, User)>, StoreError>;
+
+    /// The identities linked to an account, oldest first.
+    async fn list_identities(&self, user_id: UserId) -> Result<Vec<Identity>, StoreError>;
+
+    /// Unlinks identity `id` of `user_id`; false when there is no such identity.
+    async fn delete_identity(&self, user_id: UserId, id: i64) -> Result<bool, StoreError>;
 
     /// How this process hears of changes to users and sessions, which decides whether
     /// [`Auth`](crate::Auth) may keep session lookups in memory (see

@@ -9,8 +9,8 @@ use sqlx::postgres::{PgConnectOptions, PgListener, PgPool, PgPoolOptions};
 
 use super::pg_lookups::SessionLookups;
 use super::sql::{
-    factor_columns, impl_sql_store, outbox_columns, session_columns, token_columns,
-    token_returning, user_columns, valid_token,
+    factor_columns, identity_columns, impl_sql_store, outbox_columns, session_columns,
+    token_columns, token_returning, user_columns, valid_token,
 };
 use super::{Change, ChangeFeed, ChangeHub, ChangeListener, Session, StoreError, migrate};
 use crate::token::TokenHash;

@@ -69,6 +69,13 @@ macro_rules! factor_columns {
     };
 }
 
+/// Columns of `auth_identities` (aliased `i`) as `identity_from_row(row, first)` reads them.
+macro_rules! identity_columns {
+    () => {
+        "i.id, i.user_id, i.provider, i.subject, i.email, i.created_at_ms"
+    };
+}
+
 /// Columns of `auth_outbox` as `queued_mail_from_row` reads them.
 macro_rules! outbox_columns {
     () => {
@@ -237,6 +244,23 @@ macro_rules! impl_sql_store {
                 confirmed: row.try_get(first + 7).map_err($crate::store::map_sqlx)?,
                 created_at_ms: row.try_get(first + 8).map_err($crate::store::map_sqlx)?,
                 last_used_ms: row.try_get(first + 9).map_err($crate::store::map_sqlx)?,
+            })
+        }
+
+        fn identity_from_row(
+            row: &$row,
+            first: usize,
+        ) -> Result<$crate::store::Identity, $crate::store::StoreError> {
+            use sqlx::Row as _;
+            Ok($crate::store::Identity {
+                id: row.try_get(first).map_err($crate::store::map_sqlx)?,
+                user_id: $crate::user::UserId(
+                    row.try_get(first + 1).map_err($crate::store::map_sqlx)?,
+                ),
+                provider: row.try_get(first + 2).map_err($crate::store::map_sqlx)?,
+                subject: row.try_get(first + 3).map_err($crate::store::map_sqlx)?,
+                email: row.try_get(first + 4).map_err($crate::store::map_sqlx)?,
+                created_at_ms: row.try_get(first + 5).map_err($crate::store::map_sqlx)?,
             })
         }
 
@@ -1073,12 +1097,102 @@ macro_rules! impl_sql_store {
                 Ok(result.rows_affected())
             }
 
+            async fn add_identity(
+                &self,
+                identity: $crate::store::NewIdentity,
+            ) -> Result<i64, $crate::store::StoreError> {
+                use sqlx::Row as _;
+                let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                let exists = sqlx::query("SELECT 1 FROM auth_users WHERE id = $1")
+                    .bind(identity.user_id.0)
+                    .fetch_optional(&mut *tx)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                if exists.is_none() {
+                    return Err($crate::store::StoreError::NotFound);
+                }
+                let row = sqlx::query(
+                    "INSERT INTO auth_identities \
+                       (user_id, provider, subject, email, created_at_ms) \
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                )
+                .bind(identity.user_id.0)
+                .bind(&identity.provider)
+                .bind(&identity.subject)
+                .bind(&identity.email)
+                .bind(identity.created_at_ms)
+                .fetch_one(&mut *tx)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                let id = row.try_get(0).map_err($crate::store::map_sqlx)?;
+                tx.commit().await.map_err($crate::store::map_sqlx)?;
+                Ok(id)
+            }
+
+            async fn find_identity(
+                &self,
+                provider: &str,
+                subject: &str,
+            ) -> Result<
+                Option<($crate::store::Identity, $crate::user::User)>,
+                $crate::store::StoreError,
+            > {
+                let row = sqlx::query(concat!(
+                    "SELECT ", user_columns!(), ", ", identity_columns!(),
+                    " FROM auth_identities i JOIN auth_users u ON u.id = i.user_id \
+                     WHERE i.provider = $1 AND i.subject = $2"
+                ))
+                .bind(provider)
+                .bind(subject)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                match row {
+                    None => Ok(None),
+                    Some(row) => Ok(Some((
+                        identity_from_row(&row, super::sql::USER_COLUMNS)?,
+                        user_from_row(&row)?,
+                    ))),
+                }
+            }
+
+            async fn list_identities(
+                &self,
+                user_id: $crate::user::UserId,
+            ) -> Result<Vec<$crate::store::Identity>, $crate::store::StoreError> {
+                let rows = sqlx::query(concat!(
+                    "SELECT ", identity_columns!(), " FROM auth_identities i \
+                     WHERE i.user_id = $1 ORDER BY i.id"
+                ))
+                .bind(user_id.0)
+                .fetch_all(&self.pool)
+                .await
+                .map_err($crate::store::map_sqlx)?;
+                rows.iter().map(|row| identity_from_row(row, 0)).collect()
+            }
+
+            async fn delete_identity(
+                &self,
+                user_id: $crate::user::UserId,
+                id: i64,
+            ) -> Result<bool, $crate::store::StoreError> {
+                let result =
+                    sqlx::query("DELETE FROM auth_identities WHERE user_id = $1 AND id = $2")
+                        .bind(user_id.0)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await
+                        .map_err($crate::store::map_sqlx)?;
+                Ok(result.rows_affected() > 0)
+            }
+
             $($more)*
         }
     };
 }
 
 pub(crate) use factor_columns;
+pub(crate) use identity_columns;
 pub(crate) use impl_sql_store;
 pub(crate) use outbox_columns;
 pub(crate) use session_columns;

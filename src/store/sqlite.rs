@@ -14,8 +14,8 @@ use tokio::sync::oneshot;
 
 use super::migrate;
 use super::sql::{
-    factor_columns, impl_sql_store, outbox_columns, session_columns, session_join, token_columns,
-    token_returning, user_columns, valid_token,
+    factor_columns, identity_columns, impl_sql_store, outbox_columns, session_columns,
+    session_join, token_columns, token_returning, user_columns, valid_token,
 };
 use super::{
     ChangeFeed, ChangeHub, Counter, EmailToken, ExpiryCutoffs, MailRequest, OutgoingMail,
@@ -505,6 +505,26 @@ impl Store for SqliteStore {
         id: Option<i64>,
     ) -> Result<u64, StoreError> {
         self.sql.delete_factors(user_id, kind, id).await
+    }
+
+    async fn add_identity(&self, identity: super::NewIdentity) -> Result<i64, StoreError> {
+        self.sql.add_identity(identity).await
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<(super::Identity, User)>, StoreError> {
+        self.sql.find_identity(provider, subject).await
+    }
+
+    async fn list_identities(&self, user_id: UserId) -> Result<Vec<super::Identity>, StoreError> {
+        self.sql.list_identities(user_id).await
+    }
+
+    async fn delete_identity(&self, user_id: UserId, id: i64) -> Result<bool, StoreError> {
+        self.sql.delete_identity(user_id, id).await
     }
 
     async fn create_token(

@@ -19,7 +19,7 @@ use tower_auth::store::{
     Counter, EmailToken, ExpiryCutoffs, NewUser, Session, Swept, TokenHash, TokenPurpose,
     UserLookup, UserRecord, UserUpdate,
 };
-use tower_auth::store::{Factor, FactorKind, FactorUpdate, NewFactor};
+use tower_auth::store::{Factor, FactorKind, FactorUpdate, Identity, NewFactor, NewIdentity};
 use tower_auth::store::{MailRequest, OutgoingMail, QueuedMail};
 use tower_auth::{MemoryStore, Store, StoreError, User, UserId};
 
@@ -339,6 +339,32 @@ impl Store for InstrumentedStore {
     ) -> Result<u64, StoreError> {
         self.enter("delete_factors")?
             .delete_factors(user_id, kind, id)
+            .await
+    }
+
+    async fn add_identity(&self, identity: NewIdentity) -> Result<i64, StoreError> {
+        self.enter("add_identity")?.add_identity(identity).await
+    }
+
+    async fn find_identity(
+        &self,
+        provider: &str,
+        subject: &str,
+    ) -> Result<Option<(Identity, User)>, StoreError> {
+        self.enter("find_identity")?
+            .find_identity(provider, subject)
+            .await
+    }
+
+    async fn list_identities(&self, user_id: UserId) -> Result<Vec<Identity>, StoreError> {
+        self.enter("list_identities")?
+            .list_identities(user_id)
+            .await
+    }
+
+    async fn delete_identity(&self, user_id: UserId, id: i64) -> Result<bool, StoreError> {
+        self.enter("delete_identity")?
+            .delete_identity(user_id, id)
             .await
     }
 }

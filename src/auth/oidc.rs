@@ -1,0 +1,576 @@
+//! Signing in with OpenID Connect providers (authorization code with PKCE, state and
+//! nonce, discovery, ID-token verification; the HTTP client follows no redirects).
+//!
+//! The state of a sign-in in progress rides in a cookie, sealed with the configured key
+//! (the browser carries it to the provider and back but can neither read nor change it),
+//! valid 10 minutes and single use. At the callback:
+//!
+//! - an identity already linked logs its account in, through the protected login
+//!   (throttle, confirmed email, second factor when enrolled, session rotation);
+//! - a sign-in started from a session, in sudo mode, links the identity to that account;
+//! - otherwise, an email the provider *verified* that matches an account whose email is
+//!   confirmed links to it (the account is mailed); one that matches an unconfirmed
+//!   account is refused, since whoever registered that address first may not own it;
+//! - a verified email with no account makes a new, confirmed account without a password;
+//! - an email the provider did not verify never links and never makes an account.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::{
+    AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
+    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, RequestTokenError, Scope, TokenResponse,
+};
+
+use super::cookie::SessionCookie;
+use super::login::{LoggedIn, Login};
+use super::sealing::{seal, unseal};
+use super::{Auth, AuthError, Client, event, normalize_email};
+use crate::auth_methods::AuthMethod;
+use crate::clock::duration_ms;
+use crate::mail::MailKind;
+use crate::provider_config::{Provider, ProvidersConfig};
+use crate::store::{NewIdentity, NewUser, StoreError, UserLookup, UserUpdate};
+use crate::user::User;
+
+/// How long a sign-in may take at the provider.
+const SIGN_IN: Duration = Duration::from_secs(10 * 60);
+/// What the state cookie is sealed together with.
+const STATE_AAD: &[u8] = b"tower-auth provider sign-in";
+
+/// Provider metadata found by discovery, kept per provider once found.
+#[derive(Default)]
+pub(super) struct Discovered(
+    tokio::sync::Mutex<std::collections::HashMap<String, CoreProviderMetadata>>,
+);
+
+/// Where to send the browser to sign in at a provider, and the cookie that carries the
+/// sign-in's sealed state (return both: `303 See Other` with `Location`).
+#[non_exhaustive]
+pub struct ProviderRedirect {
+    /// The provider's authorization URL.
+    pub location: String,
+    /// The `Set-Cookie` of the sign-in's state.
+    pub cookie: SessionCookie,
+}
+
+impl std::fmt::Debug for ProviderRedirect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderRedirect").finish_non_exhaustive()
+    }
+}
+
+/// What a provider's callback carries (its query string's fields).
+#[derive(Clone, Copy, Default)]
+#[non_exhaustive]
+pub struct ProviderCallback<'a> {
+    /// The authorization code.
+    pub code: Option<&'a str>,
+    /// The state sent with the sign-in.
+    pub state: Option<&'a str>,
+    /// The provider's error (`access_denied`...), when it refused.
+    pub error: Option<&'a str>,
+}
+
+impl std::fmt::Debug for ProviderCallback<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderCallback")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// How a sign-in at a provider ended.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ProviderSignIn {
+    /// The account is logged in: return [`LoggedIn::cookie`].
+    LoggedIn {
+        /// The login.
+        logged_in: LoggedIn,
+        /// Where the sign-in asked to go next (a path on this site).
+        next: String,
+    },
+    /// The identity was linked to the session's account.
+    Linked {
+        /// Where the sign-in asked to go next.
+        next: String,
+    },
+}
+
+/// An identity linked to an account, as its owner sees it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[non_exhaustive]
+pub struct IdentityInfo {
+    /// Its id, for unlinking it.
+    pub id: i64,
+    /// The provider's id.
+    pub provider: String,
+    /// The email the provider gave when it was linked.
+    pub email: Option<String>,
+    /// When it was linked, milliseconds since the Unix epoch.
+    pub created_at_ms: i64,
+}
+
+/// A sign-in's state, as its cookie carries it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SignIn {
+    /// Random: what makes the sign-in single use.
+    id: String,
+    provider: String,
+    expires_at_ms: i64,
+    csrf: String,
+    nonce: String,
+    pkce: String,
+    next: String,
+    /// The account to link to, when started from a session.
+    link_user: Option<i64>,
+}
+
+impl Auth {
+    fn providers_config(&self) -> Result<&ProvidersConfig, AuthError> {
+        self.inner
+            .config
+            .providers
+            .as_ref()
+            .ok_or(AuthError::UnknownProvider)
+    }
+
+    fn provider(&self, id: &str) -> Result<&Provider, AuthError> {
+        self.providers_config()?
+            .providers
+            .iter()
+            .find(|p| p.id == id)
+            .ok_or(AuthError::UnknownProvider)
+    }
+
+    /// The HTTP client for providers: no redirects (a provider's answer is never a
+    /// redirect to follow: following one opens the door to request forgery), a timeout.
+    fn provider_http(&self) -> Result<openidconnect::reqwest::Client, AuthError> {
+        let timeout = self.providers_config()?.timeout;
+        openidconnect::reqwest::Client::builder()
+            .redirect(openidconnect::reqwest::redirect::Policy::none())
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|_| AuthError::ProviderUnavailable)
+    }
+
+    /// The provider's metadata, discovered once (again after a failure).
+    async fn metadata(
+        &self,
+        provider: &Provider,
+        http: &openidconnect::reqwest::Client,
+    ) -> Result<CoreProviderMetadata, AuthError> {
+        let mut cache = self.inner.discovered.0.lock().await;
+        if let Some(found) = cache.get(&provider.id) {
+            return Ok(found.clone());
+        }
+        let issuer = IssuerUrl::new(provider.issuer_url.clone())
+            .map_err(|_| AuthError::ProviderUnavailable)?;
+        let found = CoreProviderMetadata::discover_async(issuer, http)
+            .await
+            .map_err(|err| {
+                tracing::warn!(target: "tower_auth", provider = %provider.id, error = %err, "provider discovery failed");
+                AuthError::ProviderUnavailable
+            })?;
+        cache.insert(provider.id.clone(), found.clone());
+        Ok(found)
+    }
+
+    /// Starts a sign-in at provider `id`; afterwards the browser goes to `next` (a path on
+    /// this site; anything else becomes `/`).
+    ///
+    /// # Errors
+    /// [`AuthError::UnknownProvider`]; [`AuthError::ProviderUnavailable`] when its
+    /// discovery document cannot be fetched.
+    pub async fn start_provider_sign_in(
+        &self,
+        id: &str,
+        next: Option<&str>,
+    ) -> Result<ProviderRedirect, AuthError> {
+        self.begin_sign_in(id, next, None).await
+    }
+
+    /// Starts linking an identity at provider `id` to the client's session's account
+    /// (needs a recent authentication).
+    ///
+    /// # Errors
+    /// As [`start_provider_sign_in`](Self::start_provider_sign_in), and
+    /// [`AuthError::ReauthenticationRequired`], [`AuthError::NoSession`].
+    pub async fn start_provider_link(
+        &self,
+        client: &Client,
+        id: &str,
+        next: Option<&str>,
+    ) -> Result<ProviderRedirect, AuthError> {
+        let (session, user) = self.require_session(client.session_id()).await?;
+        self.check_sudo(&session)?;
+        self.begin_sign_in(id, next, Some(user.id.0)).await
+    }
+
+    async fn begin_sign_in(
+        &self,
+        id: &str,
+        next: Option<&str>,
+        link_user: Option<i64>,
+    ) -> Result<ProviderRedirect, AuthError> {
+        let provider = self.provider(id)?;
+        let config = self.providers_config()?;
+        let http = self.provider_http()?;
+        let client = oidc_client(provider, self.metadata(provider, &http).await?)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client.authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        );
+        for scope in &provider.scopes {
+            request = request.add_scope(Scope::new(scope.clone()));
+        }
+        let (url, csrf, nonce) = request.set_pkce_challenge(challenge).url();
+        let state = SignIn {
+            id: crate::token::generate(crate::token::TokenFormat::Random256)
+                .map_err(AuthError::Random)?,
+            provider: provider.id.clone(),
+            expires_at_ms: self.now_ms().saturating_add(duration_ms(SIGN_IN)),
+            csrf: csrf.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce: verifier.secret().clone(),
+            next: crate::safe_next(next).to_owned(),
+            link_user,
+        };
+        let plain = serde_json::to_vec(&state).map_err(|e| AuthError::Mail(Box::new(e)))?;
+        let sealed = seal(&config.key, STATE_AAD, &plain)?;
+        let cookie = self
+            .side_cookie(&config.state_cookie, sealed, Some(SIGN_IN))
+            .ok_or(AuthError::TokenCollision)?;
+        Ok(ProviderRedirect {
+            location: url.to_string(),
+            cookie,
+        })
+    }
+
+    /// Finishes a sign-in at provider `id` with its callback and the state cookie's value:
+    /// verifies the state (single use, unexpired, this provider's), exchanges the code with
+    /// the PKCE verifier, verifies the ID token (signature, issuer, audience, expiry, nonce)
+    /// and links or logs in as the module's rules say.
+    ///
+    /// # Errors
+    /// [`AuthError::InvalidToken`] for a missing, altered, expired, replayed or mismatched
+    /// state; [`AuthError::ProviderRefused`] for a provider error or a token that does not
+    /// verify; [`AuthError::LinkRefused`]; [`AuthError::ProviderUnavailable`]; a login's
+    /// errors ([`AuthError::SecondFactorRequired`], [`AuthError::Throttled`]...).
+    pub async fn finish_provider_sign_in(
+        &self,
+        client: &Client,
+        id: &str,
+        state_cookie: &str,
+        callback: ProviderCallback<'_>,
+    ) -> Result<ProviderSignIn, AuthError> {
+        let provider = self.provider(id)?;
+        let state = self.take_sign_in(state_cookie).await?;
+        let matches = callback.state.is_some_and(|s| {
+            crate::token::TokenHash::of(s) == crate::token::TokenHash::of(&state.csrf)
+        });
+        if state.provider != provider.id || !matches {
+            return Err(AuthError::InvalidToken);
+        }
+        if let Some(error) = callback.error {
+            return Err(AuthError::ProviderRefused(error.chars().take(64).collect()));
+        }
+        let code = callback.code.ok_or(AuthError::InvalidToken)?;
+        let http = self.provider_http()?;
+        let oidc = oidc_client(provider, self.metadata(provider, &http).await?)?;
+        let exchange = oidc
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|_| AuthError::ProviderUnavailable)?
+            .set_pkce_verifier(PkceCodeVerifier::new(state.pkce.clone()))
+            .request_async(&http)
+            .await;
+        let tokens = match exchange {
+            Ok(tokens) => tokens,
+            Err(RequestTokenError::ServerResponse(answer)) => {
+                return Err(AuthError::ProviderRefused(answer.error().to_string()));
+            }
+            Err(RequestTokenError::Request(err)) => {
+                tracing::warn!(target: "tower_auth", provider = %provider.id, error = %err, "provider token request failed");
+                return Err(AuthError::ProviderUnavailable);
+            }
+            Err(_) => return Err(AuthError::ProviderRefused("unreadable token answer".into())),
+        };
+        let id_token = tokens
+            .id_token()
+            .ok_or_else(|| AuthError::ProviderRefused("no ID token".into()))?;
+        let claims = id_token
+            .claims(&oidc.id_token_verifier(), &Nonce::new(state.nonce.clone()))
+            .map_err(|err| AuthError::ProviderRefused(verification_failure(&err.to_string())))?;
+        // The access token was not swapped for another person's.
+        if let Some(expected) = claims.access_token_hash() {
+            let actual = id_token
+                .signing_alg()
+                .ok()
+                .zip(id_token.signing_key(&oidc.id_token_verifier()).ok())
+                .and_then(|(alg, key)| {
+                    openidconnect::AccessTokenHash::from_token(tokens.access_token(), alg, key).ok()
+                });
+            if actual.as_ref() != Some(expected) {
+                return Err(AuthError::ProviderRefused("access token hash".into()));
+            }
+        }
+        let subject = claims.subject().as_str().to_owned();
+        let email = claims.email().map(|e| e.as_str().to_owned());
+        let verified = claims.email_verified() == Some(true);
+        let person = Person {
+            provider: &provider.id,
+            subject: &subject,
+            email: email.as_deref(),
+            verified,
+        };
+        self.settle_sign_in(client, person, state).await
+    }
+
+    async fn take_sign_in(&self, cookie: &str) -> Result<SignIn, AuthError> {
+        let config = self.providers_config()?;
+        let plain = unseal(&config.key, STATE_AAD, cookie).map_err(|_| AuthError::InvalidToken)?;
+        let state: SignIn = serde_json::from_slice(&plain).map_err(|_| AuthError::InvalidToken)?;
+        let now = self.now_ms();
+        if now >= state.expires_at_ms {
+            return Err(AuthError::InvalidToken);
+        }
+        let key = format!(
+            "provider_sign_in:{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(crate::token::TokenHash::of(&state.id).as_bytes())
+        );
+        let uses = self
+            .store()
+            .increment_counter(&key, now, duration_ms(SIGN_IN))
+            .await?;
+        if uses.count > 1 {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(state)
+    }
+
+    /// Links or logs in the person a provider vouched for (see the module's rules).
+    async fn settle_sign_in(
+        &self,
+        client: &Client,
+        person: Person<'_>,
+        state: SignIn,
+    ) -> Result<ProviderSignIn, AuthError> {
+        let linked = self
+            .store()
+            .find_identity(person.provider, person.subject)
+            .await?;
+        if let Some(owner) = state.link_user {
+            let (session, user) = self.require_session(client.session_id()).await?;
+            if user.id.0 != owner {
+                return Err(AuthError::InvalidToken);
+            }
+            self.check_sudo(&session)?;
+            match linked {
+                Some((_, already)) if already.id == user.id => {}
+                Some(_) => {
+                    return Err(AuthError::LinkRefused(
+                        "this identity is linked to another account",
+                    ));
+                }
+                None => self.link(&user, &person).await?,
+            }
+            return Ok(ProviderSignIn::Linked { next: state.next });
+        }
+        let user = match linked {
+            Some((_, user)) => user,
+            None => self.account_for(&person).await?,
+        };
+        self.check_account_not_throttled(&user).await?;
+        let login = Login {
+            methods: AuthMethod::Provider.into(),
+            remember_me: false,
+            trust_device: false,
+        };
+        let logged_in = self.finish_login(client, user, login).await?;
+        Ok(ProviderSignIn::LoggedIn {
+            logged_in,
+            next: state.next,
+        })
+    }
+
+    /// The account a new identity signs in to: the confirmed account of its verified
+    /// email (linked now, and mailed), or a new confirmed account; never an unconfirmed
+    /// one, never for an unverified email.
+    async fn account_for(&self, person: &Person<'_>) -> Result<User, AuthError> {
+        let email = person
+            .email
+            .filter(|_| person.verified)
+            .and_then(|email| normalize_email(email).ok())
+            .ok_or(AuthError::LinkRefused(
+                "the provider did not verify an email address for this identity",
+            ))?;
+        if let Some(record) = self.store().find_user_by(UserLookup::Email(&email)).await? {
+            if !record.user.email_confirmed() {
+                return Err(AuthError::LinkRefused(
+                    "an account with this email waits for its confirmation: confirm it and \
+                     log in, then link the provider",
+                ));
+            }
+            self.link(&record.user, person).await?;
+            return Ok(record.user);
+        }
+        let now = self.now_ms();
+        let added = self
+            .store()
+            .add_user(NewUser {
+                email: email.clone(),
+                password_hash: crate::password::NO_PASSWORD.to_owned(),
+                created_at_ms: now,
+                first_link: None,
+            })
+            .await;
+        let user = match added {
+            Ok(user) => user,
+            // Registered meanwhile: decided as an existing account, next time.
+            Err(StoreError::Duplicate) => {
+                return Err(AuthError::LinkRefused(
+                    "retry: the account changed meanwhile",
+                ));
+            }
+            Err(err) => return Err(err.into()),
+        };
+        self.store()
+            .update_user(user.id, UserUpdate::new().confirm_email(now))
+            .await?;
+        let identity = NewIdentity::new(
+            user.id,
+            person.provider,
+            person.subject,
+            person.email.map(str::to_owned),
+            now,
+        );
+        self.store().add_identity(identity).await?;
+        event("registered_with_provider", Some(user.id));
+        Ok(user.email_confirmed_at(Some(now)))
+    }
+
+    /// Links `person`'s identity to `user`, and tells the account.
+    async fn link(&self, user: &User, person: &Person<'_>) -> Result<(), AuthError> {
+        let identity = NewIdentity::new(
+            user.id,
+            person.provider,
+            person.subject,
+            person.email.map(str::to_owned),
+            self.now_ms(),
+        );
+        match self.store().add_identity(identity).await {
+            Ok(_) => {}
+            Err(StoreError::Duplicate) => {
+                return Err(AuthError::LinkRefused(
+                    "this identity is linked to another account",
+                ));
+            }
+            Err(err) => return Err(err.into()),
+        }
+        self.notify(MailKind::ProviderLinked, user).await?;
+        event("provider_linked", Some(user.id));
+        Ok(())
+    }
+
+    /// The identities linked to the client's session's account.
+    ///
+    /// # Errors
+    /// [`AuthError::NoSession`]; a store failure.
+    pub async fn identities(&self, client: &Client) -> Result<Vec<IdentityInfo>, AuthError> {
+        let (_, user) = self.require_session(client.session_id()).await?;
+        Ok(self
+            .store()
+            .list_identities(user.id)
+            .await?
+            .into_iter()
+            .map(|i| IdentityInfo {
+                id: i.id,
+                provider: i.provider,
+                email: i.email,
+                created_at_ms: i.created_at_ms,
+            })
+            .collect())
+    }
+
+    /// Unlinks identity `id` from the client's session's account (needs a recent
+    /// authentication), unless it is the account's last way in (no password, passkey or
+    /// other identity left).
+    ///
+    /// # Errors
+    /// [`AuthError::LinkRefused`] for the last way in; [`AuthError::NoSecondFactor`] when
+    /// the account has no identity `id`; [`AuthError::ReauthenticationRequired`];
+    /// [`AuthError::NoSession`]; a store failure.
+    pub async fn unlink_identity(&self, client: &Client, id: i64) -> Result<(), AuthError> {
+        let (session, user) = self.require_session(client.session_id()).await?;
+        self.check_sudo(&session)?;
+        let identities = self.store().list_identities(user.id).await?;
+        if !identities.iter().any(|i| i.id == id) {
+            return Err(AuthError::NoSecondFactor);
+        }
+        let record = self
+            .store()
+            .find_user_by(UserLookup::Id(user.id))
+            .await?
+            .ok_or(AuthError::NoSession)?;
+        let has_password = record.password_hash != crate::password::NO_PASSWORD;
+        let has_passkey = self
+            .store()
+            .list_factors(user.id)
+            .await?
+            .iter()
+            .any(|f| f.kind == crate::store::FactorKind::Passkey);
+        if !has_password && !has_passkey && identities.len() < 2 {
+            return Err(AuthError::LinkRefused(
+                "this is the account's last way in: set a password or add a passkey first",
+            ));
+        }
+        self.store().delete_identity(user.id, id).await?;
+        event("provider_unlinked", Some(user.id));
+        Ok(())
+    }
+}
+
+/// Who a provider vouched for.
+struct Person<'a> {
+    provider: &'a str,
+    subject: &'a str,
+    email: Option<&'a str>,
+    verified: bool,
+}
+
+/// The OpenID Connect client of `provider` with its discovered `metadata`.
+fn oidc_client(
+    provider: &Provider,
+    metadata: CoreProviderMetadata,
+) -> Result<
+    CoreClient<
+        openidconnect::EndpointSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointNotSet,
+        openidconnect::EndpointMaybeSet,
+        openidconnect::EndpointMaybeSet,
+    >,
+    AuthError,
+> {
+    let redirect = RedirectUrl::new(provider.redirect_url.clone())
+        .map_err(|_| AuthError::ProviderUnavailable)?;
+    Ok(CoreClient::from_provider_metadata(
+        metadata,
+        ClientId::new(provider.client_id.clone()),
+        provider.client_secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(redirect))
+}
+
+/// What a person is told when an ID token does not verify (the detail goes to the log).
+fn verification_failure(detail: &str) -> String {
+    tracing::warn!(target: "tower_auth", error = detail, "an ID token did not verify");
+    "the ID token did not verify".into()
+}
