@@ -138,6 +138,28 @@ impl App {
         self.mail.sent_to(to).last().expect("a mail").token()
     }
 
+    /// The token of the newest message to `to` whose subject has `part`, once it arrives
+    /// (a requested link comes a moment after the answer).
+    async fn newest_token_titled(&self, to: &str, part: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            self.auth.flush_mail().await;
+            let sent = self.mail.sent_to(to);
+            if let Some(found) = sent
+                .iter()
+                .rev()
+                .find(|m| m.parsed().subject.contains(part))
+            {
+                return found.token();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no mail titled {part:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+
     async fn log_in(&self, browser: &mut Browser, password: &str) -> Answer {
         self.post(
             browser,
@@ -465,20 +487,7 @@ async fn resets_and_magic_links_never_bypass_the_second_factor() {
     app.post(&mut thief, "/reset_password", &[("email", ALICE)])
         .await
         .expect(StatusCode::ACCEPTED);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let token = loop {
-        app.auth.flush_mail().await;
-        let sent = app.mail.sent_to(ALICE);
-        if let Some(reset) = sent
-            .iter()
-            .rev()
-            .find(|m| m.parsed().subject.contains("eset"))
-        {
-            break reset.token();
-        }
-        assert!(std::time::Instant::now() < deadline, "no reset mail");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let token = app.newest_token_titled(ALICE, "eset").await;
     let new_pw = "a thief's brand new passphrase";
     app.send(
         &mut thief,
@@ -501,20 +510,7 @@ async fn resets_and_magic_links_never_bypass_the_second_factor() {
     app.post(&mut thief, "/magic_link", &[("email", ALICE)])
         .await
         .expect(StatusCode::ACCEPTED);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    let link = loop {
-        app.auth.flush_mail().await;
-        let sent = app.mail.sent_to(ALICE);
-        if let Some(m) = sent
-            .iter()
-            .rev()
-            .find(|m| m.parsed().subject.contains("sign-in"))
-        {
-            break m.token();
-        }
-        assert!(std::time::Instant::now() < deadline, "no magic link");
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    };
+    let link = app.newest_token_titled(ALICE, "sign-in").await;
     let magic = app
         .post(&mut thief, "/sessions/magic", &[("token", &link)])
         .await;

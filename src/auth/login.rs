@@ -178,12 +178,7 @@ impl Auth {
         user_id: UserId,
         how: Verified,
     ) -> Result<LoggedIn, AuthError> {
-        let user = self
-            .store()
-            .find_user_by(UserLookup::Id(user_id))
-            .await?
-            .ok_or(AuthError::UnknownUser)?
-            .user;
+        let user = self.user_by_id(user_id).await?;
         self.check_account_not_throttled(&user).await?;
         let login = Login {
             methods: how.method.into(),

@@ -332,6 +332,16 @@ impl Auth {
         &*self.inner.store
     }
 
+    /// The user with id `user_id`, or [`AuthError::UnknownUser`].
+    async fn user_by_id(&self, user_id: UserId) -> Result<crate::user::User, AuthError> {
+        Ok(self
+            .store()
+            .find_user_by(crate::store::UserLookup::Id(user_id))
+            .await?
+            .ok_or(AuthError::UnknownUser)?
+            .user)
+    }
+
     fn now_ms(&self) -> i64 {
         self.inner.clock.now_ms()
     }

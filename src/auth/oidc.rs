@@ -16,7 +16,6 @@
 
 use std::time::Duration;
 
-use base64::Engine as _;
 use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
 use openidconnect::{
     AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce, OAuth2TokenResponse,
@@ -25,10 +24,8 @@ use openidconnect::{
 
 use super::cookie::SessionCookie;
 use super::login::{LoggedIn, Login};
-use super::sealing::{seal, unseal};
 use super::{Auth, AuthError, Client, event, normalize_email};
 use crate::auth_methods::AuthMethod;
-use crate::clock::duration_ms;
 use crate::mail::MailKind;
 use crate::provider_config::{Provider, ProvidersConfig};
 use crate::store::{NewIdentity, NewUser, StoreError, UserLookup, UserUpdate};
@@ -113,13 +110,10 @@ pub struct IdentityInfo {
     pub created_at_ms: i64,
 }
 
-/// A sign-in's state, as its cookie carries it.
+/// A sign-in's state, as its cookie carries it (sealed, single use).
 #[derive(serde::Serialize, serde::Deserialize)]
 struct SignIn {
-    /// Random: what makes the sign-in single use.
-    id: String,
     provider: String,
-    expires_at_ms: i64,
     csrf: String,
     nonce: String,
     pkce: String,
@@ -231,18 +225,14 @@ impl Auth {
         }
         let (url, csrf, nonce) = request.set_pkce_challenge(challenge).url();
         let state = SignIn {
-            id: crate::token::generate(crate::token::TokenFormat::Random256)
-                .map_err(AuthError::Random)?,
             provider: provider.id.clone(),
-            expires_at_ms: self.now_ms().saturating_add(duration_ms(SIGN_IN)),
             csrf: csrf.secret().clone(),
             nonce: nonce.secret().clone(),
             pkce: verifier.secret().clone(),
             next: crate::safe_next(next).to_owned(),
             link_user,
         };
-        let plain = serde_json::to_vec(&state).map_err(|e| AuthError::Mail(Box::new(e)))?;
-        let sealed = seal(&config.key, STATE_AAD, &plain)?;
+        let sealed = self.seal_once(&config.key, STATE_AAD, state, SIGN_IN)?;
         let cookie = self
             .side_cookie(&config.state_cookie, sealed, Some(SIGN_IN))
             .ok_or(AuthError::TokenCollision)?;
@@ -333,25 +323,8 @@ impl Auth {
 
     async fn take_sign_in(&self, cookie: &str) -> Result<SignIn, AuthError> {
         let config = self.providers_config()?;
-        let plain = unseal(&config.key, STATE_AAD, cookie).map_err(|_| AuthError::InvalidToken)?;
-        let state: SignIn = serde_json::from_slice(&plain).map_err(|_| AuthError::InvalidToken)?;
-        let now = self.now_ms();
-        if now >= state.expires_at_ms {
-            return Err(AuthError::InvalidToken);
-        }
-        let key = format!(
-            "provider_sign_in:{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(crate::token::TokenHash::of(&state.id).as_bytes())
-        );
-        let uses = self
-            .store()
-            .increment_counter(&key, now, duration_ms(SIGN_IN))
-            .await?;
-        if uses.count > 1 {
-            return Err(AuthError::InvalidToken);
-        }
-        Ok(state)
+        self.open_once(&config.key, STATE_AAD, cookie, SIGN_IN)
+            .await
     }
 
     /// Links or logs in the person a provider vouched for (see the module's rules).

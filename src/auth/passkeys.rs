@@ -21,10 +21,8 @@ use webauthn_rs::prelude::{
 use super::cookie::SessionCookie;
 use super::login::{LoggedIn, Login};
 use super::recovery_codes::RecoveryCodes;
-use super::sealing::{seal, unseal};
 use super::{Auth, AuthError, Client, event};
 use crate::auth_methods::AuthMethod;
-use crate::clock::duration_ms;
 use crate::config::{AuthConfig, ConfigError};
 use crate::mail::MailKind;
 use crate::store::{Factor, FactorKind, FactorUpdate, NewFactor, StoreError, TokenPurpose};
@@ -119,15 +117,6 @@ enum Ceremony {
     },
 }
 
-/// A ceremony's state as the cookie carries it.
-#[derive(serde::Serialize, serde::Deserialize)]
-struct Sealed {
-    /// Random: what makes the ceremony single use.
-    id: String,
-    expires_at_ms: i64,
-    ceremony: Ceremony,
-}
-
 /// What the ceremony cookie is sealed together with.
 const CEREMONY_AAD: &[u8] = b"tower-auth passkey ceremony";
 
@@ -160,15 +149,7 @@ impl Auth {
         options: serde_json::Value,
     ) -> Result<PasskeyChallenge, AuthError> {
         let config = self.second_factor_config()?;
-        let id = crate::token::generate(crate::token::TokenFormat::Random256)
-            .map_err(AuthError::Random)?;
-        let sealed = Sealed {
-            id,
-            expires_at_ms: self.now_ms().saturating_add(duration_ms(CEREMONY)),
-            ceremony,
-        };
-        let plain = serde_json::to_vec(&sealed).map_err(|e| AuthError::Mail(Box::new(e)))?;
-        let value = seal(&config.key, CEREMONY_AAD, &plain)?;
+        let value = self.seal_once(&config.key, CEREMONY_AAD, ceremony, CEREMONY)?;
         let cookie = self
             .side_cookie(&config.ceremony_cookie, value, Some(CEREMONY))
             .ok_or(AuthError::TokenCollision)?;
@@ -179,26 +160,8 @@ impl Auth {
     /// is [`AuthError::InvalidToken`].
     async fn take_ceremony(&self, cookie: &str) -> Result<Ceremony, AuthError> {
         let config = self.second_factor_config()?;
-        let plain =
-            unseal(&config.key, CEREMONY_AAD, cookie).map_err(|_| AuthError::InvalidToken)?;
-        let sealed: Sealed = serde_json::from_slice(&plain).map_err(|_| AuthError::InvalidToken)?;
-        let now = self.now_ms();
-        if now >= sealed.expires_at_ms {
-            return Err(AuthError::InvalidToken);
-        }
-        let key = format!(
-            "passkey_ceremony:{}",
-            base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(crate::token::TokenHash::of(&sealed.id).as_bytes())
-        );
-        let uses = self
-            .store()
-            .increment_counter(&key, now, duration_ms(CEREMONY))
-            .await?;
-        if uses.count > 1 {
-            return Err(AuthError::InvalidToken);
-        }
-        Ok(sealed.ceremony)
+        self.open_once(&config.key, CEREMONY_AAD, cookie, CEREMONY)
+            .await
     }
 
     /// The passkeys of `user`, as stored factors and as credentials.

@@ -5,7 +5,7 @@
 use sha2::{Digest, Sha256};
 
 use super::{Auth, AuthError, Client, event};
-use crate::store::{FactorKind, FactorUpdate, NewFactor};
+use crate::store::{FactorKind, NewFactor};
 use crate::user::User;
 
 /// Codes made at once.
@@ -102,22 +102,8 @@ impl Auth {
             event("second_factor_failed", Some(user.id));
             return Err(AuthError::InvalidCode);
         };
-        let update = FactorUpdate {
-            counter_below: Some(1),
-            counter: Some(1),
-            last_used_ms: Some(self.now_ms()),
-            ..FactorUpdate::default()
-        };
-        // Of two uses of one code, one changes the row.
-        if !self
-            .store()
-            .update_factor(user.id, factor.id, update)
-            .await?
-        {
-            event("second_factor_replayed", Some(user.id));
-            return Err(AuthError::InvalidCode);
-        }
-        Ok(())
+        // Unused codes count 0, a used one 1.
+        self.spend_factor(user, factor.id, 1, false).await
     }
 }
 

@@ -5,7 +5,8 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
-use super::AuthError;
+use super::{Auth, AuthError};
+use crate::clock::duration_ms;
 use crate::config::SecondFactorKey;
 
 /// The prefix of a sealed value's text (the sealing's version).
@@ -50,6 +51,66 @@ pub(super) fn unseal(
     cipher
         .decrypt(XNonce::from_slice(nonce), Payload { msg: sealed, aad })
         .map_err(|_| sealing_failed())
+}
+
+/// A value sealed to be opened once, until it expires (a ceremony's or sign-in's state).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Once<T> {
+    /// Random: what makes it single use.
+    id: String,
+    expires_at_ms: i64,
+    body: T,
+}
+
+impl Auth {
+    /// `body` sealed with `key` and `aad`, to open once within `lifetime`.
+    pub(super) fn seal_once<T: serde::Serialize>(
+        &self,
+        key: &SecondFactorKey,
+        aad: &[u8],
+        body: T,
+        lifetime: std::time::Duration,
+    ) -> Result<String, AuthError> {
+        let once = Once {
+            id: crate::token::generate(crate::token::TokenFormat::Random256)
+                .map_err(AuthError::Random)?,
+            expires_at_ms: self.now_ms().saturating_add(duration_ms(lifetime)),
+            body,
+        };
+        let plain = serde_json::to_vec(&once).map_err(|e| AuthError::Mail(Box::new(e)))?;
+        seal(key, aad, &plain)
+    }
+
+    /// What [`seal_once`](Self::seal_once) sealed, the first time only (its id is counted
+    /// in the store for `lifetime`): an altered, expired or reopened value is
+    /// [`AuthError::InvalidToken`].
+    pub(super) async fn open_once<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &SecondFactorKey,
+        aad: &[u8],
+        sealed: &str,
+        lifetime: std::time::Duration,
+    ) -> Result<T, AuthError> {
+        let plain = unseal(key, aad, sealed).map_err(|_| AuthError::InvalidToken)?;
+        let once: Once<T> = serde_json::from_slice(&plain).map_err(|_| AuthError::InvalidToken)?;
+        let now = self.now_ms();
+        if now >= once.expires_at_ms {
+            return Err(AuthError::InvalidToken);
+        }
+        let counter = format!(
+            "sealed_once:{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(crate::token::TokenHash::of(&once.id).as_bytes())
+        );
+        let uses = self
+            .store()
+            .increment_counter(&counter, now, duration_ms(lifetime))
+            .await?;
+        if uses.count > 1 {
+            return Err(AuthError::InvalidToken);
+        }
+        Ok(once.body)
+    }
 }
 
 /// A sealed value that does not open (another key, a damaged row): for stored secrets the

@@ -16,7 +16,7 @@ use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::clock::duration_ms;
 use crate::config::SecondFactorConfig;
 use crate::mail::MailKind;
-use crate::store::{FactorKind, TokenPurpose, UserUpdate};
+use crate::store::{FactorKind, FactorUpdate, TokenPurpose, UserUpdate};
 use crate::token::{TokenFormat, TokenHash};
 use crate::user::{User, UserId};
 
@@ -329,6 +329,31 @@ impl Auth {
             });
         }
         Ok(())
+    }
+
+    /// Records a use of factor `id` of `user` as `counter`, only while its stored counter is
+    /// below it (with `confirm`, confirming it in the same write): of two uses of one
+    /// time step or recovery code, one passes and the other is [`AuthError::InvalidCode`].
+    pub(super) async fn spend_factor(
+        &self,
+        user: &User,
+        id: i64,
+        counter: i64,
+        confirm: bool,
+    ) -> Result<(), AuthError> {
+        let update = FactorUpdate {
+            counter_below: Some(counter),
+            counter: Some(counter),
+            confirm,
+            last_used_ms: Some(self.now_ms()),
+            ..FactorUpdate::default()
+        };
+        if self.store().update_factor(user.id, id, update).await? {
+            Ok(())
+        } else {
+            event("second_factor_replayed", Some(user.id));
+            Err(AuthError::InvalidCode)
+        }
     }
 
     /// Mails `kind` (a notice) to `user` when a mailer is configured.

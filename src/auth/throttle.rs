@@ -167,12 +167,7 @@ impl Auth {
         client: &Client,
         user_id: UserId,
     ) -> Result<(), AuthError> {
-        let user = self
-            .store()
-            .find_user_by(UserLookup::Id(user_id))
-            .await?
-            .ok_or(AuthError::UnknownUser)?
-            .user;
+        let user = self.user_by_id(user_id).await?;
         let now = self.now_ms();
         let window = duration_ms(self.inner.config.login_failure_window);
         self.store()

@@ -10,7 +10,7 @@ use super::sealing::{seal, unseal};
 use super::{Auth, AuthError, Client, event};
 use crate::auth_methods::AuthMethod;
 use crate::mail::MailKind;
-use crate::store::{Factor, FactorKind, FactorUpdate, NewFactor};
+use crate::store::{Factor, FactorKind, NewFactor};
 use crate::user::{User, UserId};
 
 /// Seconds per code.
@@ -202,23 +202,8 @@ impl Auth {
             event("second_factor_failed", Some(user.id));
             return Err(AuthError::InvalidCode);
         };
-        let update = FactorUpdate {
-            counter_below: Some(step),
-            counter: Some(step),
-            confirm,
-            last_used_ms: Some(now_ms),
-            ..FactorUpdate::default()
-        };
-        if !self
-            .store()
-            .update_factor(user.id, factor.id, update)
-            .await?
-        {
-            // This step, or a later one, was accepted before: a replayed code.
-            event("second_factor_replayed", Some(user.id));
-            return Err(AuthError::InvalidCode);
-        }
-        Ok(())
+        // Refused when this step, or a later one, was accepted before.
+        self.spend_factor(user, factor.id, step, confirm).await
     }
 }
 

@@ -124,6 +124,19 @@ class Browser:
         self.driver.quit()
 
 
+def start_web_app(binary, port, work, log, *extra):
+    """examples/web_app.rs on `port` (as http://localhost:<port>), its database and outbox
+    in `work`, its log to `log`, with `extra` arguments."""
+    base = f"http://localhost:{port}"
+    return subprocess.Popen(
+        [binary, "--bind", f"127.0.0.1:{port}", "--public-url", base,
+         "--database-url", f"sqlite://{work}/app.db?mode=rwc", "--outbox", str(work / "outbox"),
+         "--bcrypt-cost", "4", *extra],
+        cwd=work, stdout=log, stderr=subprocess.STDOUT,
+        env={**os.environ, "RUST_LOG": "warn", "NO_COLOR": "1"},
+    )
+
+
 def newest_link(outbox, to, prefix=""):
     """The link in the newest message to `to`, read as MIME by Python's email package; with
     `prefix`, waits until the newest link starts with it (a requested link arrives a moment
@@ -156,13 +169,7 @@ def main():
         work = pathlib.Path(work)
         outbox = work / "outbox"
         log = open(work / "server.log", "wb")
-        server = subprocess.Popen(
-            [binary, "--bind", f"127.0.0.1:{port}", "--public-url", base,
-             "--database-url", f"sqlite://{work}/app.db?mode=rwc", "--outbox", str(outbox),
-             "--bcrypt-cost", "4"],
-            cwd=work, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "RUST_LOG": "warn", "NO_COLOR": "1"},
-        )
+        server = start_web_app(binary, port, work, log)
         browsers = []
         try:
             rc.wait_for_server(NAME, server, port)

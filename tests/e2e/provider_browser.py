@@ -14,7 +14,6 @@ Exits non-zero, saying what went wrong, on any failure.
 """
 
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import tempfile
 from selenium.webdriver.common.by import By
 
 import readme_console as rc
-from browser import Browser, free_port, newest_link
+from browser import Browser, free_port, newest_link, start_web_app
 
 NAME = "provider-browser"
 PASSWORD = "correct horse battery staple"
@@ -62,13 +61,7 @@ def main():
         work = pathlib.Path(work)
         outbox = work / "outbox"
         log = open(work / "server.log", "wb")
-        server = subprocess.Popen(
-            [binary, "--bind", f"127.0.0.1:{port}", "--public-url", base,
-             "--database-url", f"sqlite://{work}/app.db?mode=rwc", "--outbox", str(outbox),
-             "--bcrypt-cost", "4", "--oidc-issuer", provider.issuer, "--oidc-name", "Local ID"],
-            cwd=work, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "RUST_LOG": "warn", "NO_COLOR": "1"},
-        )
+        server = start_web_app(binary, port, work, log, "--oidc-issuer", provider.issuer, "--oidc-name", "Local ID")
         browser = None
         try:
             rc.wait_for_server(NAME, server, port)

@@ -17,11 +17,9 @@ Exits non-zero, saying what went wrong, on any failure.
 import base64
 import hashlib
 import hmac
-import os
 import pathlib
 import shutil
 import struct
-import subprocess
 import sys
 import tempfile
 import time
@@ -31,7 +29,7 @@ from selenium.webdriver.common.virtual_authenticator import VirtualAuthenticator
 from selenium.webdriver.support.ui import WebDriverWait
 
 import readme_console as rc
-from browser import Browser, CHROMEDRIVER, CHROMIUM, free_port, newest_link
+from browser import Browser, CHROMEDRIVER, CHROMIUM, free_port, newest_link, start_web_app
 
 NAME = "second-factors-browser"
 SHOTS = rc.ROOT / "target" / "browser-screenshots"
@@ -83,13 +81,7 @@ def main():
         work = pathlib.Path(work)
         outbox = work / "outbox"
         log = open(work / "server.log", "wb")
-        server = subprocess.Popen(
-            [binary, "--bind", f"127.0.0.1:{port}", "--public-url", base,
-             "--database-url", f"sqlite://{work}/app.db?mode=rwc", "--outbox", str(outbox),
-             "--bcrypt-cost", "4", "--second-factor-key", KEY],
-            cwd=work, stdout=log, stderr=subprocess.STDOUT,
-            env={**os.environ, "RUST_LOG": "warn", "NO_COLOR": "1"},
-        )
+        server = start_web_app(binary, port, work, log, "--second-factor-key", KEY)
         browser = None
         try:
             rc.wait_for_server(NAME, server, port)
