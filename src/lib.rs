@@ -329,7 +329,9 @@ pub use http::same_origin::SameOriginLayer;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use http::serve;
-pub use provider_config::{Provider, ProvidersConfig};
+pub use provider_config::{
+    OAuth2Endpoints, Protocol, Provider, ProviderUser, ProvidersConfig, UserinfoHook,
+};
 
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
 

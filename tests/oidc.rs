@@ -26,7 +26,8 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower_auth::store::{UserLookup, UserUpdate};
 use tower_auth::{
-    Auth, AuthConfig, Mailer, MemoryStore, Provider, ProvidersConfig, SecondFactorKey, Store,
+    Auth, AuthConfig, Mailer, MemoryStore, OAuth2Endpoints, Provider, ProvidersConfig,
+    SecondFactorKey, Store, UserinfoHook,
 };
 
 const SESSION: &str = "__Host-session_id";
@@ -121,7 +122,24 @@ async fn start(issuer: &str) -> App {
         Some("client secret".into()),
         format!("{base}/oidc/mock/callback"),
     );
-    let mut providers = ProvidersConfig::new(SecondFactorKey::from_bytes([3; 32]), vec![provider]);
+    // The same local provider once more, as a plain OAuth2 one (no ID token: its userinfo
+    // endpoint, read by a hook).
+    let base_issuer = issuer.trim_end_matches('/');
+    let plain = Provider::oauth2(
+        "plain",
+        "Plain",
+        OAuth2Endpoints::new(
+            format!("{base_issuer}/authorize"),
+            format!("{base_issuer}/token"),
+            format!("{base_issuer}/userinfo"),
+        ),
+        UserinfoHook::standard_claims(),
+        "tower-auth-tests",
+        Some("client secret".into()),
+        format!("{base}/oidc/plain/callback"),
+    );
+    let mut providers =
+        ProvidersConfig::new(SecondFactorKey::from_bytes([3; 32]), vec![provider, plain]);
     providers.timeout = Duration::from_secs(3);
     config.providers = Some(providers);
     config.second_factors = Some(tower_auth::SecondFactorConfig::new(
@@ -235,10 +253,7 @@ impl App {
             .to_str()
             .expect("ascii")
             .to_owned();
-        assert!(
-            back.starts_with(&format!("{}/oidc/mock/callback?", self.base)),
-            "{back}"
-        );
+        assert!(back.starts_with(&format!("{}/oidc/", self.base)), "{back}");
         back
     }
 
@@ -678,4 +693,73 @@ async fn a_provider_sign_in_still_asks_for_an_enrolled_second_factor() {
         .await;
     finished.expect(StatusCode::OK);
     assert_eq!(finished.body["methods"], json!(["totp", "provider"]));
+}
+
+#[tokio::test]
+async fn a_plain_oauth2_provider_signs_in_through_its_userinfo() {
+    let mut provider = LocalProvider::start();
+    let app = start(&provider.issuer).await;
+    let (listed, _) = app
+        .send(
+            &mut Browser::default(),
+            reqwest::Method::GET,
+            "/oidc/providers",
+            &[],
+        )
+        .await;
+    assert_eq!(
+        listed.body,
+        json!({ "providers": [{ "id": "mock", "name": "Mock" }, { "id": "plain", "name": "Plain" }] })
+    );
+    provider.claims(json!({ "sub": "kim-1", "email": "kim@example.com", "email_verified": true }));
+    let mut browser = Browser::default();
+    let back = app
+        .to_provider_and_back(
+            &mut browser,
+            (reqwest::Method::GET, "/oidc/plain/start?next=/here"),
+        )
+        .await;
+    assert!(back.contains("/oidc/plain/callback?"), "{back}");
+    let (answer, location) = app
+        .send(&mut browser, reqwest::Method::GET, &back, &[])
+        .await;
+    answer.expect(StatusCode::SEE_OTHER);
+    assert_eq!(location.as_deref(), Some("/here"));
+    assert_eq!(
+        app.profile(&mut browser).await.body["email"],
+        json!("kim@example.com")
+    );
+    let kim = app
+        .store
+        .find_user_by(UserLookup::Email("kim@example.com"))
+        .await
+        .unwrap()
+        .expect("an account");
+    // The same person at the other provider is another identity: it links to the same
+    // (confirmed) account by the verified email.
+    let mut again = Browser::default();
+    app.sign_in(&mut again)
+        .await
+        .0
+        .expect(StatusCode::SEE_OTHER);
+    let providers: Vec<String> = app
+        .store
+        .list_identities(kim.user.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|i| i.provider)
+        .collect();
+    assert_eq!(providers, ["plain", "mock"]);
+
+    // A userinfo answer the hook cannot read is refused.
+    provider.claims(json!({ "sub": null, "email": "x@example.com", "email_verified": true }));
+    let mut browser = Browser::default();
+    let back = app
+        .to_provider_and_back(&mut browser, (reqwest::Method::GET, "/oidc/plain/start"))
+        .await;
+    app.send(&mut browser, reqwest::Method::GET, &back, &[])
+        .await
+        .0
+        .expect(StatusCode::UNAUTHORIZED);
 }

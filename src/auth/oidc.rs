@@ -1,5 +1,7 @@
 //! Signing in with OpenID Connect providers (authorization code with PKCE, state and
-//! nonce, discovery, ID-token verification; the HTTP client follows no redirects).
+//! nonce, discovery, ID-token verification) and plain OAuth2 ones (PKCE and state, then
+//! the userinfo endpoint, read by the configured hook); the HTTP client follows no
+//! redirects.
 //!
 //! The state of a sign-in in progress rides in a cookie, sealed with the configured key
 //! (the browser carries it to the provider and back but can neither read nor change it),
@@ -27,7 +29,7 @@ use super::login::{LoggedIn, Login};
 use super::{Auth, AuthError, Client, event, normalize_email};
 use crate::auth_methods::AuthMethod;
 use crate::mail::MailKind;
-use crate::provider_config::{Provider, ProvidersConfig};
+use crate::provider_config::{OAuth2Endpoints, Protocol, Provider, ProviderUser, ProvidersConfig};
 use crate::store::{NewIdentity, NewUser, StoreError, UserLookup, UserUpdate};
 use crate::user::User;
 
@@ -155,14 +157,15 @@ impl Auth {
     async fn metadata(
         &self,
         provider: &Provider,
+        issuer_url: &str,
         http: &openidconnect::reqwest::Client,
     ) -> Result<CoreProviderMetadata, AuthError> {
         let mut cache = self.inner.discovered.0.lock().await;
         if let Some(found) = cache.get(&provider.id) {
             return Ok(found.clone());
         }
-        let issuer = IssuerUrl::new(provider.issuer_url.clone())
-            .map_err(|_| AuthError::ProviderUnavailable)?;
+        let issuer =
+            IssuerUrl::new(issuer_url.to_owned()).map_err(|_| AuthError::ProviderUnavailable)?;
         let found = CoreProviderMetadata::discover_async(issuer, http)
             .await
             .map_err(|err| {
@@ -213,17 +216,33 @@ impl Auth {
         let provider = self.provider(id)?;
         let config = self.providers_config()?;
         let http = self.provider_http()?;
-        let client = oidc_client(provider, self.metadata(provider, &http).await?)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
-        let mut request = client.authorize_url(
-            CoreAuthenticationFlow::AuthorizationCode,
-            CsrfToken::new_random,
-            Nonce::new_random,
-        );
-        for scope in &provider.scopes {
-            request = request.add_scope(Scope::new(scope.clone()));
-        }
-        let (url, csrf, nonce) = request.set_pkce_challenge(challenge).url();
+        let scopes = provider
+            .scopes
+            .iter()
+            .map(|scope| Scope::new(scope.clone()));
+        let (url, csrf, nonce) = match &provider.protocol {
+            Protocol::OpenIdConnect { issuer_url } => {
+                let metadata = self.metadata(provider, issuer_url, &http).await?;
+                oidc_client(provider, metadata)?
+                    .authorize_url(
+                        CoreAuthenticationFlow::AuthorizationCode,
+                        CsrfToken::new_random,
+                        Nonce::new_random,
+                    )
+                    .add_scopes(scopes)
+                    .set_pkce_challenge(challenge)
+                    .url()
+            }
+            Protocol::OAuth2 { endpoints, .. } => {
+                let (url, csrf) = oauth2_client(provider, endpoints)?
+                    .authorize_url(CsrfToken::new_random)
+                    .add_scopes(scopes)
+                    .set_pkce_challenge(challenge)
+                    .url();
+                (url, csrf, Nonce::new(String::new()))
+            }
+        };
         let state = SignIn {
             provider: provider.id.clone(),
             csrf: csrf.secret().clone(),
@@ -270,53 +289,43 @@ impl Auth {
         if let Some(error) = callback.error {
             return Err(AuthError::ProviderRefused(error.chars().take(64).collect()));
         }
-        let code = callback.code.ok_or(AuthError::InvalidToken)?;
+        let code = AuthorizationCode::new(callback.code.ok_or(AuthError::InvalidToken)?.to_owned());
+        let verifier = PkceCodeVerifier::new(state.pkce.clone());
         let http = self.provider_http()?;
-        let oidc = oidc_client(provider, self.metadata(provider, &http).await?)?;
-        let exchange = oidc
-            .exchange_code(AuthorizationCode::new(code.to_owned()))
-            .map_err(|_| AuthError::ProviderUnavailable)?
-            .set_pkce_verifier(PkceCodeVerifier::new(state.pkce.clone()))
-            .request_async(&http)
-            .await;
-        let tokens = match exchange {
-            Ok(tokens) => tokens,
-            Err(RequestTokenError::ServerResponse(answer)) => {
-                return Err(AuthError::ProviderRefused(answer.error().to_string()));
+        let user = match &provider.protocol {
+            Protocol::OpenIdConnect { issuer_url } => {
+                let metadata = self.metadata(provider, issuer_url, &http).await?;
+                let oidc = oidc_client(provider, metadata)?;
+                let exchange = oidc
+                    .exchange_code(code)
+                    .map_err(|_| AuthError::ProviderUnavailable)?
+                    .set_pkce_verifier(verifier)
+                    .request_async(&http)
+                    .await;
+                let tokens = token_answer(provider, exchange)?;
+                verified_claims(&oidc, &tokens, &state.nonce)?
             }
-            Err(RequestTokenError::Request(err)) => {
-                tracing::warn!(target: "tower_auth", provider = %provider.id, error = %err, "provider token request failed");
-                return Err(AuthError::ProviderUnavailable);
+            Protocol::OAuth2 {
+                endpoints,
+                userinfo,
+            } => {
+                let exchange = oauth2_client(provider, endpoints)?
+                    .exchange_code(code)
+                    .set_pkce_verifier(verifier)
+                    .request_async(&http)
+                    .await;
+                let tokens = token_answer(provider, exchange)?;
+                let info = read_userinfo(provider, endpoints, &http, tokens.access_token()).await?;
+                userinfo
+                    .read(&info)
+                    .ok_or_else(|| AuthError::ProviderRefused("unreadable userinfo".into()))?
             }
-            Err(_) => return Err(AuthError::ProviderRefused("unreadable token answer".into())),
         };
-        let id_token = tokens
-            .id_token()
-            .ok_or_else(|| AuthError::ProviderRefused("no ID token".into()))?;
-        let claims = id_token
-            .claims(&oidc.id_token_verifier(), &Nonce::new(state.nonce.clone()))
-            .map_err(|err| AuthError::ProviderRefused(verification_failure(&err.to_string())))?;
-        // The access token was not swapped for another person's.
-        if let Some(expected) = claims.access_token_hash() {
-            let actual = id_token
-                .signing_alg()
-                .ok()
-                .zip(id_token.signing_key(&oidc.id_token_verifier()).ok())
-                .and_then(|(alg, key)| {
-                    openidconnect::AccessTokenHash::from_token(tokens.access_token(), alg, key).ok()
-                });
-            if actual.as_ref() != Some(expected) {
-                return Err(AuthError::ProviderRefused("access token hash".into()));
-            }
-        }
-        let subject = claims.subject().as_str().to_owned();
-        let email = claims.email().map(|e| e.as_str().to_owned());
-        let verified = claims.email_verified() == Some(true);
         let person = Person {
             provider: &provider.id,
-            subject: &subject,
-            email: email.as_deref(),
-            verified,
+            subject: &user.subject,
+            email: user.email.as_deref(),
+            verified: user.email_verified,
         };
         self.settle_sign_in(client, person, state).await
     }
@@ -517,21 +526,21 @@ struct Person<'a> {
     verified: bool,
 }
 
+/// An OpenID Connect client from discovered metadata.
+type OidcClient = CoreClient<
+    openidconnect::EndpointSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointNotSet,
+    openidconnect::EndpointMaybeSet,
+    openidconnect::EndpointMaybeSet,
+>;
+
 /// The OpenID Connect client of `provider` with its discovered `metadata`.
 fn oidc_client(
     provider: &Provider,
     metadata: CoreProviderMetadata,
-) -> Result<
-    CoreClient<
-        openidconnect::EndpointSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointNotSet,
-        openidconnect::EndpointMaybeSet,
-        openidconnect::EndpointMaybeSet,
-    >,
-    AuthError,
-> {
+) -> Result<OidcClient, AuthError> {
     let redirect = RedirectUrl::new(provider.redirect_url.clone())
         .map_err(|_| AuthError::ProviderUnavailable)?;
     Ok(CoreClient::from_provider_metadata(
@@ -540,6 +549,119 @@ fn oidc_client(
         provider.client_secret.clone().map(ClientSecret::new),
     )
     .set_redirect_uri(redirect))
+}
+
+/// The plain OAuth2 client of `provider` at `endpoints`.
+fn oauth2_client(
+    provider: &Provider,
+    endpoints: &OAuth2Endpoints,
+) -> Result<
+    oauth2::basic::BasicClient<
+        oauth2::EndpointSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointNotSet,
+        oauth2::EndpointSet,
+    >,
+    AuthError,
+> {
+    let unusable = |_| AuthError::ProviderUnavailable;
+    let mut client = oauth2::basic::BasicClient::new(ClientId::new(provider.client_id.clone()))
+        .set_auth_uri(oauth2::AuthUrl::new(endpoints.authorize_url.clone()).map_err(unusable)?)
+        .set_token_uri(oauth2::TokenUrl::new(endpoints.token_url.clone()).map_err(unusable)?)
+        .set_redirect_uri(RedirectUrl::new(provider.redirect_url.clone()).map_err(unusable)?);
+    if let Some(secret) = &provider.client_secret {
+        client = client.set_client_secret(ClientSecret::new(secret.clone()));
+    }
+    Ok(client)
+}
+
+/// A token endpoint's answer, or what went wrong: the provider's refusal (4xx), or a
+/// provider that cannot be reached (503).
+fn token_answer<T, E, F>(
+    provider: &Provider,
+    exchange: Result<T, RequestTokenError<E, F>>,
+) -> Result<T, AuthError>
+where
+    E: std::error::Error + 'static,
+    F: oauth2::ErrorResponse + 'static,
+{
+    match exchange {
+        Ok(tokens) => Ok(tokens),
+        Err(RequestTokenError::ServerResponse(answer)) => Err(AuthError::ProviderRefused(
+            answer.to_string().chars().take(64).collect(),
+        )),
+        Err(RequestTokenError::Request(err)) => {
+            tracing::warn!(target: "tower_auth", provider = %provider.id, error = %err, "provider token request failed");
+            Err(AuthError::ProviderUnavailable)
+        }
+        Err(_) => Err(AuthError::ProviderRefused("unreadable token answer".into())),
+    }
+}
+
+/// Who an OpenID Connect token answer names, once its ID token verifies (signature,
+/// issuer, audience, expiry, `nonce`) and its access token is the one the ID token
+/// vouches for.
+fn verified_claims(
+    oidc: &OidcClient,
+    tokens: &openidconnect::core::CoreTokenResponse,
+    nonce: &str,
+) -> Result<ProviderUser, AuthError> {
+    let id_token = tokens
+        .id_token()
+        .ok_or_else(|| AuthError::ProviderRefused("no ID token".into()))?;
+    let verifier = oidc.id_token_verifier();
+    let claims = id_token
+        .claims(&verifier, &Nonce::new(nonce.to_owned()))
+        .map_err(|err| AuthError::ProviderRefused(verification_failure(&err.to_string())))?;
+    if let Some(expected) = claims.access_token_hash() {
+        let actual = id_token
+            .signing_alg()
+            .ok()
+            .zip(id_token.signing_key(&verifier).ok())
+            .and_then(|(alg, key)| {
+                openidconnect::AccessTokenHash::from_token(tokens.access_token(), alg, key).ok()
+            });
+        if actual.as_ref() != Some(expected) {
+            return Err(AuthError::ProviderRefused("access token hash".into()));
+        }
+    }
+    Ok(ProviderUser::new(
+        claims.subject().as_str(),
+        claims.email().map(|e| e.as_str().to_owned()),
+        claims.email_verified() == Some(true),
+    ))
+}
+
+/// The userinfo endpoint's JSON answer for `token`.
+async fn read_userinfo(
+    provider: &Provider,
+    endpoints: &OAuth2Endpoints,
+    http: &openidconnect::reqwest::Client,
+    token: &oauth2::AccessToken,
+) -> Result<serde_json::Value, AuthError> {
+    let answer = http
+        .get(&endpoints.userinfo_url)
+        .bearer_auth(token.secret())
+        .header(http::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|err| {
+            tracing::warn!(target: "tower_auth", provider = %provider.id, error = %err, "provider userinfo request failed");
+            AuthError::ProviderUnavailable
+        })?;
+    if !answer.status().is_success() {
+        return Err(AuthError::ProviderRefused(format!(
+            "userinfo answered {}",
+            answer.status().as_u16()
+        )));
+    }
+    let body = answer
+        .bytes()
+        .await
+        .map_err(|_| AuthError::ProviderUnavailable)?;
+    serde_json::from_slice(&body)
+        .map_err(|_| AuthError::ProviderRefused("unreadable userinfo".into()))
 }
 
 /// What a person is told when an ID token does not verify (the detail goes to the log).

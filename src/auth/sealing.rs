@@ -5,8 +5,7 @@ use base64::Engine as _;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
-use super::{Auth, AuthError};
-use crate::clock::duration_ms;
+use super::AuthError;
 use crate::config::SecondFactorKey;
 
 /// The prefix of a sealed value's text (the sealing's version).
@@ -54,6 +53,7 @@ pub(super) fn unseal(
 }
 
 /// A value sealed to be opened once, until it expires (a ceremony's or sign-in's state).
+#[cfg(any(feature = "passkeys", feature = "oidc"))]
 #[derive(serde::Serialize, serde::Deserialize)]
 struct Once<T> {
     /// Random: what makes it single use.
@@ -62,7 +62,8 @@ struct Once<T> {
     body: T,
 }
 
-impl Auth {
+#[cfg(any(feature = "passkeys", feature = "oidc"))]
+impl super::Auth {
     /// `body` sealed with `key` and `aad`, to open once within `lifetime`.
     pub(super) fn seal_once<T: serde::Serialize>(
         &self,
@@ -74,7 +75,9 @@ impl Auth {
         let once = Once {
             id: crate::token::generate(crate::token::TokenFormat::Random256)
                 .map_err(AuthError::Random)?,
-            expires_at_ms: self.now_ms().saturating_add(duration_ms(lifetime)),
+            expires_at_ms: self
+                .now_ms()
+                .saturating_add(crate::clock::duration_ms(lifetime)),
             body,
         };
         let plain = serde_json::to_vec(&once).map_err(|e| AuthError::Mail(Box::new(e)))?;
@@ -104,7 +107,7 @@ impl Auth {
         );
         let uses = self
             .store()
-            .increment_counter(&counter, now, duration_ms(lifetime))
+            .increment_counter(&counter, now, crate::clock::duration_ms(lifetime))
             .await?;
         if uses.count > 1 {
             return Err(AuthError::InvalidToken);
