@@ -274,10 +274,16 @@
 //! - `sqlite` (default): [`SqliteStore`].
 //! - `postgres` (default): [`PgStore`].
 //! - `server` (default): the bounded serving loop, `serve` (hyper's server, hyper-util).
+//! - `smtp` (default): mail delivery over SMTP, [`Mailer::smtp`] (lettre's SMTP client
+//!   and TLS); without it, mail goes to the development outbox or a [`MailTransport`] of
+//!   the application's own.
+//! - `passkeys` (default): passkeys (WebAuthn, `webauthn-rs`).
+//! - `oidc` (default): signing in with OpenID Connect and OAuth2 providers
+//!   (`openidconnect`, `oauth2`).
 //! - `test-util`: [`store::conformance`], the suite a store of your own should pass.
 //!
 //! An application that needs one store turns the other off (`default-features = false,
-//! features = ["postgres", "server"]`), which spares it that database's driver; with
+//! features = ["postgres", "server", "smtp"]`), which spares it that database's driver; with
 //! neither, [`MemoryStore`] and stores of its own remain. sqlx is built without its macros
 //! and migrator (queries are checked at run time; migrations are the crate's own).
 //!

@@ -17,10 +17,13 @@ use crate::config_error::ConfigError;
 use crate::store::OutgoingMail;
 
 mod dir;
+#[cfg(feature = "smtp")]
 mod smtp;
 mod templates;
 
 pub use dir::MailDir;
+#[cfg(feature = "smtp")]
+#[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
 pub use smtp::SmtpTransport;
 pub use templates::{MailKind, MailTemplates, TemplateError};
 
@@ -117,6 +120,8 @@ impl Mailer {
     ///
     /// # Errors
     /// As [`Mailer::new`], and [`ConfigError::SmtpUrl`] for a URL lettre cannot use.
+    #[cfg(feature = "smtp")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "smtp")))]
     pub fn smtp(url: &str, from: &str, public_url: &str) -> Result<Self, ConfigError> {
         Self::with_transport(
             Arc::new(SmtpTransport::from_url(url)?),
