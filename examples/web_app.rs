@@ -252,6 +252,10 @@ fn explain(error: &AuthError) -> (StatusCode, String) {
             StatusCode::FORBIDDEN,
             "Confirm your email address first: the link is in your mailbox.",
         ),
+        E::PasswordRequired => say(
+            StatusCode::FORBIDDEN,
+            "Type your password to confirm this change.",
+        ),
         E::ReauthenticationRequired => say(
             StatusCode::FORBIDDEN,
             "For your security, log out and in again before doing this.",
@@ -1028,13 +1032,24 @@ async fn security(
     )
 }
 
+/// A form that confirms a change with the account's password.
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct PasswordOnly {
+    password: String,
+}
+
 async fn start_totp(
     State(site): State<Site>,
     CurrentUser(user): CurrentUser,
     context: AuthContext,
     headers: HeaderMap,
+    Form(form): Form<PasswordOnly>,
 ) -> Response {
-    let started = site.auth.start_totp_enrolment(&context.client()).await;
+    let started = site
+        .auth
+        .start_totp_enrolment(&context.client(), Some(&form.password))
+        .await;
     match started {
         Ok(enrolment) => site.page(
             StatusCode::OK,
@@ -1081,8 +1096,16 @@ fn security_error(_site: &Site, error: &AuthError) -> Response {
     redirect_with("/security", &message)
 }
 
-async fn remove_totp(State(site): State<Site>, context: AuthContext) -> Response {
-    match site.auth.disable_totp(&context.client()).await {
+async fn remove_totp(
+    State(site): State<Site>,
+    context: AuthContext,
+    Form(form): Form<PasswordOnly>,
+) -> Response {
+    match site
+        .auth
+        .disable_totp(&context.client(), Some(&form.password))
+        .await
+    {
         Ok(_) => redirect_with("/security", "The authenticator app is removed."),
         Err(e) => security_error(&site, &e),
     }
@@ -1093,8 +1116,13 @@ async fn new_recovery_codes(
     CurrentUser(user): CurrentUser,
     context: AuthContext,
     headers: HeaderMap,
+    Form(form): Form<PasswordOnly>,
 ) -> Response {
-    match site.auth.regenerate_recovery_codes(&context.client()).await {
+    match site
+        .auth
+        .regenerate_recovery_codes(&context.client(), Some(&form.password))
+        .await
+    {
         Ok(codes) => site.page(
             StatusCode::OK,
             "recovery_codes.html",
@@ -1154,8 +1182,13 @@ async fn remove_passkey(
     State(site): State<Site>,
     context: AuthContext,
     Path(id): Path<i64>,
+    Form(form): Form<PasswordOnly>,
 ) -> Response {
-    match site.auth.delete_passkey(&context.client(), id).await {
+    match site
+        .auth
+        .delete_passkey(&context.client(), id, Some(&form.password))
+        .await
+    {
         Ok(()) => redirect_with("/security", "The passkey is removed."),
         Err(e) => security_error(&site, &e),
     }

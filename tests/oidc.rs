@@ -232,7 +232,17 @@ impl App {
         browser: &mut Browser,
         start: (reqwest::Method, &str),
     ) -> String {
-        let (started, location) = self.send(browser, start.0, start.1, &[]).await;
+        self.to_provider_and_back_with(browser, start, &[]).await
+    }
+
+    /// As `to_provider_and_back`, the start sending `fields`.
+    async fn to_provider_and_back_with(
+        &self,
+        browser: &mut Browser,
+        start: (reqwest::Method, &str),
+        fields: &[(&str, &str)],
+    ) -> String {
+        let (started, location) = self.send(browser, start.0, start.1, fields).await;
         started.expect(StatusCode::SEE_OTHER);
         assert!(
             browser.cookies.contains_key(STATE),
@@ -580,10 +590,17 @@ async fn linking_from_a_session_and_unlinking_never_the_last_way_in() {
     // neither, only the session in sudo mode.
     provider
         .claims(json!({ "sub": "gus-at-idp", "email": "g@idp.example", "email_verified": false }));
+    // A session alone cannot add a way in: the password confirms it.
+    let (refused, _) = app
+        .send(&mut browser, reqwest::Method::POST, "/oidc/mock/link", &[])
+        .await;
+    refused.expect(StatusCode::FORBIDDEN);
+    assert_eq!(refused.body["message"], json!("password required"));
     let back = app
-        .to_provider_and_back(
+        .to_provider_and_back_with(
             &mut browser,
             (reqwest::Method::POST, "/oidc/mock/link?next=/security"),
+            &[("password", "gus's long passphrase")],
         )
         .await;
     let (linked, location) = app
@@ -644,7 +661,11 @@ async fn linking_from_a_session_and_unlinking_never_the_last_way_in() {
     // An identity linked to one account cannot be linked to another.
     provider.claims(json!({ "sub": "hal-1", "email": "hal@example.com", "email_verified": true }));
     let back = app
-        .to_provider_and_back(&mut browser, (reqwest::Method::POST, "/oidc/mock/link"))
+        .to_provider_and_back_with(
+            &mut browser,
+            (reqwest::Method::POST, "/oidc/mock/link"),
+            &[("password", "gus's long passphrase")],
+        )
         .await;
     app.send(&mut browser, reqwest::Method::GET, &back, &[])
         .await
@@ -664,7 +685,11 @@ async fn a_provider_sign_in_still_asks_for_an_enrolled_second_factor() {
         .expect(StatusCode::SEE_OTHER);
     let client =
         tower_auth::Client::new(None).session(browser.cookies.get(SESSION).map(String::as_str));
-    let enrolment = app.auth.start_totp_enrolment(&client).await.expect("enrol");
+    let enrolment = app
+        .auth
+        .start_totp_enrolment(&client, None)
+        .await
+        .expect("enrol");
     app.auth
         .confirm_totp(&client, &totp::totp_now(&enrolment.secret))
         .await

@@ -187,7 +187,17 @@ async fn a_login_ceremony_cannot_register_a_passkey() {
         .expect(StatusCode::BAD_REQUEST);
     // Registration options name the relying party and ask for a discoverable credential.
     let cookies = HashMap::from([("__Host-session_id", session.clone())]);
-    let started = app.post("/passkeys/register/start", &cookies, &[]).await;
+    // The password confirms it: a session alone is refused.
+    app.post("/passkeys/register/start", &cookies, &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
+    let started = app
+        .post(
+            "/passkeys/register/start",
+            &cookies,
+            &[("password", "correct horse battery staple")],
+        )
+        .await;
     started.expect(StatusCode::OK);
     let key = &started.body["publicKey"];
     assert_eq!(key["rp"]["id"], json!("app.example.com"));
@@ -216,11 +226,14 @@ async fn a_login_ceremony_cannot_register_a_passkey() {
         list.json::<serde_json::Value>().await.unwrap(),
         json!({ "passkeys": [] })
     );
-    // Registering a passkey is sensitive: a session that authenticated long ago is refused.
-    app.clock.advance(std::time::Duration::from_secs(16 * 60));
-    app.post("/passkeys/register/start", &cookies, &[])
-        .await
-        .expect(StatusCode::FORBIDDEN);
+    // A wrong password counts as a failed login would.
+    app.post(
+        "/passkeys/register/start",
+        &cookies,
+        &[("password", "a guess")],
+    )
+    .await
+    .expect(StatusCode::UNAUTHORIZED);
 }
 
 #[tokio::test]

@@ -204,7 +204,16 @@ async fn enrolled(app: &App, browser: &mut Browser) -> (Vec<u8>, Vec<String>) {
     .await
     .expect(StatusCode::OK);
     app.log_in(browser, PW).await.expect(StatusCode::OK);
-    let started = app.post(browser, "/second_factors/totp", &[]).await;
+    // A session alone (a stolen cookie, even a fresh one) cannot enrol a factor of its own.
+    let refused = app.post(browser, "/second_factors/totp", &[]).await;
+    refused.expect(StatusCode::FORBIDDEN);
+    assert_eq!(refused.body["message"], json!("password required"));
+    app.post(browser, "/second_factors/totp", &[("password", "a guess")])
+        .await
+        .expect(StatusCode::UNAUTHORIZED);
+    let started = app
+        .post(browser, "/second_factors/totp", &[("password", PW)])
+        .await;
     started.expect(StatusCode::OK);
     let uri = started.body["uri"].as_str().expect("uri").to_owned();
     assert!(
@@ -457,9 +466,16 @@ async fn recovery_codes_work_once_and_are_mailed() {
     .await
     .expect(StatusCode::OK);
 
-    // New codes (sudo: logged in a moment ago) void the old ones.
+    // New codes (confirmed with the password) void the old ones.
+    app.post(&mut owner, "/second_factors/recovery_codes", &[])
+        .await
+        .expect(StatusCode::FORBIDDEN);
     let fresh = app
-        .post(&mut owner, "/second_factors/recovery_codes", &[])
+        .post(
+            &mut owner,
+            "/second_factors/recovery_codes",
+            &[("password", PW)],
+        )
         .await;
     fresh.expect(StatusCode::OK);
     assert_eq!(fresh.body["recovery_codes"].as_array().unwrap().len(), 10);
@@ -559,17 +575,19 @@ async fn a_remembered_browser_skips_the_code_and_disabling_is_mailed() {
         .await
         .expect(StatusCode::UNAUTHORIZED);
 
-    // Disabling needs sudo, then mails the owner; logins stop asking.
+    // Disabling needs the password, then mails the owner; logins stop asking.
     app.clock.advance(std::time::Duration::from_secs(16 * 60));
     app.send(&mut owner, Method::DELETE, "/second_factors/totp", &[])
         .await
         .expect(StatusCode::FORBIDDEN);
-    app.post(&mut owner, "/sessions/reauth", &[("password", PW)])
-        .await
-        .expect(StatusCode::OK);
-    app.send(&mut owner, Method::DELETE, "/second_factors/totp", &[])
-        .await
-        .expect(StatusCode::OK);
+    app.send(
+        &mut owner,
+        Method::DELETE,
+        "/second_factors/totp",
+        &[("password", PW)],
+    )
+    .await
+    .expect(StatusCode::OK);
     assert!(
         app.mail_subjects(ALICE)
             .await

@@ -172,7 +172,10 @@ async fn an_enrolled_second_factor_is_still_asked_for() {
         .await
         .expect("login");
     let client = Client::new(None).session(Some(&logged_in.session_id));
-    let enrolment = auth.start_totp_enrolment(&client).await.expect("enrol");
+    let enrolment = auth
+        .start_totp_enrolment(&client, Some(PW))
+        .await
+        .expect("enrol");
     let code = totp_now(&enrolment.secret);
     auth.confirm_totp(&client, &code).await.expect("confirm");
 

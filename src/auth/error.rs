@@ -41,6 +41,9 @@ pub enum AuthError {
     /// [`sudo_window`](crate::AuthConfig::sudo_window): reauthenticate first.
     #[error("reauthentication required")]
     ReauthenticationRequired,
+    /// The change needs the account's password, and none was given.
+    #[error("password required")]
+    PasswordRequired,
     /// No session with this handle belongs to the user.
     #[error("no such session")]
     SessionNotFound,

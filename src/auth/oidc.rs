@@ -190,20 +190,24 @@ impl Auth {
         self.begin_sign_in(id, next, None).await
     }
 
-    /// Starts linking an identity at provider `id` to the client's session's account
-    /// (needs a recent authentication).
+    /// Starts linking an identity at provider `id` to the client's session's account,
+    /// confirmed by the account's `password` (or, for an account without one, a recent
+    /// authentication): a stolen session alone cannot add a way in.
     ///
     /// # Errors
     /// As [`start_provider_sign_in`](Self::start_provider_sign_in), and
+    /// [`AuthError::PasswordRequired`], [`AuthError::WrongPassword`],
     /// [`AuthError::ReauthenticationRequired`], [`AuthError::NoSession`].
     pub async fn start_provider_link(
         &self,
         client: &Client,
         id: &str,
         next: Option<&str>,
+        password: Option<&str>,
     ) -> Result<ProviderRedirect, AuthError> {
         let (session, user) = self.require_session(client.session_id()).await?;
-        self.check_sudo(&session)?;
+        self.confirm_entry_change(client, &session, &user, password)
+            .await?;
         self.begin_sign_in(id, next, Some(user.id.0)).await
     }
 

@@ -179,20 +179,23 @@ impl Auth {
             .collect())
     }
 
-    /// Starts registering a passkey for the client's session's user (needs a recent
-    /// authentication). The browser must create a discoverable credential with user
+    /// Starts registering a passkey for the client's session's user, confirmed by the
+    /// account's `password` (or, for an account without one, a recent authentication). The browser must create a discoverable credential with user
     /// verification; its existing passkeys are excluded.
     ///
     /// # Errors
+    /// [`AuthError::PasswordRequired`]; [`AuthError::WrongPassword`];
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::NoSession`]; passkeys off
     /// ([`AuthError::Config`]); a store failure.
     pub async fn start_passkey_registration(
         &self,
         client: &Client,
+        password: Option<&str>,
     ) -> Result<PasskeyChallenge, AuthError> {
         let webauthn = self.relying_party()?;
         let (session, user) = self.require_session(client.session_id()).await?;
-        self.check_sudo(&session)?;
+        self.confirm_entry_change(client, &session, &user, password)
+            .await?;
         let existing = self
             .passkeys_of(&user)
             .await?
@@ -330,16 +333,22 @@ impl Auth {
         Ok(())
     }
 
-    /// Removes one of the client's session's user's passkeys (needs a recent
-    /// authentication); the account is mailed. With no second factor left, the recovery
+    /// Removes one of the client's session's user's passkeys, confirmed by the account's
+    /// `password` (or, without one, a recent authentication); the account is mailed. With no second factor left, the recovery
     /// codes go too.
     ///
     /// # Errors
     /// [`AuthError::NoSecondFactor`] when the user has no passkey `id`;
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::NoSession`]; a store failure.
-    pub async fn delete_passkey(&self, client: &Client, id: i64) -> Result<(), AuthError> {
+    pub async fn delete_passkey(
+        &self,
+        client: &Client,
+        id: i64,
+        password: Option<&str>,
+    ) -> Result<(), AuthError> {
         let (session, user) = self.require_session(client.session_id()).await?;
-        self.check_sudo(&session)?;
+        self.confirm_entry_change(client, &session, &user, password)
+            .await?;
         self.own_passkey(&user, id).await?;
         self.store()
             .delete_factors(user.id, Some(FactorKind::Passkey), Some(id))

@@ -24,18 +24,22 @@ impl std::fmt::Debug for RecoveryCodes {
 }
 
 impl Auth {
-    /// New recovery codes for the client's session's user (needs a recent
-    /// authentication and an enrolled second factor); the earlier ones stop working.
+    /// New recovery codes for the client's session's user (confirmed by the account's
+    /// `password`, or without one a recent authentication; an enrolled second factor); the
+    /// earlier ones stop working.
     ///
     /// # Errors
-    /// [`AuthError::NoSecondFactor`]; [`AuthError::ReauthenticationRequired`];
+    /// [`AuthError::NoSecondFactor`]; [`AuthError::PasswordRequired`];
+    /// [`AuthError::WrongPassword`]; [`AuthError::ReauthenticationRequired`];
     /// [`AuthError::NoSession`]; a store failure.
     pub async fn regenerate_recovery_codes(
         &self,
         client: &Client,
+        password: Option<&str>,
     ) -> Result<RecoveryCodes, AuthError> {
         let (session, user) = self.require_session(client.session_id()).await?;
-        self.check_sudo(&session)?;
+        self.confirm_entry_change(client, &session, &user, password)
+            .await?;
         let enrolled = self
             .store()
             .list_factors(user.id)

@@ -66,6 +66,33 @@ impl Auth {
         }
     }
 
+    /// What a change to how the account is entered (a second factor added or removed, new
+    /// recovery codes, a provider linked) needs: the account's password, verified as
+    /// [`verify_own_password`](Self::verify_own_password) does, or, for an account without
+    /// one, a recent authentication. A session cookie alone, even a fresh one, is not enough:
+    /// whoever stole it could otherwise lock the owner out with a factor of their own.
+    pub(super) async fn confirm_entry_change(
+        &self,
+        client: &Client,
+        session: &Session,
+        user: &User,
+        password: Option<&str>,
+    ) -> Result<(), AuthError> {
+        let record = self
+            .store()
+            .find_user_by(crate::store::UserLookup::Id(user.id))
+            .await?
+            .ok_or(AuthError::NoSession)?;
+        if record.password_hash == crate::password::NO_PASSWORD {
+            return self.check_sudo(session);
+        }
+        let password = password
+            .filter(|p| !p.is_empty())
+            .ok_or(AuthError::PasswordRequired)?;
+        self.verify_own_password(session, user, password, client.ip)
+            .await
+    }
+
     /// Checks `password` against `user`'s, with a login's protections: a place in the
     /// hashing pool within the client's share, a failure counter (the session's own: a
     /// live session is a client that logged in before, so strangers' failures on the

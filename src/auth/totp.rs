@@ -37,19 +37,26 @@ impl std::fmt::Debug for TotpEnrolment {
 }
 
 impl Auth {
-    /// Starts enrolling an authenticator app for the client's session's user (needs a
-    /// recent authentication): a new secret, shown once as a URI, a QR code and base32.
+    /// Starts enrolling an authenticator app for the client's session's user, confirmed by
+    /// the account's `password` (or, for an account without one, a recent authentication;
+    /// see `confirm_entry_change`): a new secret, shown once as a URI, a QR code and base32.
     /// An earlier unfinished enrolment is replaced; nothing is asked at login until
     /// [`confirm_totp`](Self::confirm_totp) succeeds.
     ///
     /// # Errors
     /// [`AuthError::SecondFactorExists`] when an app is already enrolled;
+    /// [`AuthError::PasswordRequired`]; [`AuthError::WrongPassword`];
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::NoSession`]; second factors
     /// off ([`AuthError::Config`]); a store failure.
-    pub async fn start_totp_enrolment(&self, client: &Client) -> Result<TotpEnrolment, AuthError> {
+    pub async fn start_totp_enrolment(
+        &self,
+        client: &Client,
+        password: Option<&str>,
+    ) -> Result<TotpEnrolment, AuthError> {
         let config = self.second_factor_config()?;
         let (session, user) = self.require_session(client.session_id()).await?;
-        self.check_sudo(&session)?;
+        self.confirm_entry_change(client, &session, &user, password)
+            .await?;
         let factors = self.store().list_factors(user.id).await?;
         if factors
             .iter()
@@ -117,15 +124,21 @@ impl Auth {
         Ok(codes)
     }
 
-    /// Removes the authenticator app of the client's session's user (needs a recent
-    /// authentication), and the recovery codes when no passkey is left; the account is
+    /// Removes the authenticator app of the client's session's user, confirmed by the
+    /// account's `password` (as [`start_totp_enrolment`](Self::start_totp_enrolment)), and the recovery codes when no passkey is left; the account is
     /// mailed. Returns whether an app was enrolled.
     ///
     /// # Errors
+    /// [`AuthError::PasswordRequired`]; [`AuthError::WrongPassword`];
     /// [`AuthError::ReauthenticationRequired`]; [`AuthError::NoSession`]; a store failure.
-    pub async fn disable_totp(&self, client: &Client) -> Result<bool, AuthError> {
+    pub async fn disable_totp(
+        &self,
+        client: &Client,
+        password: Option<&str>,
+    ) -> Result<bool, AuthError> {
         let (session, user) = self.require_session(client.session_id()).await?;
-        self.check_sudo(&session)?;
+        self.confirm_entry_change(client, &session, &user, password)
+            .await?;
         let removed = self
             .store()
             .delete_factors(user.id, Some(FactorKind::Totp), None)

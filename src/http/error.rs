@@ -97,7 +97,8 @@ fn status_of(err: &HttpError, answer: Answer) -> StatusCode {
             AuthError::UnknownEmail
             | AuthError::InvalidResetToken
             | AuthError::EmailNotConfirmed
-            | AuthError::ReauthenticationRequired => StatusCode::FORBIDDEN,
+            | AuthError::ReauthenticationRequired
+            | AuthError::PasswordRequired => StatusCode::FORBIDDEN,
             AuthError::SessionNotFound | AuthError::UnknownUser | AuthError::NoSecondFactor => {
                 StatusCode::NOT_FOUND
             }
@@ -140,6 +141,7 @@ fn message_of(err: &HttpError) -> String {
             AuthError::WrongPassword => "wrong password".into(),
             AuthError::NoSession => "no valid session".into(),
             AuthError::ReauthenticationRequired => "reauthentication required".into(),
+            AuthError::PasswordRequired => "password required".into(),
             AuthError::SessionNotFound => "no such session".into(),
             AuthError::UnknownUser => "no such user".into(),
             AuthError::SecondFactorRequired(_) => "second factor required".into(),

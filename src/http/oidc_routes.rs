@@ -67,16 +67,23 @@ pub(super) async fn start(
     to_provider(redirect)
 }
 
-/// `POST /oidc/{provider}/link?next=/path` (sudo): to the provider, to link an identity to
-/// the session's account.
+/// `POST /oidc/{provider}/link?next=/path` `password`: to the provider, to link an
+/// identity to the session's account.
 pub(super) async fn link(
     State(auth): State<Auth>,
     context: AuthContext,
     Path(provider): Path<String>,
     Query(query): Query<Next>,
+    req: Request,
 ) -> Result<Response, AuthRejection> {
+    let form = super::Form::read(&auth, req).await?;
     let redirect = auth
-        .start_provider_link(&context.client(), &provider, query.next.as_deref())
+        .start_provider_link(
+            &context.client(),
+            &provider,
+            query.next.as_deref(),
+            form.optional("password"),
+        )
         .await
         .map_err(|e| reject(&auth, e))?;
     to_provider(redirect)

@@ -38,13 +38,15 @@ pub(super) async fn list(
     Ok(ok_json(&auth, StatusCode::OK, &json!({ "passkeys": keys })))
 }
 
-/// `POST /passkeys/register/start` (sudo): creation options.
+/// `POST /passkeys/register/start` `password`: creation options.
 pub(super) async fn start_registration(
     State(auth): State<Auth>,
     context: AuthContext,
+    req: Request,
 ) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
     let challenge = auth
-        .start_passkey_registration(&context.client())
+        .start_passkey_registration(&context.client(), form.optional("password"))
         .await
         .map_err(|e| reject(&auth, e))?;
     Ok(challenge_answer(&auth, challenge))
@@ -90,14 +92,16 @@ pub(super) async fn rename(
     Ok(ok_message(&auth, "passkey renamed"))
 }
 
-/// `DELETE /passkeys/{id}` (sudo).
+/// `DELETE /passkeys/{id}` `password`.
 pub(super) async fn remove(
     State(auth): State<Auth>,
     context: AuthContext,
     Path(id): Path<String>,
+    req: Request,
 ) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
     let id = passkey_id(&id).map_err(|e| reject(&auth, e))?;
-    auth.delete_passkey(&context.client(), id)
+    auth.delete_passkey(&context.client(), id, form.optional("password"))
         .await
         .map_err(|e| reject(&auth, e))?;
     Ok(ok_message(&auth, "passkey removed"))

@@ -593,14 +593,16 @@ async fn second_factor_status(
     ))
 }
 
-/// `POST /second_factors/totp` (sudo): a new authenticator secret, as
+/// `POST /second_factors/totp` `password`: a new authenticator secret, as
 /// `{"secret", "uri", "qr_svg"}`; enrolment completes with `PUT`.
 async fn start_totp(
     State(auth): State<Auth>,
     context: AuthContext,
+    req: Request,
 ) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
     let enrolment = auth
-        .start_totp_enrolment(&context.client())
+        .start_totp_enrolment(&context.client(), form.optional("password"))
         .await
         .map_err(|e| reject(&auth, e))?;
     Ok(ok_json(
@@ -633,13 +635,15 @@ async fn confirm_totp(
     ))
 }
 
-/// `DELETE /second_factors/totp` (sudo): removes the authenticator app.
+/// `DELETE /second_factors/totp` `password`: removes the authenticator app.
 async fn disable_totp(
     State(auth): State<Auth>,
     context: AuthContext,
+    req: Request,
 ) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
     if !auth
-        .disable_totp(&context.client())
+        .disable_totp(&context.client(), form.optional("password"))
         .await
         .map_err(|e| reject(&auth, e))?
     {
@@ -648,13 +652,16 @@ async fn disable_totp(
     Ok(ok_message(&auth, "authenticator app removed"))
 }
 
-/// `POST /second_factors/recovery_codes` (sudo): new recovery codes, the old ones void.
+/// `POST /second_factors/recovery_codes` `password`: new recovery codes, the old ones
+/// void.
 async fn regenerate_recovery_codes(
     State(auth): State<Auth>,
     context: AuthContext,
+    req: Request,
 ) -> Result<Response, AuthRejection> {
+    let form = Form::read(&auth, req).await?;
     let codes = auth
-        .regenerate_recovery_codes(&context.client())
+        .regenerate_recovery_codes(&context.client(), form.optional("password"))
         .await
         .map_err(|e| reject(&auth, e))?;
     Ok(ok_json(

@@ -104,6 +104,7 @@ def run(a, provider, outbox):
     a.click("submit")
     provider.claims({"sub": "max-at-idp", "email": "m@idp.example", "email_verified": False})
     a.open("/security")
+    a.driver.find_element(By.CSS_SELECTOR, ".link-password").send_keys(PASSWORD)
     a.submit(a.driver.find_element(By.CSS_SELECTOR, "button.link-provider"))
     check(a.path() == "/security", f"after linking: {a.path()} {a.text('error')!r}")
     check("linked" in a.text("flash"), f"flash: {a.text('flash')!r}")

@@ -113,6 +113,7 @@ def run(a, base, outbox):
     # An authenticator app: the secret from the page, the code computed here.
     a.open("/security")
     a.shot("security-empty")
+    a.fill({"totp-password": PASSWORD})
     a.click("setup-totp")
     secret = a.text("totp-secret")
     check(len(secret) == 32, f"secret shown: {secret!r}")
@@ -149,6 +150,7 @@ def run(a, base, outbox):
     options.is_user_verified = True
     a.driver.add_virtual_authenticator(options)
     a.open("/security")
+    a.fill({"passkey-password": PASSWORD})
     a.driver.find_element(By.ID, "add-passkey").click()
     WebDriverWait(a.driver, 15).until(
         lambda d: d.find_elements(By.CSS_SELECTOR, "tr.passkey") or d.find_elements(By.ID, "error"))
@@ -204,8 +206,9 @@ def run(a, base, outbox):
     wait_for_path(a, "/profile")
     check(a.text("profile-email") == EMAIL, "logged in after the passkey step")
 
-    # Remove the passkey (logged in a moment ago: recent enough).
+    # Remove the passkey (the password confirms it).
     a.open("/security")
+    a.driver.find_element(By.CSS_SELECTOR, ".remove-password").send_keys(PASSWORD)
     a.submit(a.driver.find_element(By.CSS_SELECTOR, "button.remove-passkey"))
     check("removed" in a.text("flash"), f"flash: {a.text('flash')!r}")
     check(a.driver.find_elements(By.ID, "no-passkeys"), "no passkey listed")
