@@ -1654,6 +1654,16 @@ impl Suite {
             matches!(taken, Err(StoreError::Duplicate)),
             "one (provider, subject) links one account, got {taken:?}"
         );
+        // A refused link leaves the store writable at once (on SQLite, the refused
+        // transaction's lock is let go before the next write gives up waiting).
+        for n in 0..20 {
+            let refused = self.store.add_identity(link(second.id, "idp")).await;
+            assert!(matches!(refused, Err(StoreError::Duplicate)), "{refused:?}");
+            self.store
+                .add_identity(link(second.id, &format!("idp-{n}")))
+                .await
+                .unwrap_or_else(|e| panic!("add_identity right after a refusal failed: {e:?}"));
+        }
         // The same subject at another provider is another identity.
         self.store
             .add_identity(link(second.id, "other-idp"))

@@ -968,6 +968,24 @@ macro_rules! impl_sql_store {
             ) -> Result<Vec<i64>, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
+                // Each user's row is locked (and found) by a write first: a SQLite transaction
+                // that read before writing could not wait for another writer's lock.
+                let mut users: Vec<i64> = factors.iter().map(|f| f.user_id.0).collect();
+                users.extend(replace.map(|(user_id, _)| user_id.0));
+                users.sort_unstable();
+                users.dedup();
+                for user_id in users {
+                    let locked = sqlx::query(
+                        "UPDATE auth_users SET password_hash = password_hash WHERE id = $1",
+                    )
+                    .bind(user_id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err($crate::store::map_sqlx)?;
+                    if locked.rows_affected() == 0 {
+                        return Err($crate::store::StoreError::NotFound);
+                    }
+                }
                 if let Some((user_id, kind)) = replace {
                     sqlx::query("DELETE FROM auth_factors WHERE user_id = $1 AND kind = $2")
                         .bind(user_id.0)
@@ -978,14 +996,6 @@ macro_rules! impl_sql_store {
                 }
                 let mut ids = Vec::with_capacity(factors.len());
                 for factor in factors {
-                    let exists = sqlx::query("SELECT 1 FROM auth_users WHERE id = $1")
-                        .bind(factor.user_id.0)
-                        .fetch_optional(&mut *tx)
-                        .await
-                        .map_err($crate::store::map_sqlx)?;
-                    if exists.is_none() {
-                        return Err($crate::store::StoreError::NotFound);
-                    }
                     let row = sqlx::query(
                         "INSERT INTO auth_factors \
                            (user_id, kind, credential_id, name, secret, counter, confirmed, \
@@ -1103,12 +1113,14 @@ macro_rules! impl_sql_store {
             ) -> Result<i64, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
-                let exists = sqlx::query("SELECT 1 FROM auth_users WHERE id = $1")
-                    .bind(identity.user_id.0)
-                    .fetch_optional(&mut *tx)
-                    .await
-                    .map_err($crate::store::map_sqlx)?;
-                if exists.is_none() {
+                // A write first, locking (and finding) the user: see `add_factors`.
+                let locked =
+                    sqlx::query("UPDATE auth_users SET password_hash = password_hash WHERE id = $1")
+                        .bind(identity.user_id.0)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err($crate::store::map_sqlx)?;
+                if locked.rows_affected() == 0 {
                     return Err($crate::store::StoreError::NotFound);
                 }
                 let row = sqlx::query(
