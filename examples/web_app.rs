@@ -22,12 +22,12 @@ use clap::Parser;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use minijinja::{Environment, Value, context};
 use serde::Deserialize;
+use tower_auth::oidc::{Provider, ProviderCallback, ProviderSignIn, ProvidersConfig};
+use tower_auth::second_factor::{SecondFactorConfig, SecondFactorKey, SecondFactorProof};
 use tower_auth::{
     Auth, AuthConfig, AuthContext, AuthError, CurrentUser, LoginAttempt, LoginRequiredLayer,
-    MailKind, Mailer, MaybeUser, NoStoreLayer, SecondFactorConfig, SecondFactorKey,
-    SecondFactorProof, safe_next,
+    MailKind, Mailer, MaybeUser, NoStoreLayer, safe_next,
 };
-use tower_auth::{Provider, ProviderCallback, ProviderSignIn, ProvidersConfig};
 
 #[derive(Parser, Debug)]
 #[command(about = "A server-rendered site on tower-auth")]
@@ -905,7 +905,7 @@ async fn end_other_sessions(
 
 /// The first factor was right: the browser keeps the pending login's cookie and goes to
 /// the second step.
-fn second_step(pending: tower_auth::SecondFactorPending, next: &str) -> Response {
+fn second_step(pending: tower_auth::second_factor::SecondFactorPending, next: &str) -> Response {
     let query = form_urlencoded(&[("next", next), ("factors", &pending.factors.join(","))]);
     let to = format!("/login/second-factor?{query}");
     (

@@ -273,7 +273,7 @@ impl SecondFactorConfig {
 /// The 32-byte key that seals authenticator secrets. `Debug` never shows it.
 ///
 /// ```
-/// use tower_auth::SecondFactorKey;
+/// use tower_auth::second_factor::SecondFactorKey;
 /// // 32 random bytes, base64: `openssl rand -base64 32`
 /// let key = SecondFactorKey::from_base64("q2bqhz0p3Rr8m0o8yJ0cQb6yHjv9lRrJx3p3cV1e0gY=").unwrap();
 /// assert_eq!(format!("{key:?}"), "SecondFactorKey([redacted])");

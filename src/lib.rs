@@ -312,21 +312,11 @@ mod user;
 mod user_agent;
 
 pub use auth::{
-    Auth, AuthBuilder, AuthError, Client, Confirmed, LoggedIn, LoginAttempt, RecoveryCodes,
-    ResetRequested, SecondFactorPending, SecondFactorProof, SessionCacheStats, SessionCookie,
-    SessionInfo, TotpEnrolment, Verified,
+    Auth, AuthBuilder, AuthError, Client, Confirmed, LoggedIn, LoginAttempt, ResetRequested,
+    SessionCacheStats, SessionCookie, SessionInfo, Verified,
 };
-#[cfg(feature = "oidc")]
-#[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
-pub use auth::{IdentityInfo, ProviderCallback, ProviderRedirect, ProviderSignIn};
-#[cfg(feature = "passkeys")]
-#[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
-pub use auth::{PasskeyAdded, PasskeyChallenge, PasskeyInfo};
 pub use auth_methods::{AuthMethod, AuthMethods};
-pub use config::{
-    AuthConfig, ConfigError, CookieConfig, NoSessionStatus, ResetDelivery, SecondFactorConfig,
-    SecondFactorKey,
-};
+pub use config::{AuthConfig, ConfigError, CookieConfig, NoSessionStatus, ResetDelivery};
 pub use http::extract::{AuthRejection, CurrentUser, MaybeUser};
 pub use http::guard::{LoginRequiredLayer, safe_next};
 pub use http::layer::{AuthContext, AuthLayer};
@@ -335,9 +325,27 @@ pub use http::same_origin::SameOriginLayer;
 #[cfg(feature = "server")]
 #[cfg_attr(docsrs, doc(cfg(feature = "server")))]
 pub use http::serve;
-pub use provider_config::{
-    OAuth2Endpoints, Protocol, Provider, ProviderUser, ProvidersConfig, UserinfoHook,
-};
+
+/// Second factors: authenticator apps (TOTP) with recovery codes, and passkeys (WebAuthn):
+/// their configuration ([`AuthConfig::second_factors`]) and what their flows hand back.
+pub mod second_factor {
+    #[cfg(feature = "passkeys")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "passkeys")))]
+    pub use crate::auth::{PasskeyAdded, PasskeyChallenge, PasskeyInfo};
+    pub use crate::auth::{RecoveryCodes, SecondFactorPending, SecondFactorProof, TotpEnrolment};
+    pub use crate::config::{SecondFactorConfig, SecondFactorKey};
+}
+
+/// Signing in with OpenID Connect and OAuth2 providers: their configuration
+/// ([`AuthConfig::providers`]) and what the sign-in flow takes and hands back.
+pub mod oidc {
+    #[cfg(feature = "oidc")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "oidc")))]
+    pub use crate::auth::{IdentityInfo, ProviderCallback, ProviderRedirect, ProviderSignIn};
+    pub use crate::provider_config::{
+        OAuth2Endpoints, Protocol, Provider, ProviderUser, ProvidersConfig, UserinfoHook,
+    };
+}
 
 pub use mail::{MailKind, MailTemplates, MailTransport, Mailer};
 

@@ -198,7 +198,7 @@ impl ProviderUser {
 /// answer does not say.
 ///
 /// ```
-/// use tower_auth::{ProviderUser, UserinfoHook};
+/// use tower_auth::oidc::{ProviderUser, UserinfoHook};
 /// // A provider whose answer is {"id": 42, "email": "...", "verified": true}.
 /// let hook = UserinfoHook::new(|info| {
 ///     let subject = info.get("id")?.to_string();

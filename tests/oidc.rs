@@ -24,11 +24,10 @@ use http_support::{Answer, form};
 use mail::Capture;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tower_auth::oidc::{OAuth2Endpoints, Provider, ProvidersConfig, UserinfoHook};
+use tower_auth::second_factor::SecondFactorKey;
 use tower_auth::store::{UserLookup, UserUpdate};
-use tower_auth::{
-    Auth, AuthConfig, Mailer, MemoryStore, OAuth2Endpoints, Provider, ProvidersConfig,
-    SecondFactorKey, Store, UserinfoHook,
-};
+use tower_auth::{Auth, AuthConfig, Mailer, MemoryStore, Store};
 
 const SESSION: &str = "__Host-session_id";
 const STATE: &str = "__Host-oidc_state";
@@ -142,7 +141,7 @@ async fn start(issuer: &str) -> App {
         ProvidersConfig::new(SecondFactorKey::from_bytes([3; 32]), vec![provider, plain]);
     providers.timeout = Duration::from_secs(3);
     config.providers = Some(providers);
-    config.second_factors = Some(tower_auth::SecondFactorConfig::new(
+    config.second_factors = Some(tower_auth::second_factor::SecondFactorConfig::new(
         SecondFactorKey::from_bytes([3; 32]),
         "Example",
     ));

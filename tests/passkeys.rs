@@ -15,7 +15,8 @@ use http_support::{Answer, TestServer, form, serve_auth};
 use reqwest::StatusCode;
 use serde_json::json;
 use tower_auth::clock::ManualClock;
-use tower_auth::{Auth, MemoryStore, SecondFactorConfig, SecondFactorKey};
+use tower_auth::second_factor::{SecondFactorConfig, SecondFactorKey};
+use tower_auth::{Auth, MemoryStore};
 
 const CEREMONY: &str = "__Host-passkey_ceremony";
 

@@ -20,7 +20,8 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use totp::{base32_decode, totp};
 use tower_auth::clock::ManualClock;
-use tower_auth::{Auth, AuthConfig, Mailer, MemoryStore, SecondFactorConfig, SecondFactorKey};
+use tower_auth::second_factor::{SecondFactorConfig, SecondFactorKey};
+use tower_auth::{Auth, AuthConfig, Mailer, MemoryStore};
 
 const PW: &str = "correct horse battery staple";
 const ALICE: &str = "alice@example.com";

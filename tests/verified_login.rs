@@ -17,9 +17,9 @@ use http_support::{Answer, TestServer, serve};
 use reqwest::StatusCode;
 use serde_json::json;
 use totp::totp_now;
+use tower_auth::second_factor::{SecondFactorConfig, SecondFactorKey};
 use tower_auth::{
-    Auth, AuthContext, AuthError, AuthMethod, Client, LoginAttempt, MemoryStore,
-    SecondFactorConfig, SecondFactorKey, UserId, Verified,
+    Auth, AuthContext, AuthError, AuthMethod, Client, LoginAttempt, MemoryStore, UserId, Verified,
 };
 
 const PW: &str = "correct horse battery staple";

@@ -35,7 +35,7 @@ pub struct Client {
     pub device: Option<String>,
     /// The cookie of a browser whose owner asked not to be asked for a second factor on it
     /// for a while (a secret; see
-    /// [`SecondFactorConfig::device_cookie`](crate::SecondFactorConfig::device_cookie)).
+    /// [`SecondFactorConfig::device_cookie`](crate::second_factor::SecondFactorConfig::device_cookie)).
     pub second_factor_device: Option<String>,
 }
 

@@ -192,7 +192,7 @@ impl Auth {
     /// Finishes the pending login `pending_token` names with `proof`: the session starts as
     /// a login's does, recording both methods. With `remember_device`, the browser gets a
     /// cookie that skips the second factor on it for
-    /// [`device_lifetime`](crate::SecondFactorConfig::device_lifetime). A used recovery
+    /// [`device_lifetime`](crate::second_factor::SecondFactorConfig::device_lifetime). A used recovery
     /// code is mailed to the account.
     ///
     /// A wrong code counts against the account's second-factor limit

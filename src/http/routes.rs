@@ -545,10 +545,10 @@ async fn finish_second_factor(
         form.optional("recovery_code"),
         form.optional("passkey"),
     ) {
-        (Some(code), None, None) => crate::SecondFactorProof::Totp(code),
-        (None, Some(code), None) => crate::SecondFactorProof::RecoveryCode(code),
+        (Some(code), None, None) => crate::second_factor::SecondFactorProof::Totp(code),
+        (None, Some(code), None) => crate::second_factor::SecondFactorProof::RecoveryCode(code),
         #[cfg(feature = "passkeys")]
-        (None, None, Some(credential)) => crate::SecondFactorProof::Passkey {
+        (None, None, Some(credential)) => crate::second_factor::SecondFactorProof::Passkey {
             credential,
             ceremony: &ceremony,
         },
