@@ -563,6 +563,19 @@ async fn a_provider_that_is_down_is_a_503_at_once() {
     .await
     .expect("no hang");
     started.0.expect(StatusCode::SERVICE_UNAVAILABLE);
+    // Requests right after are answered at once, without trying again.
+    for _ in 0..3 {
+        fresh
+            .send(
+                &mut Browser::default(),
+                reqwest::Method::GET,
+                "/oidc/mock/start",
+                &[],
+            )
+            .await
+            .0
+            .expect(StatusCode::SERVICE_UNAVAILABLE);
+    }
 }
 
 #[tokio::test]

@@ -38,10 +38,19 @@ const SIGN_IN: Duration = Duration::from_secs(10 * 60);
 /// What the state cookie is sealed together with.
 const STATE_AAD: &[u8] = b"tower-auth provider sign-in";
 
-/// Provider metadata found by discovery, kept per provider once found.
+/// How long discovered metadata (with the provider's signing keys) is used before it is
+/// fetched again: keys a provider rotates in are picked up within this time.
+const METADATA_TTL: Duration = Duration::from_secs(3600);
+/// How long a provider whose discovery failed is answered 503 at once, before it is tried
+/// again: requests do not queue behind a provider that is down.
+const FAILED_DISCOVERY_PAUSE: Duration = Duration::from_secs(5);
+
+/// Provider metadata found by discovery, per provider: found (when), or failed (when).
 #[derive(Default)]
 pub(super) struct Discovered(
-    tokio::sync::Mutex<std::collections::HashMap<String, CoreProviderMetadata>>,
+    std::sync::Mutex<
+        std::collections::HashMap<String, (std::time::Instant, Option<CoreProviderMetadata>)>,
+    >,
 );
 
 /// Where to send the browser to sign in at a provider, and the cookie that carries the
@@ -153,16 +162,29 @@ impl Auth {
             .map_err(|_| AuthError::ProviderUnavailable)
     }
 
-    /// The provider's metadata, discovered once (again after a failure).
+    /// The provider's metadata: discovered, then kept for [`METADATA_TTL`]; after a failed
+    /// discovery, [`AuthError::ProviderUnavailable`] at once for [`FAILED_DISCOVERY_PAUSE`].
+    /// The network is never awaited under the lock.
     async fn metadata(
         &self,
         provider: &Provider,
         issuer_url: &str,
         http: &openidconnect::reqwest::Client,
     ) -> Result<CoreProviderMetadata, AuthError> {
-        let mut cache = self.inner.discovered.0.lock().await;
-        if let Some(found) = cache.get(&provider.id) {
-            return Ok(found.clone());
+        let now = std::time::Instant::now();
+        let cached = self
+            .inner
+            .discovered
+            .0
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&provider.id).cloned());
+        match cached {
+            Some((at, Some(found))) if now.duration_since(at) < METADATA_TTL => return Ok(found),
+            Some((at, None)) if now.duration_since(at) < FAILED_DISCOVERY_PAUSE => {
+                return Err(AuthError::ProviderUnavailable);
+            }
+            _ => {}
         }
         let issuer =
             IssuerUrl::new(issuer_url.to_owned()).map_err(|_| AuthError::ProviderUnavailable)?;
@@ -170,10 +192,15 @@ impl Auth {
             .await
             .map_err(|err| {
                 tracing::warn!(target: "tower_auth", provider = %provider.id, error = %err, "provider discovery failed");
-                AuthError::ProviderUnavailable
-            })?;
-        cache.insert(provider.id.clone(), found.clone());
-        Ok(found)
+            })
+            .ok();
+        if let Ok(mut cache) = self.inner.discovered.0.lock() {
+            cache.insert(
+                provider.id.clone(),
+                (std::time::Instant::now(), found.clone()),
+            );
+        }
+        found.ok_or(AuthError::ProviderUnavailable)
     }
 
     /// Starts a sign-in at provider `id`; afterwards the browser goes to `next` (a path on
