@@ -749,6 +749,7 @@ async fn an_unknown_request_in_the_outbox_holds_up_nothing() {
             password_hash: "not a real hash".into(),
             created_at_ms: now,
             first_link: None,
+            email_confirmed_at_ms: None,
         })
         .await
         .expect("add_user");

@@ -28,6 +28,7 @@ fn new_user(email: &str) -> NewUser {
         password_hash: "hash-1".to_owned(),
         created_at_ms: 1_000,
         first_link: None,
+        email_confirmed_at_ms: None,
     }
 }
 

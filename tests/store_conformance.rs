@@ -97,6 +97,7 @@ mod sqlite {
                         password_hash: format!("bulk-hash-{i}"),
                         created_at_ms: 1_700_000_000_000 + i,
                         first_link: None,
+                        email_confirmed_at_ms: None,
                     })
                     .await
                     .expect("concurrent add_user")
@@ -131,6 +132,7 @@ mod sqlite {
                 password_hash: "h".into(),
                 created_at_ms: 1_700_000_000_000,
                 first_link: None,
+                email_confirmed_at_ms: None,
             })
             .await
             .expect("add_user after reopening");
@@ -166,6 +168,7 @@ mod sqlite {
                     password_hash: "first-hash".into(),
                     created_at_ms: T,
                     first_link: None,
+                    email_confirmed_at_ms: None,
                 })
                 .await
                 .expect("add_user");

@@ -66,6 +66,7 @@ impl Auth {
                     password_hash: password_hash.clone(),
                     created_at_ms: now,
                     first_link,
+                    email_confirmed_at_ms: None,
                 })
                 .await;
             match added {

@@ -30,7 +30,7 @@ use super::{Auth, AuthError, Client, event, normalize_email};
 use crate::auth_methods::AuthMethod;
 use crate::mail::MailKind;
 use crate::provider_config::{OAuth2Endpoints, Protocol, Provider, ProviderUser, ProvidersConfig};
-use crate::store::{NewIdentity, NewUser, StoreError, UserLookup, UserUpdate};
+use crate::store::{NewIdentity, NewUser, StoreError, UserLookup};
 use crate::user::User;
 
 /// How long a sign-in may take at the provider.
@@ -441,6 +441,8 @@ impl Auth {
                 password_hash: crate::password::NO_PASSWORD.to_owned(),
                 created_at_ms: now,
                 first_link: None,
+                // The provider verified it: the account is born confirmed, in the same write.
+                email_confirmed_at_ms: Some(now),
             })
             .await;
         let user = match added {
@@ -453,9 +455,6 @@ impl Auth {
             }
             Err(err) => return Err(err.into()),
         };
-        self.store()
-            .update_user(user.id, UserUpdate::new().confirm_email(now))
-            .await?;
         let identity = NewIdentity::new(
             user.id,
             person.provider,
@@ -465,7 +464,7 @@ impl Auth {
         );
         self.store().add_identity(identity).await?;
         event("registered_with_provider", Some(user.id));
-        Ok(user.email_confirmed_at(Some(now)))
+        Ok(user)
     }
 
     /// Links `person`'s identity to `user`, and tells the account.

@@ -190,6 +190,7 @@ impl Suite {
                 password_hash: password_hash.clone(),
                 created_at_ms: LIVE_MS,
                 first_link: None,
+                email_confirmed_at_ms: None,
             })
             .await
             .unwrap_or_else(|e| panic!("add_user({email}) failed: {e:?}"));
@@ -374,6 +375,7 @@ impl Suite {
                 password_hash: "another-hash".into(),
                 created_at_ms: LIVE_MS + 1,
                 first_link: None,
+                email_confirmed_at_ms: None,
             })
             .await;
         assert!(
@@ -2254,6 +2256,7 @@ impl Suite {
                 password_hash: format!("race-hash-{i}"),
                 created_at_ms: LIVE_MS,
                 first_link: None,
+                email_confirmed_at_ms: None,
             };
             tasks.spawn(async move {
                 barrier.wait().await;
@@ -2481,6 +2484,25 @@ impl Suite {
     }
 
     async fn email_confirmation_is_stored_and_read_back(&self) {
+        // An account may be born confirmed (a provider verified its email), in one write.
+        let email = self.email("born-confirmed");
+        let born = self
+            .store
+            .add_user(NewUser {
+                email: email.clone(),
+                password_hash: "!".into(),
+                created_at_ms: LIVE_MS,
+                first_link: None,
+                email_confirmed_at_ms: Some(LIVE_MS + 1),
+            })
+            .await
+            .unwrap_or_else(|e| panic!("add_user({email}) failed: {e:?}"));
+        assert_eq!(born.email_confirmed_at_ms, Some(LIVE_MS + 1));
+        assert_eq!(
+            self.find_id(born.id).await.user.email_confirmed_at_ms,
+            Some(LIVE_MS + 1),
+            "add_user must store the confirmation it is given"
+        );
         let user = self.new_user("confirm").await;
         assert_eq!(
             user.email_confirmed_at_ms, None,
@@ -2565,6 +2587,7 @@ impl Suite {
             password_hash: format!("hash-of-{label}"),
             created_at_ms: LIVE_MS,
             first_link: Some(link),
+            email_confirmed_at_ms: None,
         };
         let hash = self.fresh_token("firstlink");
         let user = self

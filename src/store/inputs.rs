@@ -51,6 +51,9 @@ pub struct NewUser {
     /// The confirmation link to store and queue with the account, in the same
     /// transaction; `None` when no mail is sent.
     pub first_link: Option<FirstLink>,
+    /// When the email was proved to reach its owner, if it already was (an account made
+    /// from a provider's verified email); `None` for an unconfirmed account.
+    pub email_confirmed_at_ms: Option<i64>,
 }
 
 impl fmt::Debug for NewUser {

@@ -172,7 +172,8 @@ impl Store for MemoryStore {
         }
         t.next_id += 1;
         let id = UserId(t.next_id);
-        let created = User::new(id, user.email, user.created_at_ms);
+        let created = User::new(id, user.email, user.created_at_ms)
+            .email_confirmed_at(user.email_confirmed_at_ms);
         t.by_email.insert(created.email.clone(), id);
         t.users
             .insert(id, UserRecord::new(created.clone(), user.password_hash));

@@ -410,19 +410,22 @@ macro_rules! impl_sql_store {
             ) -> Result<$crate::user::User, $crate::store::StoreError> {
                 use sqlx::Row as _;
                 let insert = sqlx::query(
-                    "INSERT INTO auth_users (email, password_hash, created_at_ms) \
-                     VALUES ($1, $2, $3) RETURNING id",
+                    "INSERT INTO auth_users \
+                       (email, password_hash, created_at_ms, email_confirmed_at_ms) \
+                     VALUES ($1, $2, $3, $4) RETURNING id",
                 )
                 .bind(&user.email)
                 .bind(&user.password_hash)
-                .bind(user.created_at_ms);
+                .bind(user.created_at_ms)
+                .bind(user.email_confirmed_at_ms);
                 let Some(link) = &user.first_link else {
                     let row = returning_one(insert.fetch_all(&self.pool).await)?;
                     return Ok($crate::user::User::new(
                         $crate::user::UserId(row.try_get(0).map_err($crate::store::map_sqlx)?),
                         user.email,
                         user.created_at_ms,
-                    ));
+                    )
+                    .email_confirmed_at(user.email_confirmed_at_ms));
                 };
                 let mut tx = self.pool.begin().await.map_err($crate::store::map_sqlx)?;
                 let row = returning_one(insert.fetch_all(&mut *tx).await)?;
@@ -439,7 +442,8 @@ macro_rules! impl_sql_store {
                 insert_token_on(&mut tx, &token).await?;
                 queue_mail_on(&mut tx, &link.mail).await?;
                 tx.commit().await.map_err($crate::store::map_sqlx)?;
-                Ok($crate::user::User::new(id, user.email, user.created_at_ms))
+                Ok($crate::user::User::new(id, user.email, user.created_at_ms)
+                    .email_confirmed_at(user.email_confirmed_at_ms))
             }
 
             async fn find_user_by(

@@ -636,6 +636,7 @@ mod tests {
                 password_hash: "x".into(),
                 created_at_ms: 1,
                 first_link: None,
+                email_confirmed_at_ms: None,
             })
             .await
             .expect("a write, so the WAL exists");
@@ -673,6 +674,7 @@ mod tests {
                     password_hash: "x".into(),
                     created_at_ms: 1,
                     first_link: None,
+                    email_confirmed_at_ms: None,
                 })
                 .await
                 .expect("user");
