@@ -837,6 +837,21 @@ async fn a_plain_oauth2_provider_signs_in_through_its_userinfo() {
         .collect();
     assert_eq!(providers, ["plain", "mock"]);
 
+    // A userinfo answer too large to be a person's claims is refused, unread.
+    provider.claims(json!({ "sub": "kim-1", "userinfo_only": { "padding": "x".repeat(100_000) } }));
+    let mut browser = Browser::default();
+    let back = app
+        .to_provider_and_back(&mut browser, (reqwest::Method::GET, "/oidc/plain/start"))
+        .await;
+    let (refused, _) = app
+        .send(&mut browser, reqwest::Method::GET, &back, &[])
+        .await;
+    refused.expect(StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        refused.body["message"],
+        json!("the sign-in provider refused: userinfo too large")
+    );
+
     // A userinfo answer the hook cannot read is refused.
     provider.claims(json!({ "sub": null, "email": "x@example.com", "email_verified": true }));
     let mut browser = Browser::default();

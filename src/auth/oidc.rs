@@ -35,6 +35,9 @@ use crate::user::User;
 
 /// How long a sign-in may take at the provider.
 const SIGN_IN: Duration = Duration::from_secs(10 * 60);
+/// The largest userinfo answer read: a person's claims are a few hundred bytes.
+const MAX_USERINFO_BYTES: usize = 64 * 1024;
+
 /// What the state cookie is sealed together with.
 const STATE_AAD: &[u8] = b"tower-auth provider sign-in";
 
@@ -686,10 +689,18 @@ async fn read_userinfo(
             answer.status().as_u16()
         )));
     }
-    let body = answer
-        .bytes()
+    let mut answer = answer;
+    let mut body = Vec::new();
+    while let Some(chunk) = answer
+        .chunk()
         .await
-        .map_err(|_| AuthError::ProviderUnavailable)?;
+        .map_err(|_| AuthError::ProviderUnavailable)?
+    {
+        if body.len() + chunk.len() > MAX_USERINFO_BYTES {
+            return Err(AuthError::ProviderRefused("userinfo too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
     serde_json::from_slice(&body)
         .map_err(|_| AuthError::ProviderRefused("unreadable userinfo".into()))
 }
