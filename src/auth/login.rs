@@ -203,8 +203,13 @@ impl Auth {
             event("login_unconfirmed", Some(user.id));
             return Err(AuthError::EmailNotConfirmed);
         }
-        if !login.methods.has_second_factor() && self.second_factor_needed(&user, client).await? {
-            let pending = self.start_second_factor(&user, login).await?;
+        let needed = if login.methods.has_second_factor() {
+            None
+        } else {
+            self.second_factor_needed(&user, client).await?
+        };
+        if let Some(factors) = needed {
+            let pending = self.start_second_factor(&user, login, factors).await?;
             event("second_factor_required", Some(user.id));
             return Err(AuthError::SecondFactorRequired(Box::new(pending)));
         }

@@ -349,19 +349,14 @@ impl Auth {
         let (session, user) = self.require_session(client.session_id()).await?;
         self.confirm_entry_change(client, &session, &user, password)
             .await?;
-        self.own_passkey(&user, id).await?;
-        self.store()
+        let removed = self
+            .store()
             .delete_factors(user.id, Some(FactorKind::Passkey), Some(id))
             .await?;
-        let left = self.store().list_factors(user.id).await?;
-        if !left
-            .iter()
-            .any(|f| f.confirmed && matches!(f.kind, FactorKind::Totp | FactorKind::Passkey))
-        {
-            self.store()
-                .delete_factors(user.id, Some(FactorKind::RecoveryCode), None)
-                .await?;
+        if removed == 0 {
+            return Err(AuthError::NoSecondFactor);
         }
+        self.end_recovery_codes_without_factor(&user).await?;
         self.notify(MailKind::SecondFactorRemoved, &user).await?;
         event("passkey_removed", Some(user.id));
         Ok(())

@@ -45,7 +45,7 @@ impl Auth {
             .list_factors(user.id)
             .await?
             .iter()
-            .any(|f| f.confirmed && matches!(f.kind, FactorKind::Totp | FactorKind::Passkey));
+            .any(crate::store::Factor::signs_in);
         if !enrolled {
             return Err(AuthError::NoSecondFactor);
         }

@@ -16,7 +16,7 @@ use crate::auth_methods::{AuthMethod, AuthMethods};
 use crate::clock::duration_ms;
 use crate::config::SecondFactorConfig;
 use crate::mail::MailKind;
-use crate::store::{FactorKind, FactorUpdate, TokenPurpose, UserUpdate};
+use crate::store::{Factor, FactorKind, FactorUpdate, TokenPurpose, UserUpdate};
 use crate::token::{TokenFormat, TokenHash};
 use crate::user::{User, UserId};
 
@@ -97,6 +97,7 @@ impl Auth {
     async fn login_factors(&self, user: &User) -> Result<Vec<&'static str>, AuthError> {
         let factors = self.store().list_factors(user.id).await?;
         let has = |kind| factors.iter().any(|f| f.kind == kind && f.confirmed);
+        // (Recovery codes are always confirmed; an unfinished app enrolment is not.)
         let mut usable = Vec::new();
         if has(FactorKind::Totp) {
             usable.push("totp");
@@ -110,20 +111,36 @@ impl Auth {
         Ok(usable)
     }
 
-    /// Whether a login of `user` by `client` must give a second factor: one is enrolled
-    /// and the browser is not one its owner asked to skip it on.
+    /// The factors a login of `user` by `client` must finish with, when it must give one:
+    /// one is enrolled and the browser is not one its owner asked to skip it on.
     pub(super) async fn second_factor_needed(
         &self,
         user: &User,
         client: &Client,
-    ) -> Result<bool, AuthError> {
+    ) -> Result<Option<Vec<&'static str>>, AuthError> {
         if self.inner.config.second_factors.is_none() {
-            return Ok(false);
+            return Ok(None);
         }
-        if self.login_factors(user).await?.is_empty() {
-            return Ok(false);
+        let factors = self.login_factors(user).await?;
+        if factors.is_empty() || self.remembered_device_of(user, client).await? {
+            return Ok(None);
         }
-        Ok(!self.remembered_device_of(user, client).await?)
+        Ok(Some(factors))
+    }
+
+    /// With no authenticator app or passkey left, `user`'s recovery codes go too: they
+    /// stand in for a factor, and without one they would be a password of their own.
+    pub(super) async fn end_recovery_codes_without_factor(
+        &self,
+        user: &User,
+    ) -> Result<(), AuthError> {
+        let left = self.store().list_factors(user.id).await?;
+        if !left.iter().any(Factor::signs_in) {
+            self.store()
+                .delete_factors(user.id, Some(FactorKind::RecoveryCode), None)
+                .await?;
+        }
+        Ok(())
     }
 
     /// Whether `client` presents a live "skip the second factor here" cookie of `user`.
@@ -146,11 +163,13 @@ impl Auth {
         Ok(found.is_some_and(|(_, owner)| owner.id == user.id))
     }
 
-    /// A pending login of `user` that `login` began, and the cookie that carries it.
+    /// A pending login of `user` that `login` began, to finish with one of `factors`, and
+    /// the cookie that carries it.
     pub(super) async fn start_second_factor(
         &self,
         user: &User,
         login: Login,
+        factors: Vec<&'static str>,
     ) -> Result<SecondFactorPending, AuthError> {
         let config = self.second_factor_config()?;
         let state = format!(
@@ -183,7 +202,7 @@ impl Auth {
             .ok_or(AuthError::TokenCollision)?;
         Ok(SecondFactorPending {
             user_id: user.id,
-            factors: self.login_factors(user).await?,
+            factors,
             cookie,
             token,
         })

@@ -143,17 +143,7 @@ impl Auth {
             .store()
             .delete_factors(user.id, Some(FactorKind::Totp), None)
             .await?;
-        let passkeys = self
-            .store()
-            .list_factors(user.id)
-            .await?
-            .iter()
-            .any(|f| f.kind == FactorKind::Passkey);
-        if !passkeys {
-            self.store()
-                .delete_factors(user.id, Some(FactorKind::RecoveryCode), None)
-                .await?;
-        }
+        self.end_recovery_codes_without_factor(&user).await?;
         if removed > 0 {
             self.notify(MailKind::SecondFactorRemoved, &user).await?;
             event("totp_removed", Some(user.id));

@@ -67,6 +67,14 @@ pub struct Factor {
     pub last_used_ms: Option<i64>,
 }
 
+impl Factor {
+    /// True for an enrolled authenticator app or passkey: what a login can be asked for
+    /// (recovery codes only stand in for one).
+    pub fn signs_in(&self) -> bool {
+        self.confirmed && matches!(self.kind, FactorKind::Totp | FactorKind::Passkey)
+    }
+}
+
 impl fmt::Debug for Factor {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Factor")
