@@ -596,3 +596,37 @@ async fn a_remembered_browser_skips_the_code_and_disabling_is_mailed() {
     );
     app.log_in(&mut laptop, PW).await.expect(StatusCode::OK);
 }
+
+#[tokio::test]
+async fn a_session_older_than_the_sudo_window_enrols_with_its_password() {
+    let app = App::start().await;
+    let mut owner = Browser::from(1);
+    app.post(&mut owner, "/users", &[("email", ALICE), ("password", PW)])
+        .await
+        .expect(StatusCode::ACCEPTED);
+    let token = app.newest_token(ALICE).await;
+    app.post(
+        &mut owner,
+        "/confirmation",
+        &[("token", &token), ("password", PW)],
+    )
+    .await
+    .expect(StatusCode::OK);
+    app.log_in(&mut owner, PW).await.expect(StatusCode::OK);
+    // Logged in long ago: the password typed for the enrolment proves who is there, for
+    // both of its steps.
+    app.clock.advance(std::time::Duration::from_secs(20 * 60));
+    let started = app
+        .post(&mut owner, "/second_factors/totp", &[("password", PW)])
+        .await;
+    started.expect(StatusCode::OK);
+    let secret = base32_decode(started.body["secret"].as_str().expect("secret"));
+    app.send(
+        &mut owner,
+        Method::PUT,
+        "/second_factors/totp",
+        &[("code", &app.code(&secret))],
+    )
+    .await
+    .expect(StatusCode::OK);
+}

@@ -70,7 +70,8 @@ impl Auth {
     /// recovery codes, a provider linked) needs: the account's password, verified as
     /// [`verify_own_password`](Self::verify_own_password) does, or, for an account without
     /// one, a recent authentication. A session cookie alone, even a fresh one, is not enough:
-    /// whoever stole it could otherwise lock the owner out with a factor of their own.
+    /// whoever stole it could otherwise lock the owner out with a factor of their own. A
+    /// right password counts as a reauthentication of the session.
     pub(super) async fn confirm_entry_change(
         &self,
         client: &Client,
@@ -90,7 +91,22 @@ impl Auth {
             .filter(|p| !p.is_empty())
             .ok_or(AuthError::PasswordRequired)?;
         self.verify_own_password(session, user, password, client.ip)
-            .await
+            .await?;
+        // The password is a reauthentication: the change's later steps (the code that
+        // completes an enrolment, the passkey's answer, the provider's callback) need a
+        // recent one.
+        if !self
+            .store()
+            .reauthenticate_session(
+                &session.token_hash,
+                self.now_ms(),
+                AuthMethod::Password.into(),
+            )
+            .await?
+        {
+            return Err(AuthError::NoSession);
+        }
+        Ok(())
     }
 
     /// Checks `password` against `user`'s, with a login's protections: a place in the
